@@ -1,0 +1,187 @@
+"""The gateway's side of Kafka: publish a request, wait for its answer.
+
+Every gateway instance reads all partitions of ``support.answers`` without a consumer
+group and resolves the callers it is holding; answers for other instances' callers are
+skipped. This keeps any number of gateways stateless behind a load balancer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from schemas import ChatAnswer, ChatRequest, EventDecodeError, decode, encode
+from schemas.topics import (
+    ANSWERS,
+    CORRELATION_HEADER,
+    REQUEST_ID_HEADER,
+    REQUESTS,
+    WORKER_GROUP_ID,
+    ensure_topics,
+)
+
+log = logging.getLogger(__name__)
+
+_PROBE_TIMEOUT_S = 3.0
+_METADATA_ATTEMPTS = 20
+
+
+class BrokerUnavailableError(RuntimeError):
+    """Kafka did not accept the request; the caller may retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    ok: bool
+    latency_ms: float
+    detail: str
+
+
+class KafkaBridge:
+    def __init__(self, bootstrap_servers: str, *, replication_factor: int = 1) -> None:
+        self._bootstrap = bootstrap_servers
+        self._replication_factor = replication_factor
+        self._waiting: dict[str, asyncio.Future[ChatAnswer]] = {}
+        self._listener: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # aiokafka clients bind to the running event loop, so they are made here.
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=1,
+            request_timeout_ms=10_000,
+        )
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
+        )
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=5000)
+        try:
+            await ensure_topics(self._bootstrap, replication_factor=self._replication_factor)
+            await self._admin.start()
+            await self._producer.start()
+            await self._consumer.start()
+            await self._listen_from_now()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _listen_from_now(self) -> None:
+        partitions: set[int] = set()
+        for _ in range(_METADATA_ATTEMPTS):  # a topic created a moment ago may lack metadata
+            described = await self._admin.describe_topics([ANSWERS])
+            partitions = {p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"]}
+            if partitions:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise BrokerUnavailableError(f"no partition metadata for {ANSWERS}")
+        assigned = [TopicPartition(ANSWERS, p) for p in sorted(partitions)]
+        self._consumer.assign(assigned)
+        await self._consumer.seek_to_end(*assigned)
+        # Resolve the end offsets now, so no answer produced after start() can be skipped.
+        for tp in assigned:
+            await self._consumer.position(tp)
+        self._listener = asyncio.create_task(self._listen(), name="answers-listener")
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        for future in self._waiting.values():
+            future.cancel()
+        await self._consumer.stop()
+        await self._producer.stop()
+        await self._admin.close()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def ask(self, request: ChatRequest, *, timeout_s: float) -> ChatAnswer:
+        """Publish ``request`` and wait for its answer; ``TimeoutError`` after ``timeout_s``."""
+        future: asyncio.Future[ChatAnswer] = asyncio.get_running_loop().create_future()
+        self._waiting[request.request_id] = future
+        try:
+            try:
+                await asyncio.wait_for(
+                    self._producer.send_and_wait(
+                        REQUESTS,
+                        value=encode(request),
+                        key=request.conversation_id.encode(),
+                        headers=[
+                            (CORRELATION_HEADER, request.correlation_id.encode()),
+                            (REQUEST_ID_HEADER, request.request_id.encode()),
+                        ],
+                    ),
+                    timeout_s,
+                )
+            except (KafkaError, TimeoutError) as exc:
+                raise BrokerUnavailableError(f"Kafka did not accept the request: {exc!r}") from exc
+            return await asyncio.wait_for(future, timeout_s)
+        finally:
+            self._waiting.pop(request.request_id, None)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=500)
+            except KafkaError:
+                log.exception("reading answers failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            for records in batches.values():
+                for record in records:
+                    self._resolve(record.value)
+
+    def _resolve(self, value: bytes | None) -> None:
+        if not value:
+            return
+        try:
+            answer = decode(value, ChatAnswer)
+        except EventDecodeError as exc:
+            log.warning("skipping undecodable answer", extra={"error": str(exc)})
+            return
+        future = self._waiting.get(answer.request_id)
+        if future is not None and not future.done():
+            future.set_result(answer)
+
+    async def probe_kafka(self) -> Probe:
+        started = time.perf_counter()
+        try:
+            topics = await asyncio.wait_for(self._admin.list_topics(), _PROBE_TIMEOUT_S)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            return Probe(False, _elapsed_ms(started), f"unreachable: {type(exc).__name__}")
+        missing = {REQUESTS, ANSWERS} - set(topics)
+        if missing:
+            return Probe(False, _elapsed_ms(started), f"missing topics: {sorted(missing)}")
+        return Probe(True, _elapsed_ms(started), "reachable")
+
+    async def probe_workers(self) -> Probe:
+        """Workers are alive when their consumer group has members."""
+        started = time.perf_counter()
+        try:
+            responses = await asyncio.wait_for(
+                self._admin.describe_consumer_groups([WORKER_GROUP_ID]), _PROBE_TIMEOUT_S
+            )
+        except (KafkaError, TimeoutError, OSError) as exc:
+            return Probe(False, _elapsed_ms(started), f"cannot describe group: {type(exc).__name__}")
+        for response in responses:
+            for group in response.groups:
+                _error, group_id, state, _protocol_type, _protocol, members = group[:6]
+                if group_id == WORKER_GROUP_ID and members:
+                    return Probe(True, _elapsed_ms(started), f"{len(members)} member(s), {state}")
+        return Probe(False, _elapsed_ms(started), "no worker in consumer group " + WORKER_GROUP_ID)
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

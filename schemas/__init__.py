@@ -1,0 +1,35 @@
+"""Event contracts shared by the gateway and the stream workers. Depends on nothing of ours."""
+
+from schemas.codec import EventDecodeError, decode, encode
+from schemas.events import (
+    MAX_MESSAGE_CHARS,
+    SCHEMA_VERSION,
+    Category,
+    ChatAnswer,
+    ChatRequest,
+    Customer,
+    DeadLetter,
+    Escalation,
+    EscalationReason,
+    Source,
+    new_id,
+    utc_now,
+)
+
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "SCHEMA_VERSION",
+    "Category",
+    "ChatAnswer",
+    "ChatRequest",
+    "Customer",
+    "DeadLetter",
+    "Escalation",
+    "EscalationReason",
+    "EventDecodeError",
+    "Source",
+    "decode",
+    "encode",
+    "new_id",
+    "utc_now",
+]

@@ -1,0 +1,34 @@
+"""The one serializer of events: orjson bytes on the wire, pydantic models in code."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+EventT = TypeVar("EventT", bound=BaseModel)
+
+
+class EventDecodeError(ValueError):
+    """The bytes are not valid JSON, or not a valid event of the expected type."""
+
+
+def encode(event: BaseModel) -> bytes:
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+def decode(data: bytes, event_type: type[EventT]) -> EventT:
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise EventDecodeError(f"not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise EventDecodeError(f"expected a JSON object, got {type(payload).__name__}")
+    try:
+        return event_type.model_validate(payload)
+    except ValidationError as exc:
+        raise EventDecodeError(
+            f"invalid {event_type.__name__}: {exc.error_count()} error(s): "
+            + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        ) from exc

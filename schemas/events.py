@@ -1,0 +1,158 @@
+"""Versioned events exchanged over Kafka.
+
+Every event carries ``schema_version``, ``request_id``, ``conversation_id`` and a UTC
+timestamp. Readers ignore unknown fields so producers can add fields without breaking
+older consumers; a field is never removed or re-typed without a new major version.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+MAX_MESSAGE_CHARS = 4000
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a timezone")
+    return value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_require_utc)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Event(BaseModel):
+    """Common envelope fields of every event."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    request_id: str = Field(min_length=1, max_length=128)
+    conversation_id: str = Field(min_length=1, max_length=128)
+    correlation_id: str = Field(min_length=1, max_length=128)
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str | None = Field(default=None, max_length=128)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class Source(BaseModel):
+    """A knowledge-base document an answer was grounded on."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    doc_id: str
+    title: str
+    score: float = Field(ge=-1.0, le=1.0)
+
+
+class Category(enum.StrEnum):
+    PRODUCT_INFO = "product_info"
+    ORDER_STATUS = "order_status"
+    SHIPPING_DELIVERY = "shipping_delivery"
+    RETURNS_REFUNDS = "returns_refunds"
+    WARRANTY = "warranty"
+    TECHNICAL_SUPPORT = "technical_support"
+    BILLING_PAYMENT = "billing_payment"
+    ACCOUNT = "account"
+    GENERAL_INFO = "general_info"
+    COMPLAINT = "complaint"
+    HUMAN_AGENT = "human_agent"
+    GREETING = "greeting"
+    OUT_OF_SCOPE = "out_of_scope"
+
+
+class EscalationReason(enum.StrEnum):
+    HUMAN_REQUESTED = "human_requested"
+    COMPLAINT = "complaint"
+    NO_RELEVANT_KNOWLEDGE = "no_relevant_knowledge"
+    LOW_CONFIDENCE = "low_confidence"
+    LLM_UNAVAILABLE = "llm_unavailable"
+    POLICY_EXCEPTION = "policy_exception"
+
+
+class ChatRequest(Event):
+    """A customer's question, published by the gateway on ``support.requests``."""
+
+    event_type: Literal["chat.request"] = "chat.request"
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    customer: Customer | None = None
+    channel: Literal["chat", "api"] = "api"
+    created_at: UtcDateTime = Field(default_factory=utc_now)
+
+
+class ChatAnswer(Event):
+    """The reply to one ``ChatRequest``, published by the worker on ``support.answers``."""
+
+    event_type: Literal["chat.answer"] = "chat.answer"
+    answer: str
+    category: Category
+    confidence: float = Field(ge=0.0, le=1.0)
+    escalated: bool = False
+    escalation_reason: EscalationReason | None = None
+    sources: list[Source] = Field(default_factory=list)
+    responder: str
+    request_created_at: UtcDateTime
+    answered_at: UtcDateTime = Field(default_factory=utc_now)
+
+
+class Escalation(Event):
+    """A hand-over to a person, published on ``support.escalations`` for helpdesks."""
+
+    event_type: Literal["support.escalation"] = "support.escalation"
+    event_id: str = Field(default_factory=new_id)
+    occurred_at: UtcDateTime = Field(default_factory=utc_now)
+    reason: EscalationReason
+    category: Category
+    confidence: float = Field(ge=0.0, le=1.0)
+    message: str
+    customer: Customer | None = None
+    sources: list[Source] = Field(default_factory=list)
+
+
+class DeadLetter(BaseModel):
+    """A message the worker could not process, with everything needed to replay it.
+
+    ``request_id`` and ``conversation_id`` are ``"unknown"`` when the original bytes
+    could not be decoded far enough to read them.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: Literal["support.deadletter"] = "support.deadletter"
+    schema_version: str = SCHEMA_VERSION
+    dead_letter_id: str = Field(default_factory=new_id)
+    request_id: str
+    conversation_id: str
+    correlation_id: str | None = None
+    occurred_at: UtcDateTime = Field(default_factory=utc_now)
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    original_key_b64: str | None
+    original_value_b64: str
+    error_class: str
+    error_message: str
+    retryable: bool
+    attempts: int = Field(ge=1)
+
+
+EVENT_TYPES: tuple[type[BaseModel], ...] = (ChatRequest, ChatAnswer, Escalation, DeadLetter)

@@ -1,0 +1,82 @@
+"""The Faust application: one named agent answering ``support.requests``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import faust
+from faust.types import EventT
+from pydantic import BaseModel
+
+from schemas import encode
+from schemas.topics import REQUESTS
+from streams.handler import InboundMessage, Publisher, RequestHandler
+from streams.settings import WorkerSettings
+
+AGENT_NAME = "answer-requests"
+
+
+class FaustPublisher:
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+        self._topics: dict[str, faust.TopicT] = {}
+
+    async def publish(
+        self, topic: str, event: BaseModel, *, key: str, headers: Mapping[str, bytes]
+    ) -> None:
+        channel = self._topics.get(topic)
+        if channel is None:
+            channel = self._topics[topic] = self._app.topic(topic, value_type=bytes, key_type=bytes)
+        delivery = await channel.send(
+            key=key.encode(), value=encode(event), headers=dict(headers), force=True
+        )
+        await delivery
+
+
+def create_app(
+    settings: WorkerSettings, handler_factory: Callable[[Publisher], RequestHandler]
+) -> faust.App:
+    brokers = ";".join(f"kafka://{host}" for host in settings.kafka_bootstrap_servers.split(","))
+    app = faust.App(
+        settings.worker_app_id,
+        broker=brokers,
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        topic_disable_leader=True,
+        topic_replication_factor=settings.kafka_replication_factor,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        broker_max_poll_interval=settings.broker_max_poll_interval_s,
+    )
+    requests = app.topic(REQUESTS, key_type=bytes, value_type=bytes)
+    handler = handler_factory(FaustPublisher(app))
+
+    @app.agent(requests, name=AGENT_NAME, concurrency=settings.worker_concurrency)
+    async def answer_requests(stream: faust.StreamT[bytes]) -> None:
+        event: EventT[bytes]
+        async for event in stream.events():
+            message = event.message
+            await handler.handle(
+                InboundMessage(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    headers=_header_map(message.headers),
+                )
+            )
+
+    return app
+
+
+def _header_map(headers: object) -> dict[str, bytes]:
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
+    return {str(name): bytes(value or b"") for name, value in pairs}  # type: ignore[union-attr]
+

@@ -1,0 +1,57 @@
+"""Builds the worker's parts from its settings: embedder, store, classifier, responder."""
+
+from __future__ import annotations
+
+import logging
+
+from streams.classifier import QuestionClassifier, load_examples
+from streams.embeddings import OnnxEmbedder
+from streams.gemini import GeminiResponder, gemini_chat_model
+from streams.responder import OfflineResponder, Responder
+from streams.settings import WorkerSettings
+from streams.store import KnowledgeStore, open_client
+from streams.workflow import AnswerWorkflow
+
+log = logging.getLogger(__name__)
+
+
+class EmptyKnowledgeBaseError(RuntimeError):
+    pass
+
+
+def open_store(settings: WorkerSettings, embedder: OnnxEmbedder) -> KnowledgeStore:
+    client = open_client(path=settings.chroma_path, host=settings.chroma_host, port=settings.chroma_port)
+    return KnowledgeStore(client, settings.chroma_collection, embedder)
+
+
+def build_responder(settings: WorkerSettings, embedder: OnnxEmbedder) -> Responder:
+    if settings.gemini_api_key is None:
+        log.info("GEMINI_API_KEY not set: answering with the offline responder")
+        return OfflineResponder(embedder)
+    model = gemini_chat_model(
+        settings.gemini_api_key.get_secret_value(),
+        settings.gemini_model,
+        timeout_s=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+    )
+    log.info("answering with Gemini", extra={"model": settings.gemini_model})
+    return GeminiResponder(model)
+
+
+def build_workflow(settings: WorkerSettings) -> AnswerWorkflow:
+    embedder = OnnxEmbedder()
+    store = open_store(settings, embedder)
+    if store.count() == 0:
+        raise EmptyKnowledgeBaseError(
+            f"the knowledge base collection {settings.chroma_collection!r} is empty: "
+            "run `techgear ingest` first"
+        )
+    classifier = QuestionClassifier.train(load_examples(settings.classifier_examples_path), embedder)
+    return AnswerWorkflow(
+        embedder=embedder,
+        classifier=classifier,
+        store=store,
+        responder=build_responder(settings, embedder),
+        retrieval_limit=settings.retrieval_limit,
+        relevance_threshold=settings.relevance_threshold,
+    )

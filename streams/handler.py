@@ -1,0 +1,184 @@
+"""Processing of one ``support.requests`` message, independent of Faust.
+
+A message is either answered (a ``ChatAnswer``, plus an ``Escalation`` when a person must
+take over) or dead-lettered with its original bytes; the handler returns only once one
+of these is durably written, so the consumer never commits past an unprocessed message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from schemas import (
+    ChatAnswer,
+    ChatRequest,
+    DeadLetter,
+    Escalation,
+    EventDecodeError,
+    decode,
+)
+from schemas.topics import ANSWERS, CORRELATION_HEADER, DEADLETTER, ESCALATIONS, REQUEST_ID_HEADER
+from streams.errors import InvalidEventError, is_retryable
+from streams.workflow import AnswerWorkflow, Outcome
+
+log = logging.getLogger(__name__)
+
+_UNKNOWN = "unknown"
+_MAX_PUBLISH_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Mapping[str, bytes]
+
+
+class Publisher(Protocol):
+    async def publish(
+        self, topic: str, event: BaseModel, *, key: str, headers: Mapping[str, bytes]
+    ) -> None:
+        """Write ``event`` to ``topic`` and return once the broker has acknowledged it."""
+        ...
+
+
+class RequestHandler:
+    def __init__(
+        self,
+        workflow: AnswerWorkflow,
+        publisher: Publisher,
+        *,
+        attempts: int,
+        backoff_s: float,
+        timeout_s: float,
+    ) -> None:
+        self._workflow = workflow
+        self._publisher = publisher
+        self._attempts = attempts
+        self._backoff_s = backoff_s
+        self._timeout_s = timeout_s
+
+    async def handle(self, message: InboundMessage) -> None:
+        try:
+            request = decode(message.value, ChatRequest)
+        except EventDecodeError as exc:
+            await self._dead_letter(message, InvalidEventError(str(exc)), attempts=1, request=None)
+            return
+        headers = _outbound_headers(request)
+        for attempt in range(1, self._attempts + 1):
+            try:
+                outcome = await asyncio.wait_for(
+                    self._workflow.run(request_id=request.request_id, question=request.message),
+                    self._timeout_s,
+                )
+                await self._publish_outcome(request, outcome, headers)
+                return
+            except Exception as exc:  # every failure is either retried or dead-lettered
+                if not is_retryable(exc) or attempt == self._attempts:
+                    await self._dead_letter(message, exc, attempts=attempt, request=request)
+                    return
+                delay = self._backoff_s * 2 ** (attempt - 1)
+                log.warning(
+                    "processing failed, retrying",
+                    extra={"request_id": request.request_id, "attempt": attempt, "error": repr(exc)},
+                )
+                await asyncio.sleep(delay)
+
+    async def _publish_outcome(
+        self, request: ChatRequest, outcome: Outcome, headers: Mapping[str, bytes]
+    ) -> None:
+        common = {
+            "request_id": request.request_id,
+            "conversation_id": request.conversation_id,
+            "correlation_id": request.correlation_id,
+        }
+        if outcome.escalation_reason is not None:
+            escalation = Escalation(
+                **common,
+                reason=outcome.escalation_reason,
+                category=outcome.category,
+                confidence=outcome.confidence,
+                message=request.message,
+                customer=request.customer,
+                sources=outcome.consulted,
+            )
+            await self._publisher.publish(
+                ESCALATIONS, escalation, key=request.conversation_id, headers=headers
+            )
+        answer = ChatAnswer(
+            **common,
+            answer=outcome.answer,
+            category=outcome.category,
+            confidence=outcome.confidence,
+            escalated=outcome.escalated,
+            escalation_reason=outcome.escalation_reason,
+            sources=outcome.sources,
+            responder=outcome.responder,
+            request_created_at=request.created_at,
+        )
+        await self._publisher.publish(ANSWERS, answer, key=request.conversation_id, headers=headers)
+
+    async def _dead_letter(
+        self, message: InboundMessage, error: BaseException, *, attempts: int, request: ChatRequest | None
+    ) -> None:
+        letter = DeadLetter(
+            request_id=request.request_id if request else _UNKNOWN,
+            conversation_id=request.conversation_id if request else _key_text(message.key),
+            correlation_id=request.correlation_id if request else _header_text(message, CORRELATION_HEADER),
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            original_key_b64=base64.b64encode(message.key).decode() if message.key is not None else None,
+            original_value_b64=base64.b64encode(message.value).decode(),
+            error_class=type(error).__name__,
+            error_message=str(error)[:2000],
+            retryable=is_retryable(error),
+            attempts=attempts,
+        )
+        log.error(
+            "message dead-lettered",
+            extra={
+                "request_id": letter.request_id,
+                "source": f"{message.topic}/{message.partition}@{message.offset}",
+                "error": f"{letter.error_class}: {letter.error_message}",
+            },
+        )
+        headers = dict(message.headers)
+        delay = self._backoff_s or 0.1
+        while True:  # the broker being down must not advance the offset past this message
+            try:
+                await self._publisher.publish(
+                    DEADLETTER, letter, key=letter.conversation_id, headers=headers
+                )
+                return
+            except Exception:
+                log.exception("cannot write dead letter; retrying")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_PUBLISH_BACKOFF_S)
+
+
+def _outbound_headers(request: ChatRequest) -> dict[str, bytes]:
+    return {
+        CORRELATION_HEADER: request.correlation_id.encode(),
+        REQUEST_ID_HEADER: request.request_id.encode(),
+    }
+
+
+def _key_text(key: bytes | None) -> str:
+    text = key.decode("utf-8", "replace").strip() if key else ""
+    return text[:128] or _UNKNOWN
+
+
+def _header_text(message: InboundMessage, name: str) -> str | None:
+    value = message.headers.get(name)
+    return value.decode("utf-8", "replace")[:128] if value else None

@@ -1,0 +1,112 @@
+"""Knowledge-base documents (Markdown with YAML front matter) and their chunks.
+
+A chunk keeps the heading path it sits under, so a passage read alone still says what it
+is about, and its id is a hash of its content: an unchanged chunk keeps its id across
+ingestions, which is what makes ingestion incremental.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+
+_HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3")]
+_MAX_CHUNK_CHARS = 1200
+_REQUIRED_FIELDS = ("id", "title", "category")
+
+
+class KnowledgeFormatError(ValueError):
+    """A knowledge-base file lacks front matter or a required field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    doc_id: str
+    title: str
+    category: str
+    updated: str
+    path: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    title: str
+    category: str
+    heading: str
+    text: str
+
+    @property
+    def embedding_text(self) -> str:
+        """What is embedded: the text with its document title and heading for context."""
+        return f"{self.heading}\n{self.text}" if self.heading else f"{self.title}\n{self.text}"
+
+
+def load_documents(root: Path) -> list[Document]:
+    paths = sorted(root.rglob("*.md"))
+    documents = [parse_document(path.read_text(encoding="utf-8"), str(path.relative_to(root)))
+                 for path in paths]
+    seen: dict[str, str] = {}
+    for doc in documents:
+        if doc.doc_id in seen:
+            raise KnowledgeFormatError(f"duplicate id {doc.doc_id!r} in {doc.path} and {seen[doc.doc_id]}")
+        seen[doc.doc_id] = doc.path
+    return documents
+
+
+def parse_document(text: str, path: str) -> Document:
+    if not text.startswith("---"):
+        raise KnowledgeFormatError(f"{path}: missing YAML front matter")
+    try:
+        _, header, body = text.split("---", 2)
+        meta = yaml.safe_load(header) or {}
+    except (ValueError, yaml.YAMLError) as exc:
+        raise KnowledgeFormatError(f"{path}: unreadable front matter: {exc}") from exc
+    missing = [name for name in _REQUIRED_FIELDS if not meta.get(name)]
+    if missing:
+        raise KnowledgeFormatError(f"{path}: front matter lacks {', '.join(missing)}")
+    return Document(
+        doc_id=str(meta["id"]),
+        title=str(meta["title"]),
+        category=str(meta["category"]),
+        updated=str(meta.get("updated", "")),
+        path=path,
+        body=body.strip(),
+    )
+
+
+def chunk_document(doc: Document) -> list[Chunk]:
+    sections = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=True).split_text(doc.body)
+    splitter = RecursiveCharacterTextSplitter(chunk_size=_MAX_CHUNK_CHARS, chunk_overlap=120)
+    chunks: list[Chunk] = []
+    for section in sections:
+        heading = " > ".join(
+            str(section.metadata[key]) for _, key in _HEADERS if key in section.metadata
+        )
+        for piece in splitter.split_text(section.page_content):
+            text = piece.strip()
+            if text:
+                chunks.append(_make_chunk(doc, heading, text))
+    return chunks
+
+
+def _make_chunk(doc: Document, heading: str, text: str) -> Chunk:
+    digest = hashlib.sha256(f"{doc.doc_id}\x1f{doc.title}\x1f{heading}\x1f{text}".encode()).hexdigest()
+    return Chunk(
+        chunk_id=f"{doc.doc_id}:{digest[:16]}",
+        doc_id=doc.doc_id,
+        title=doc.title,
+        category=doc.category,
+        heading=heading,
+        text=text,
+    )
+
+
+def chunk_tree(root: Path) -> list[Chunk]:
+    return [chunk for doc in load_documents(root) for chunk in chunk_document(doc)]

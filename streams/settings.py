@@ -1,0 +1,58 @@
+"""Configuration of a stream worker, read from the environment and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.topics import WORKER_GROUP_ID
+
+
+class WorkerSettings(BaseSettings):
+    """Every knob of ``techgear worker`` and ``techgear ingest``.
+
+    In Kubernetes set ``KAFKA_BOOTSTRAP_SERVERS`` to the cluster's bootstrap address,
+    ``CHROMA_HOST`` to the shared Chroma server (several workers cannot share one embedded
+    store), and keep ``PROCESSING_TIMEOUT_S`` well under the consumer's poll interval so a
+    slow LLM call can never push the worker out of its group.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    worker_app_id: str = WORKER_GROUP_ID
+    """Faust app id = consumer group; changelog topic names derive from it."""
+    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    """Parallel handlers per partition set; 1 keeps each conversation strictly ordered."""
+
+    knowledge_path: Path = Path("data/knowledge")
+    classifier_examples_path: Path = Path("data/classifier/train.jsonl")
+    chroma_path: Path = Path(".local/chroma")
+    chroma_host: str | None = None
+    """Set to use a ``chroma run`` server instead of the embedded store at ``chroma_path``."""
+    chroma_port: int = 8000
+    chroma_collection: str = "techgear-kb"
+
+    retrieval_limit: int = Field(default=5, ge=1, le=20)
+    relevance_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
+    """Cosine similarity a passage needs before an answer may rest on it."""
+
+    gemini_api_key: SecretStr | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    llm_timeout_s: float = Field(default=30.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0)
+
+    processing_attempts: int = Field(default=3, ge=1, le=10)
+    """Attempts at a message failing with a retryable error before it is dead-lettered."""
+    retry_backoff_s: float = Field(default=0.5, ge=0)
+    processing_timeout_s: float = Field(default=120.0, gt=0)
+
+    broker_session_timeout_s: float = Field(default=30.0, gt=0)
+    broker_heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    broker_rebalance_timeout_s: float = Field(default=30.0, gt=0)
+    broker_max_poll_interval_s: float = Field(default=300.0, gt=0)
+
+    log_level: str = "INFO"

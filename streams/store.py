@@ -1,0 +1,172 @@
+"""The knowledge-base collection in ChromaDB: incremental ingestion and retrieval.
+
+The collection's metadata records the embedding model that built it and a version that
+is bumped on every change; the answer cache keys on that version, so an ingestion that
+changes anything makes every older cached answer unreachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.config import Settings as ChromaSettings
+
+from streams.embeddings import ChromaOnnxEmbeddingFunction, OnnxEmbedder, Vectors
+from streams.knowledge import Chunk
+
+_UPSERT_BATCH = 128
+
+
+class EmbeddingModelMismatchError(RuntimeError):
+    """The collection was built with another embedding model than the one querying it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    chunk_id: str
+    doc_id: str
+    title: str
+    heading: str
+    text: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    added: int
+    removed: int
+    unchanged: int
+    version: int
+    changed: bool
+
+
+def open_client(*, path: Path | None = None, host: str | None = None, port: int = 8000) -> ClientAPI:
+    """An embedded client on ``path`` by default; a ``chroma run`` server when ``host`` is set."""
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if host:
+        return chromadb.HttpClient(host=host, port=port, settings=settings)
+    if path is None:
+        raise ValueError("either a path or a host is required")
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+class KnowledgeStore:
+    def __init__(self, client: ClientAPI, collection_name: str, embedder: OnnxEmbedder) -> None:
+        self._embedder = embedder
+        self._collection: Collection = client.get_or_create_collection(
+            collection_name,
+            embedding_function=ChromaOnnxEmbeddingFunction(embedder),  # type: ignore[arg-type]
+            metadata={"embedding_model": embedder.model_name, "kb_version": 0},
+        )
+        built_with = self.metadata.get("embedding_model")
+        if built_with != embedder.model_name:
+            raise EmbeddingModelMismatchError(
+                f"collection {collection_name!r} was built with embedding model {built_with!r} "
+                f"but this process embeds with {embedder.model_name!r}; "
+                "re-ingest the knowledge base (`techgear ingest --rebuild`) or configure the "
+                "model that built it"
+            )
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self._collection.metadata or {})
+
+    @property
+    def version(self) -> int:
+        return int(self.metadata.get("kb_version", 0))
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def ingest(
+        self, chunks: Sequence[Chunk], *, progress: Callable[[int], None] | None = None
+    ) -> IngestReport:
+        """Make the collection hold exactly ``chunks``, embedding only the new ones."""
+        wanted = {chunk.chunk_id: chunk for chunk in chunks}
+        present = set(self._collection.get(include=[])["ids"])
+        stale = sorted(present - wanted.keys())
+        new = [wanted[chunk_id] for chunk_id in sorted(wanted.keys() - present)]
+        if stale:
+            self._collection.delete(ids=stale)
+        for start in range(0, len(new), _UPSERT_BATCH):
+            batch = new[start : start + _UPSERT_BATCH]
+            vectors = self._embedder.embed([chunk.embedding_text for chunk in batch])
+            self._collection.upsert(
+                ids=[chunk.chunk_id for chunk in batch],
+                documents=[chunk.text for chunk in batch],
+                embeddings=[vector for vector in vectors],
+                metadatas=[
+                    {"doc_id": c.doc_id, "title": c.title, "heading": c.heading, "category": c.category}
+                    for c in batch
+                ],
+            )
+            if progress:
+                progress(len(batch))
+        changed = bool(stale or new)
+        version = self.version + 1 if changed else self.version
+        if changed:
+            self._collection.modify(
+                metadata={
+                    "embedding_model": self._embedder.model_name,
+                    "kb_version": version,
+                    "kb_fingerprint": _fingerprint(wanted.keys()),
+                }
+            )
+        return IngestReport(
+            added=len(new),
+            removed=len(stale),
+            unchanged=len(present & wanted.keys()),
+            version=version,
+            changed=changed,
+        )
+
+    def search(self, query_vector: Vectors, *, limit: int = 5) -> list[Passage]:
+        result = self._collection.query(
+            query_embeddings=[query_vector],
+            n_results=limit,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids = result["ids"][0]
+        documents = (result["documents"] or [[]])[0]
+        metadatas = (result["metadatas"] or [[]])[0]
+        distances = (result["distances"] or [[]])[0]
+        return [
+            Passage(
+                chunk_id=chunk_id,
+                doc_id=str(meta["doc_id"]),
+                title=str(meta["title"]),
+                heading=str(meta.get("heading", "")),
+                text=text or "",
+                score=round(1.0 - float(distance), 4),
+            )
+            for chunk_id, text, meta, distance in zip(ids, documents, metadatas, distances, strict=True)
+        ]
+
+    def passages(self) -> list[Passage]:
+        """Every chunk, for building in-memory indexes (sentences for the offline responder)."""
+        result = self._collection.get(include=["documents", "metadatas"])
+        return [
+            Passage(
+                chunk_id=chunk_id,
+                doc_id=str(meta["doc_id"]),
+                title=str(meta["title"]),
+                heading=str(meta.get("heading", "")),
+                text=text or "",
+                score=0.0,
+            )
+            for chunk_id, text, meta in zip(
+                result["ids"], result["documents"] or [], result["metadatas"] or [], strict=True
+            )
+        ]
+
+
+def _fingerprint(chunk_ids: Any) -> str:
+    return hashlib.sha256("\n".join(sorted(chunk_ids)).encode()).hexdigest()[:16]

@@ -1,0 +1,56 @@
+"""Entry points of the stream side: ``techgear worker`` and ``techgear ingest``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from faust.worker import Worker
+from tqdm import tqdm
+
+from schemas.topics import ensure_topics
+from streams.app import create_app
+from streams.components import build_workflow, open_store
+from streams.embeddings import OnnxEmbedder
+from streams.handler import Publisher, RequestHandler
+from streams.knowledge import chunk_tree
+from streams.settings import WorkerSettings
+from streams.store import IngestReport
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: WorkerSettings) -> None:
+    """Run the Faust worker in the foreground until SIGINT or SIGTERM."""
+    asyncio.run(
+        ensure_topics(settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor)
+    )
+    workflow = build_workflow(settings)
+
+    def handler_for(publisher: Publisher) -> RequestHandler:
+        return RequestHandler(
+            workflow,
+            publisher,
+            attempts=settings.processing_attempts,
+            backoff_s=settings.retry_backoff_s,
+            timeout_s=settings.processing_timeout_s,
+        )
+
+    app = create_app(settings, handler_for)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    Worker(app, loglevel=settings.log_level.lower(), override_logging=False).execute_from_commandline()
+
+
+def ingest(settings: WorkerSettings, path: Path | None = None, *, show_progress: bool = True) -> IngestReport:
+    """Bring the vector store in line with the Markdown tree at ``path``."""
+    root = path or settings.knowledge_path
+    chunks = chunk_tree(root)
+    store = open_store(settings, OnnxEmbedder())
+    with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not show_progress) as bar:
+        report = store.ingest(chunks, progress=bar.update)
+    log.info(
+        "ingested %s: %d added, %d removed, %d unchanged, version %d",
+        root, report.added, report.removed, report.unchanged, report.version,
+    )
+    return report

@@ -1,0 +1,178 @@
+"""The answering workflow, a LangGraph state graph run inside the Faust agent.
+
+    classify ─┬─ greeting ──────────────▶ greet
+              ├─ out_of_scope ──────────▶ decline
+              ├─ complaint, human_agent ▶ escalate
+              └─ otherwise ─▶ retrieve ─▶ grade ─┬─ nothing relevant ─▶ escalate
+                                                 └─▶ answer ─┬─ answered ─▶ end
+                                                             └─ cannot ───▶ escalate
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from schemas import Category, EscalationReason, Source
+from streams import replies
+from streams.classifier import Classification, QuestionClassifier
+from streams.embeddings import OnnxEmbedder, Vectors
+from streams.errors import LlmUnavailableError
+from streams.responder import Responder, sources_of
+from streams.store import KnowledgeStore, Passage
+
+_ESCALATING_CATEGORIES = {
+    Category.COMPLAINT: EscalationReason.COMPLAINT,
+    Category.HUMAN_AGENT: EscalationReason.HUMAN_REQUESTED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    answer: str
+    category: Category
+    confidence: float
+    responder: str
+    sources: list[Source] = field(default_factory=list)
+    """Documents the answer rests on."""
+    consulted: list[Source] = field(default_factory=list)
+    """Documents retrieved while deciding to escalate, for the person taking over."""
+    escalation_reason: EscalationReason | None = None
+
+    @property
+    def escalated(self) -> bool:
+        return self.escalation_reason is not None
+
+
+class _State(TypedDict, total=False):
+    request_id: str
+    question: str
+    vector: Vectors
+    classification: Classification
+    passages: list[Passage]
+    relevant: list[Passage]
+    outcome: Outcome
+    escalation_reason: EscalationReason
+
+
+class AnswerWorkflow:
+    def __init__(
+        self,
+        *,
+        embedder: OnnxEmbedder,
+        classifier: QuestionClassifier,
+        store: KnowledgeStore,
+        responder: Responder,
+        retrieval_limit: int,
+        relevance_threshold: float,
+    ) -> None:
+        self._embedder = embedder
+        self._classifier = classifier
+        self._store = store
+        self._responder = responder
+        self._retrieval_limit = retrieval_limit
+        self._relevance_threshold = relevance_threshold
+        self._graph = self._build()
+
+    async def run(self, *, request_id: str, question: str) -> Outcome:
+        state = await self._graph.ainvoke({"request_id": request_id, "question": question})
+        outcome: Outcome = state["outcome"]
+        return outcome
+
+    def _build(self) -> CompiledStateGraph[Any, Any, Any, Any]:
+        graph = StateGraph(_State)
+        graph.add_node("classify", self._classify)
+        graph.add_node("greet", self._greet)
+        graph.add_node("decline", self._decline)
+        graph.add_node("retrieve", self._retrieve)
+        graph.add_node("grade", self._grade)
+        graph.add_node("answer", self._answer)
+        graph.add_node("escalate", self._escalate)
+        graph.add_edge(START, "classify")
+        graph.add_conditional_edges("classify", self._route)
+        graph.add_edge("retrieve", "grade")
+        graph.add_conditional_edges(
+            "grade", lambda s: "answer" if s["relevant"] else "escalate", ["answer", "escalate"]
+        )
+        graph.add_conditional_edges(
+            "answer", lambda s: END if "outcome" in s else "escalate", [END, "escalate"]
+        )
+        for terminal in ("greet", "decline", "escalate"):
+            graph.add_edge(terminal, END)
+        return graph.compile()
+
+    async def _classify(self, state: _State) -> _State:
+        vector = await asyncio.to_thread(self._embedder.embed_one, state["question"])
+        return {"vector": vector, "classification": self._classifier.classify(vector)}
+
+    @staticmethod
+    def _route(state: _State) -> Literal["greet", "decline", "escalate", "retrieve"]:
+        category = state["classification"].category
+        if category is Category.GREETING:
+            return "greet"
+        if category is Category.OUT_OF_SCOPE:
+            return "decline"
+        if category in _ESCALATING_CATEGORIES:
+            return "escalate"
+        return "retrieve"
+
+    async def _greet(self, state: _State) -> _State:
+        return {"outcome": self._plain_outcome(state, replies.greeting(state["question"]))}
+
+    async def _decline(self, state: _State) -> _State:
+        return {"outcome": self._plain_outcome(state, replies.OUT_OF_SCOPE)}
+
+    async def _retrieve(self, state: _State) -> _State:
+        passages = await asyncio.to_thread(
+            self._store.search, state["vector"], limit=self._retrieval_limit
+        )
+        return {"passages": passages}
+
+    async def _grade(self, state: _State) -> _State:
+        relevant = [p for p in state["passages"] if p.score >= self._relevance_threshold]
+        return {"relevant": relevant, "escalation_reason": EscalationReason.NO_RELEVANT_KNOWLEDGE}
+
+    async def _answer(self, state: _State) -> _State:
+        try:
+            reply = await self._responder.answer(state["question"], state["vector"], state["relevant"])
+        except LlmUnavailableError:
+            return {"escalation_reason": EscalationReason.LLM_UNAVAILABLE}
+        if reply is None:
+            return {"escalation_reason": EscalationReason.NO_RELEVANT_KNOWLEDGE}
+        classification = state["classification"]
+        return {
+            "outcome": Outcome(
+                answer=reply.text,
+                category=classification.category,
+                confidence=classification.confidence,
+                responder=self._responder.name,
+                sources=reply.sources,
+            )
+        }
+
+    async def _escalate(self, state: _State) -> _State:
+        classification = state["classification"]
+        reason = _ESCALATING_CATEGORIES.get(classification.category) or state["escalation_reason"]
+        return {
+            "outcome": Outcome(
+                answer=replies.escalation_notice(reason, state["request_id"]),
+                category=classification.category,
+                confidence=classification.confidence,
+                responder=self._responder.name,
+                consulted=sources_of(state.get("passages", [])),
+                escalation_reason=reason,
+            )
+        }
+
+    def _plain_outcome(self, state: _State, answer: str) -> Outcome:
+        classification = state["classification"]
+        return Outcome(
+            answer=answer,
+            category=classification.category,
+            confidence=classification.confidence,
+            responder=self._responder.name,
+        )

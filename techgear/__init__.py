@@ -1,0 +1,1 @@
+"""Operator tooling: the ``techgear`` command, local services and ``make run``."""

@@ -1,0 +1,3 @@
+from techgear.cli import main
+
+main()

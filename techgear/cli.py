@@ -1,0 +1,152 @@
+"""The ``techgear`` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group()
+def main() -> None:
+    """TechGear Support Streams: gateway, stream workers and operator tools."""
+
+
+@main.command()
+def gateway() -> None:
+    """Run the HTTP gateway (GATEWAY_HOST, GATEWAY_PORT)."""
+    from gateway.server import run_gateway
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings()
+    _configure_logging(settings.log_level)
+    run_gateway(settings)
+
+
+@main.command()
+def worker() -> None:
+    """Run a stream worker (Faust) answering support.requests."""
+    from streams.settings import WorkerSettings
+    from streams.worker import run_worker
+
+    settings = WorkerSettings()
+    _configure_logging(settings.log_level)
+    run_worker(settings)
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def ingest(path: Path | None, quiet: bool) -> None:
+    """Embed the knowledge base at PATH (default KNOWLEDGE_PATH) into the vector store."""
+    from streams.settings import WorkerSettings
+    from streams.worker import ingest as run_ingest
+
+    settings = WorkerSettings()
+    _configure_logging(settings.log_level)
+    report = run_ingest(settings, path, show_progress=not quiet)
+    click.echo(
+        f"added {report.added}, removed {report.removed}, unchanged {report.unchanged}; "
+        f"knowledge-base version {report.version}"
+    )
+
+
+@main.group()
+def schemas() -> None:
+    """Event schemas."""
+
+
+@schemas.command("export")
+@click.option("--check", is_flag=True, help="Fail if the committed files are stale; write nothing.")
+def schemas_export(check: bool) -> None:
+    """Write the events' JSON Schema files under schemas/json/."""
+    from schemas.export import export, stale_files
+
+    if check:
+        stale = stale_files()
+        if stale:
+            raise click.ClickException(f"stale JSON Schema files: {', '.join(stale)}; run `techgear schemas export`")
+        click.echo("JSON Schema files are up to date")
+        return
+    for path in export():
+        click.echo(f"wrote {path}")
+
+
+@main.group()
+def topics() -> None:
+    """Kafka topics."""
+
+
+@topics.command("create")
+def topics_create() -> None:
+    """Create the missing topics with their partitions and retention."""
+    import asyncio
+
+    from streams.settings import WorkerSettings
+    from schemas.topics import ensure_topics
+
+    settings = WorkerSettings()
+    created = asyncio.run(
+        ensure_topics(settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor)
+    )
+    click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+@main.group()
+def services() -> None:
+    """Local Kafka and Redis for development (no Docker needed)."""
+
+
+@services.command("start")
+def services_start() -> None:
+    """Start Kafka and Redis, or reuse running ones; wait until they answer."""
+    from techgear.services import services as local_services
+
+    _configure_logging("INFO")
+    for service in local_services():
+        handle = service.start()
+        click.echo(f"{handle.name}: {handle.address} ({'started' if handle.started else 'already running'})")
+
+
+@services.command("stop")
+def services_stop() -> None:
+    """Stop the Kafka and Redis that `techgear services start` started."""
+    from techgear.services import services as local_services
+
+    for service in reversed(local_services()):
+        click.echo(f"{service.name}: {'stopped' if service.stop() else 'not started by us'}")
+
+
+@services.command("status")
+def services_status() -> None:
+    """Show whether Kafka and Redis answer on their ports."""
+    from techgear.services import port_open
+    from techgear.services import services as local_services
+
+    for service in local_services():
+        state = "up" if port_open(service.port) else "down"
+        owner = f", pid {service.running_pid()}" if service.running_pid() else ""
+        click.echo(f"{service.name}: {service.address} {state}{owner}")
+
+
+@main.command()
+def run() -> None:
+    """Bring the whole system up in the foreground (what `make run` calls)."""
+    from techgear.run import run_all
+
+    _configure_logging("INFO")
+    sys.exit(run_all())
+
+
+if __name__ == "__main__":
+    main()
