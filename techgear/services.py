@@ -73,6 +73,7 @@ class _LocalService:
         self.home = settings.techgear_state_dir.resolve() / self.name
         self.pid_file = self.home / f"{self.name}.pid"
         self.log_file = self.home / f"{self.name}.log"
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def port(self) -> int:
@@ -99,6 +100,7 @@ class _LocalService:
                 cwd=self.home,
             )
         self.pid_file.write_text(str(process.pid))
+        self._process = process  # held so it can be reaped when stopped from this process
         try:
             self.wait_ready(process)
         except ServiceError:
@@ -120,6 +122,9 @@ class _LocalService:
         if _alive(pid):
             log.warning("%s (pid %d) ignored SIGTERM; killing it", self.name, pid)
             os.kill(pid, signal.SIGKILL)
+        if self._process is not None:
+            self._process.wait()
+            self._process = None
         self.pid_file.unlink(missing_ok=True)
         return True
 

@@ -1,0 +1,164 @@
+"""Shared fixtures. Integration fixtures start a real Kafka and Redis on test ports
+(reusing ones already running there) and stop only what they started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streams.embeddings import OnnxEmbedder
+from streams.settings import WorkerSettings
+from streams.worker import ingest
+from techgear.services import LocalKafka, LocalRedis, ServicesSettings
+
+REPO = Path(__file__).resolve().parent.parent
+STATE_DIR = REPO / ".local" / "test"
+KAFKA_PORT = int(os.environ.get("TEST_KAFKA_PORT", "19092"))
+REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "16379"))
+GATEWAY_PORT = int(os.environ.get("TEST_GATEWAY_PORT", "18000"))
+API_KEY = "test-key-" + "x" * 24
+
+
+STATE_DIR.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> OnnxEmbedder:
+    return OnnxEmbedder()
+
+
+@pytest.fixture(scope="session")
+def services_settings() -> ServicesSettings:
+    return ServicesSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        techgear_state_dir=STATE_DIR,
+        kafka_port=KAFKA_PORT,
+        kafka_controller_port=KAFKA_PORT + 1,
+        redis_port=REDIS_PORT,
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(services_settings: ServicesSettings) -> Iterator[str]:
+    kafka = LocalKafka(services_settings)
+    handle = kafka.start()
+    yield handle.address
+    if handle.started:
+        kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(services_settings: ServicesSettings) -> Iterator[str]:
+    redis = LocalRedis(services_settings)
+    handle = redis.start()
+    yield f"redis://{handle.address}/0"
+    if handle.started:
+        redis.stop()
+
+
+@pytest.fixture(scope="session")
+def chroma_path() -> Path:
+    """The repository's knowledge base, ingested once (incrementally on later runs)."""
+    path = STATE_DIR / "chroma"
+    ingest(_worker_settings(path, "unused:0"), show_progress=False)
+    return path
+
+
+def _worker_settings(chroma_path: Path, bootstrap: str) -> WorkerSettings:
+    return WorkerSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        kafka_bootstrap_servers=bootstrap,
+        chroma_path=chroma_path,
+        knowledge_path=REPO / "data" / "knowledge",
+        classifier_examples_path=REPO / "data" / "classifier" / "train.jsonl",
+    )
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"GEMINI_API_KEY", "API_KEYS"}}
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def worker_env(kafka_bootstrap: str, chroma_path: Path) -> dict[str, str]:
+    return process_env(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        CHROMA_PATH=str(chroma_path),
+        KNOWLEDGE_PATH=str(REPO / "data" / "knowledge"),
+        CLASSIFIER_EXAMPLES_PATH=str(REPO / "data" / "classifier" / "train.jsonl"),
+        BROKER_SESSION_TIMEOUT_S="10",
+        BROKER_HEARTBEAT_INTERVAL_S="1",
+        BROKER_REBALANCE_TIMEOUT_S="10",
+        RETRY_BACKOFF_S="0.1",
+    )
+
+
+@pytest.fixture(scope="session")
+def worker(worker_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    log = (STATE_DIR / "worker.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "techgear", "worker"], env=worker_env, cwd=REPO, stdout=log, stderr=log
+    )
+    yield process
+    stop_process(process)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def gateway_url(
+    kafka_bootstrap: str, redis_url: str, worker: subprocess.Popen[bytes]
+) -> Iterator[str]:
+    env = process_env(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        REDIS_URL=redis_url,
+        API_KEYS=f"{API_KEY},second-key-{'y' * 24}",
+        GATEWAY_PORT=str(GATEWAY_PORT),
+        REQUEST_TIMEOUT_S="20",
+    )
+    log = (STATE_DIR / "gateway.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "techgear", "gateway"], env=env, cwd=REPO, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{GATEWAY_PORT}"
+    try:
+        wait_until_ready(url, [process, worker])
+        yield url
+    finally:
+        stop_process(process)
+        log.close()
+
+
+def wait_until_ready(url: str, processes: list[subprocess.Popen[bytes]], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args} exited with {process.returncode}; see {STATE_DIR}")
+        try:
+            response = httpx.get(f"{url}/ready", timeout=2)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready: {last}")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

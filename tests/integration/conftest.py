@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
+
+pytestmark = pytest.mark.integration
+
+
+async def read_until(
+    bootstrap: str,
+    topic: str,
+    predicate: Callable[[ConsumerRecord[bytes, bytes]], bool],
+    *,
+    timeout_s: float = 20.0,
+) -> ConsumerRecord[bytes, bytes]:
+    """The first record of ``topic`` (from the beginning) that matches ``predicate``."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for record in consumer:
+                if predicate(record):
+                    return record
+    finally:
+        await consumer.stop()
+    raise AssertionError("unreachable")
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        offsets = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in offsets.items()}
+
+
+async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=value, key=key)
+    finally:
+        await producer.stop()

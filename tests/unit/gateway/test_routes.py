@@ -1,0 +1,134 @@
+"""The HTTP contract, with the Kafka bridge replaced by a scripted one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.bridge import BrokerUnavailableError, Probe
+from gateway.settings import GatewaySettings
+from schemas import ChatAnswer, ChatRequest
+
+KEY = "k" * 32
+
+
+class ScriptedBridge:
+    def __init__(self) -> None:
+        self.asked: list[ChatRequest] = []
+        self.failure: Exception | None = None
+        self.workers = Probe(True, 1.0, "1 member(s), Stable")
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def ask(self, request: ChatRequest, *, timeout_s: float) -> ChatAnswer:
+        self.asked.append(request)
+        if self.failure:
+            raise self.failure
+        return ChatAnswer(
+            request_id=request.request_id, conversation_id=request.conversation_id,
+            correlation_id=request.correlation_id, answer="Hello!", category="greeting",
+            confidence=0.9, responder="offline", request_created_at=request.created_at,
+        )
+
+    async def probe_kafka(self) -> Probe:
+        return Probe(True, 1.0, "reachable")
+
+    async def probe_workers(self) -> Probe:
+        return self.workers
+
+
+@pytest.fixture
+def bridge() -> ScriptedBridge:
+    return ScriptedBridge()
+
+
+@pytest.fixture
+def client(bridge: ScriptedBridge) -> Iterator[TestClient]:
+    settings = GatewaySettings(_env_file=None, api_keys=[SecretStr(KEY)], readiness_cache_s=0)  # type: ignore[call-arg]
+    with TestClient(create_app(settings, bridge)) as test_client:  # type: ignore[arg-type]
+        yield test_client
+
+
+def test_answer_follows_the_contract(client: TestClient, bridge: ScriptedBridge) -> None:
+    response = client.post("/v1/chat", json={"message": "hi", "conversation_id": "c-1",
+                                             "customer": {"id": "7", "name": "Ravi", "email": "r@x.in"}},
+                           headers={"X-API-Key": KEY, "X-Request-ID": "trace-1"})
+
+    assert response.status_code == 200
+    assert set(response.json()) == {"request_id", "conversation_id", "answer", "category", "confidence",
+                                    "escalated", "escalation_reason", "sources", "cached"}
+    [asked] = bridge.asked
+    assert (asked.conversation_id, asked.correlation_id) == ("c-1", "trace-1")
+    assert asked.customer is not None and asked.customer.name == "Ravi"
+    assert response.headers["X-Request-ID"] == "trace-1"
+
+
+def test_conversation_id_is_generated_when_absent(client: TestClient, bridge: ScriptedBridge) -> None:
+    response = client.post("/v1/chat", json={"message": "hi"}, headers={"X-API-Key": KEY})
+    assert response.json()["conversation_id"] == bridge.asked[0].conversation_id != ""
+
+
+def test_unsafe_correlation_header_is_replaced(client: TestClient, bridge: ScriptedBridge) -> None:
+    client.post("/v1/chat", json={"message": "hi"}, headers={"X-API-Key": KEY, "X-Request-ID": "a b\tc"})
+    assert bridge.asked[0].correlation_id == bridge.asked[0].request_id
+
+
+def test_timeout_gives_504_with_request_id(client: TestClient, bridge: ScriptedBridge) -> None:
+    bridge.failure = TimeoutError()
+    response = client.post("/v1/chat", json={"message": "hi"}, headers={"X-API-Key": KEY})
+
+    assert response.status_code == 504
+    assert response.json()["request_id"] == bridge.asked[0].request_id
+
+
+def test_broker_down_gives_503_with_retry_after(client: TestClient, bridge: ScriptedBridge) -> None:
+    bridge.failure = BrokerUnavailableError("down")
+    response = client.post("/v1/chat", json={"message": "hi"}, headers={"X-API-Key": KEY})
+
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"message": "   "}, 422, "message"),
+        ({"message": "hi", "conversation_id": "bad id!"}, 422, "conversation_id"),
+        ({"message": "hi", "customer": {"email": 5}}, 422, "customer.email"),
+        (["message"], 422, "body"),
+    ],
+)
+def test_invalid_bodies_name_the_problem(
+    client: TestClient, bridge: ScriptedBridge, body: object, status: int, field: str
+) -> None:
+    response = client.post("/v1/chat", json=body, headers={"X-API-Key": KEY})
+
+    assert response.status_code == status
+    assert field in {d["field"] for d in response.json()["error"]["details"]}
+    assert bridge.asked == []
+
+
+def test_body_over_limit_is_refused_before_reading_it_all(client: TestClient, bridge: ScriptedBridge) -> None:
+    response = client.post("/v1/chat", content=b"x" * 20_000, headers={"X-API-Key": KEY})
+    assert response.status_code == 413 and bridge.asked == []
+
+
+def test_ready_is_503_with_detail_when_no_worker(client: TestClient, bridge: ScriptedBridge) -> None:
+    bridge.workers = Probe(False, 2.0, "no worker in consumer group techgear-worker")
+    response = client.get("/ready")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["workers"] == {
+        "ok": False, "latency_ms": 2.0, "detail": "no worker in consumer group techgear-worker"
+    }
+
+
+def test_unknown_route_is_a_json_404(client: TestClient) -> None:
+    response = client.get("/nope")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"

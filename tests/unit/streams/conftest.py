@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.classifier import QuestionClassifier, load_examples
+from streams.embeddings import OnnxEmbedder
+from streams.responder import OfflineResponder
+from streams.store import KnowledgeStore, open_client
+from streams.workflow import AnswerWorkflow
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def classifier(embedder: OnnxEmbedder) -> QuestionClassifier:
+    return QuestionClassifier.train(load_examples(REPO / "data/classifier/train.jsonl"), embedder)
+
+
+@pytest.fixture(scope="session")
+def store(chroma_path: Path, embedder: OnnxEmbedder) -> KnowledgeStore:
+    return KnowledgeStore(open_client(path=chroma_path), "techgear-kb", embedder)
+
+
+@pytest.fixture(scope="session")
+def workflow(
+    embedder: OnnxEmbedder, classifier: QuestionClassifier, store: KnowledgeStore
+) -> AnswerWorkflow:
+    return AnswerWorkflow(
+        embedder=embedder,
+        classifier=classifier,
+        store=store,
+        responder=OfflineResponder(embedder),
+        retrieval_limit=5,
+        relevance_threshold=0.45,
+    )

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from schemas import Category, ChatAnswer, ChatRequest, DeadLetter, Escalation, EscalationReason, encode
+from schemas.topics import ANSWERS, DEADLETTER, ESCALATIONS
+from streams.errors import ContentRefusedError, LlmUnavailableError
+from streams.handler import InboundMessage, RequestHandler
+from streams.workflow import Outcome
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, BaseModel, str, Mapping[str, bytes]]] = []
+
+    async def publish(self, topic: str, event: BaseModel, *, key: str, headers: Mapping[str, bytes]) -> None:
+        self.sent.append((topic, event, key, headers))
+
+
+class ScriptedWorkflow:
+    """Raises the scripted errors in turn, then returns the outcome."""
+
+    def __init__(self, outcome: Outcome, errors: list[Exception] | None = None) -> None:
+        self.outcome = outcome
+        self.errors = list(errors or [])
+        self.calls = 0
+
+    async def run(self, *, request_id: str, question: str) -> Outcome:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return self.outcome
+
+
+ANSWERED = Outcome(answer="It costs ₹15,999.", category=Category.PRODUCT_INFO, confidence=0.9, responder="offline")
+ESCALATED = Outcome(
+    answer="A person will follow up.", category=Category.HUMAN_AGENT, confidence=0.8,
+    responder="offline", escalation_reason=EscalationReason.HUMAN_REQUESTED,
+)
+
+
+def message(value: bytes, key: bytes | None = b"conv-1") -> InboundMessage:
+    return InboundMessage(topic="support.requests", partition=2, offset=41, key=key, value=value, headers={})
+
+
+def request_bytes(**overrides: Any) -> bytes:
+    fields = {"request_id": "req-1", "conversation_id": "conv-1", "correlation_id": "corr-1", "message": "hi"}
+    return encode(ChatRequest.model_validate(fields | overrides))
+
+
+def handler(workflow: ScriptedWorkflow, publisher: RecordingPublisher, attempts: int = 3) -> RequestHandler:
+    return RequestHandler(workflow, publisher, attempts=attempts, backoff_s=0.0, timeout_s=5)  # type: ignore[arg-type]
+
+
+async def test_answer_is_published_keyed_by_conversation_with_correlation_header() -> None:
+    publisher = RecordingPublisher()
+    await handler(ScriptedWorkflow(ANSWERED), publisher).handle(message(request_bytes()))
+
+    [(topic, event, key, headers)] = publisher.sent
+    assert topic == ANSWERS and key == "conv-1"
+    assert isinstance(event, ChatAnswer) and event.request_id == "req-1" and not event.escalated
+    assert headers["correlation_id"] == b"corr-1"
+
+
+async def test_escalation_is_published_before_the_answer() -> None:
+    publisher = RecordingPublisher()
+    await handler(ScriptedWorkflow(ESCALATED), publisher).handle(message(request_bytes()))
+
+    assert [topic for topic, *_ in publisher.sent] == [ESCALATIONS, ANSWERS]
+    escalation = publisher.sent[0][1]
+    assert isinstance(escalation, Escalation) and escalation.reason is EscalationReason.HUMAN_REQUESTED
+    answer = publisher.sent[1][1]
+    assert isinstance(answer, ChatAnswer) and answer.escalated
+
+
+@pytest.mark.parametrize("value", [b"garbage", b'{"message": "no ids"}', b""])
+async def test_undecodable_message_is_dead_lettered_with_original_bytes(value: bytes) -> None:
+    publisher = RecordingPublisher()
+    workflow = ScriptedWorkflow(ANSWERED)
+    await handler(workflow, publisher).handle(message(value))
+
+    [(topic, letter, key, _)] = publisher.sent
+    assert topic == DEADLETTER and isinstance(letter, DeadLetter)
+    assert base64.b64decode(letter.original_value_b64) == value
+    assert (letter.source_partition, letter.source_offset, letter.attempts) == (2, 41, 1)
+    assert letter.error_class == "InvalidEventError" and not letter.retryable
+    assert key == "conv-1" and workflow.calls == 0
+
+
+async def test_retryable_failure_is_retried_then_succeeds() -> None:
+    publisher = RecordingPublisher()
+    workflow = ScriptedWorkflow(ANSWERED, [LlmUnavailableError("quota"), TimeoutError()])
+    await handler(workflow, publisher).handle(message(request_bytes()))
+
+    assert workflow.calls == 3
+    assert [topic for topic, *_ in publisher.sent] == [ANSWERS]
+
+
+async def test_persistent_retryable_failure_is_dead_lettered_after_bounded_attempts() -> None:
+    publisher = RecordingPublisher()
+    workflow = ScriptedWorkflow(ANSWERED, [RuntimeError("boom")] * 5)
+    await handler(workflow, publisher, attempts=3).handle(message(request_bytes()))
+
+    [(topic, letter, _, _)] = publisher.sent
+    assert topic == DEADLETTER and isinstance(letter, DeadLetter)
+    assert (letter.attempts, letter.error_class, letter.retryable) == (3, "RuntimeError", True)
+    assert letter.request_id == "req-1" and workflow.calls == 3
+
+
+async def test_permanent_failure_is_dead_lettered_at_once() -> None:
+    publisher = RecordingPublisher()
+    workflow = ScriptedWorkflow(ANSWERED, [ContentRefusedError("refused")])
+    await handler(workflow, publisher).handle(message(request_bytes()))
+
+    [(topic, letter, _, _)] = publisher.sent
+    assert topic == DEADLETTER and isinstance(letter, DeadLetter)
+    assert letter.attempts == 1 and workflow.calls == 1

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.knowledge import KnowledgeFormatError, chunk_document, chunk_tree, load_documents, parse_document
+
+KB = Path(__file__).resolve().parents[3] / "data" / "knowledge"
+DOC = """---
+id: product-demo
+title: Demo Watch
+category: product
+updated: 2026-11-01
+---
+# Demo Watch
+
+## Price and availability
+The Demo Watch costs ₹1,234.
+
+## Battery
+### Charging
+The Demo Watch charges fully in 2 hours.
+"""
+
+
+def test_chunks_keep_their_heading_path() -> None:
+    chunks = chunk_document(parse_document(DOC, "demo.md"))
+    headings = [chunk.heading for chunk in chunks]
+    assert headings == ["Demo Watch > Price and availability", "Demo Watch > Battery > Charging"]
+    assert chunks[0].embedding_text.startswith("Demo Watch > Price and availability\n")
+
+
+def test_chunk_ids_are_stable_and_change_with_content() -> None:
+    first = chunk_document(parse_document(DOC, "demo.md"))
+    again = chunk_document(parse_document(DOC, "demo.md"))
+    edited = chunk_document(parse_document(DOC.replace("₹1,234", "₹1,299"), "demo.md"))
+    assert [c.chunk_id for c in first] == [c.chunk_id for c in again]
+    assert first[0].chunk_id != edited[0].chunk_id
+    assert first[1].chunk_id == edited[1].chunk_id
+
+
+@pytest.mark.parametrize(
+    "text", ["# no front matter", "---\ntitle: x\ncategory: y\n---\nbody", "---\n: [\n---\nbody"]
+)
+def test_malformed_documents_are_refused_with_their_path(text: str) -> None:
+    with pytest.raises(KnowledgeFormatError, match="bad.md"):
+        parse_document(text, "bad.md")
+
+
+def test_repository_knowledge_base_keeps_the_seed_facts() -> None:
+    documents = load_documents(KB)
+    text = "\n".join(doc.body for doc in documents)
+    assert len(documents) >= 40
+    for fact in ["₹15,999", "₹4,999", "₹2,499", "₹1,999", "1800-123-4567", "support@techgear.com",
+                 "5-7 business days", "3-5 business days", "7-10 business days", "₹999", "₹3,000"]:
+        assert fact in text, fact
+
+
+def test_repository_knowledge_base_chunks_have_unique_ids() -> None:
+    chunks = chunk_tree(KB)
+    assert len({c.chunk_id for c in chunks}) == len(chunks)

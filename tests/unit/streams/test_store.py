@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.embeddings import OnnxEmbedder
+from streams.knowledge import chunk_tree
+from streams.store import EmbeddingModelMismatchError, KnowledgeStore, open_client
+
+
+def write_doc(root: Path, doc_id: str, body: str) -> None:
+    (root / f"{doc_id}.md").write_text(
+        f"---\nid: {doc_id}\ntitle: {doc_id.title()}\ncategory: faq\n---\n# {doc_id}\n\n{body}\n"
+    )
+
+
+@pytest.fixture
+def kb(tmp_path: Path) -> Path:
+    root = tmp_path / "kb"
+    root.mkdir()
+    write_doc(root, "shipping", "## Free shipping\nShipping is free on orders above ₹999.")
+    write_doc(root, "returns", "## Window\nReturns are accepted within 7 days of delivery.")
+    return root
+
+
+def test_ingestion_is_incremental(tmp_path: Path, kb: Path, embedder: OnnxEmbedder) -> None:
+    store = KnowledgeStore(open_client(path=tmp_path / "db"), "kb-test", embedder)
+
+    first = store.ingest(chunk_tree(kb))
+    unchanged = store.ingest(chunk_tree(kb))
+    write_doc(kb, "returns", "## Window\nReturns are accepted within 10 days of delivery.")
+    edited = store.ingest(chunk_tree(kb))
+    (kb / "shipping.md").unlink()
+    deleted = store.ingest(chunk_tree(kb))
+
+    assert (first.added, first.version) == (2, 1)
+    assert (unchanged.added, unchanged.removed, unchanged.changed, unchanged.version) == (0, 0, False, 1)
+    assert (edited.added, edited.removed, edited.unchanged, edited.version) == (1, 1, 1, 2)
+    assert (deleted.added, deleted.removed, deleted.version) == (0, 1, 3)
+    assert store.count() == 1
+
+
+def test_search_ranks_the_relevant_passage_first(tmp_path: Path, kb: Path, embedder: OnnxEmbedder) -> None:
+    store = KnowledgeStore(open_client(path=tmp_path / "db"), "kb-test", embedder)
+    store.ingest(chunk_tree(kb))
+
+    passages = store.search(embedder.embed_one("Is delivery free?"), limit=2)
+
+    assert passages[0].doc_id == "shipping"
+    assert passages[0].score > passages[1].score
+    assert passages[0].heading == "shipping > Free shipping"
+
+
+def test_collection_built_with_another_model_is_refused(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    client = open_client(path=tmp_path / "db")
+    KnowledgeStore(client, "kb-test", embedder)
+    client.get_collection("kb-test").modify(metadata={"embedding_model": "gemini-embedding-001"})
+
+    with pytest.raises(EmbeddingModelMismatchError, match="re-ingest"):
+        KnowledgeStore(client, "kb-test", embedder)
