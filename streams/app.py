@@ -9,11 +9,27 @@ from faust.types import EventT
 from pydantic import BaseModel
 
 from schemas import encode
-from schemas.topics import REQUESTS
+from schemas.topics import REQUESTS, TOPICS
 from streams.handler import InboundMessage, Publisher, RequestHandler
+from streams.memory import ConversationMemory, Turn, decode_turns, encode_turns
 from streams.settings import WorkerSettings
 
 AGENT_NAME = "answer-requests"
+MEMORY_TABLE = "conversation-memory"
+
+
+class FaustTableMemory:
+    """Turns in a Faust table; its changelog topic restores them after a restart."""
+
+    def __init__(self, table: faust.Table) -> None:
+        self._table = table
+
+    def turns(self, conversation_id: str) -> list[Turn]:
+        return decode_turns(self._table.get(conversation_id.encode()))
+
+    def remember(self, conversation_id: str, turn: Turn) -> None:
+        key = conversation_id.encode()
+        self._table[key] = encode_turns([*decode_turns(self._table.get(key)), turn])
 
 
 class FaustPublisher:
@@ -34,7 +50,8 @@ class FaustPublisher:
 
 
 def create_app(
-    settings: WorkerSettings, handler_factory: Callable[[Publisher], RequestHandler]
+    settings: WorkerSettings,
+    handler_factory: Callable[[Publisher, ConversationMemory], RequestHandler],
 ) -> faust.App:
     brokers = ";".join(f"kafka://{host}" for host in settings.kafka_bootstrap_servers.split(","))
     app = faust.App(
@@ -55,7 +72,16 @@ def create_app(
         broker_max_poll_interval=settings.broker_max_poll_interval_s,
     )
     requests = app.topic(REQUESTS, key_type=bytes, value_type=bytes)
-    handler = handler_factory(FaustPublisher(app))
+    # Co-partitioned with support.requests (same key, same partition count), so a
+    # conversation's memory sits on the worker that receives its questions.
+    memory = app.Table(
+        MEMORY_TABLE,
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=next(spec.partitions for spec in TOPICS if spec.name == REQUESTS),
+    )
+    handler = handler_factory(FaustPublisher(app), FaustTableMemory(memory))
 
     @app.agent(requests, name=AGENT_NAME, concurrency=settings.worker_concurrency)
     async def answer_requests(stream: faust.StreamT[bytes]) -> None:

@@ -26,6 +26,7 @@ from schemas import (
 )
 from schemas.topics import ANSWERS, CORRELATION_HEADER, DEADLETTER, ESCALATIONS, REQUEST_ID_HEADER
 from streams.errors import InvalidEventError, is_retryable
+from streams.memory import ConversationMemory, Turn
 from streams.workflow import AnswerWorkflow, Outcome
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class RequestHandler:
         self,
         workflow: AnswerWorkflow,
         publisher: Publisher,
+        memory: ConversationMemory,
         *,
         attempts: int,
         backoff_s: float,
@@ -64,6 +66,7 @@ class RequestHandler:
     ) -> None:
         self._workflow = workflow
         self._publisher = publisher
+        self._memory = memory
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._timeout_s = timeout_s
@@ -77,11 +80,18 @@ class RequestHandler:
         headers = _outbound_headers(request)
         for attempt in range(1, self._attempts + 1):
             try:
+                history = self._memory.turns(request.conversation_id)
                 outcome = await asyncio.wait_for(
-                    self._workflow.run(request_id=request.request_id, question=request.message),
+                    self._workflow.run(
+                        request_id=request.request_id, question=request.message, history=history
+                    ),
                     self._timeout_s,
                 )
                 await self._publish_outcome(request, outcome, headers)
+                self._memory.remember(
+                    request.conversation_id,
+                    Turn(request.message, outcome.answer, tuple(s.doc_id for s in outcome.sources)),
+                )
                 return
             except Exception as exc:  # every failure is either retried or dead-lettered
                 if not is_retryable(exc) or attempt == self._attempts:

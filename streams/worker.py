@@ -15,6 +15,7 @@ from streams.components import build_workflow, open_store
 from streams.embeddings import OnnxEmbedder
 from streams.handler import Publisher, RequestHandler
 from streams.knowledge import chunk_tree
+from streams.memory import ConversationMemory
 from streams.settings import WorkerSettings
 from streams.store import IngestReport
 
@@ -28,10 +29,11 @@ def run_worker(settings: WorkerSettings) -> None:
     )
     workflow = build_workflow(settings)
 
-    def handler_for(publisher: Publisher) -> RequestHandler:
+    def handler_for(publisher: Publisher, memory: ConversationMemory) -> RequestHandler:
         return RequestHandler(
             workflow,
             publisher,
+            memory,
             attempts=settings.processing_attempts,
             backoff_s=settings.retry_backoff_s,
             timeout_s=settings.processing_timeout_s,

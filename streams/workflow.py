@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -22,6 +23,7 @@ from streams import replies
 from streams.classifier import Classification, QuestionClassifier
 from streams.embeddings import OnnxEmbedder, Vectors
 from streams.errors import LlmUnavailableError
+from streams.memory import Turn, contextual_question
 from streams.responder import Responder, sources_of
 from streams.store import KnowledgeStore, Passage
 
@@ -42,6 +44,8 @@ class Outcome:
     consulted: list[Source] = field(default_factory=list)
     """Documents retrieved while deciding to escalate, for the person taking over."""
     escalation_reason: EscalationReason | None = None
+    used_context: bool = False
+    """True when earlier turns of the conversation shaped the answer."""
 
     @property
     def escalated(self) -> bool:
@@ -51,6 +55,8 @@ class Outcome:
 class _State(TypedDict, total=False):
     request_id: str
     question: str
+    contextual: str | None
+    """The question completed with the previous turn when it is a follow-up."""
     vector: Vectors
     classification: Classification
     passages: list[Passage]
@@ -78,8 +84,13 @@ class AnswerWorkflow:
         self._relevance_threshold = relevance_threshold
         self._graph = self._build()
 
-    async def run(self, *, request_id: str, question: str) -> Outcome:
-        state = await self._graph.ainvoke({"request_id": request_id, "question": question})
+    async def run(
+        self, *, request_id: str, question: str, history: Sequence[Turn] = ()
+    ) -> Outcome:
+        contextual = contextual_question(question, history)
+        state = await self._graph.ainvoke(
+            {"request_id": request_id, "question": question, "contextual": contextual}
+        )
         outcome: Outcome = state["outcome"]
         return outcome
 
@@ -106,8 +117,9 @@ class AnswerWorkflow:
         return graph.compile()
 
     async def _classify(self, state: _State) -> _State:
-        vector = await asyncio.to_thread(self._embedder.embed_one, state["question"])
-        return {"vector": vector, "classification": self._classifier.classify(vector)}
+        text = state["contextual"] or state["question"]
+        vector = await asyncio.to_thread(self._embedder.embed_one, text)
+        return {"vector": vector, "classification": self._classifier.classify(text, vector)}
 
     @staticmethod
     def _route(state: _State) -> Literal["greet", "decline", "escalate", "retrieve"]:
@@ -138,7 +150,9 @@ class AnswerWorkflow:
 
     async def _answer(self, state: _State) -> _State:
         try:
-            reply = await self._responder.answer(state["question"], state["vector"], state["relevant"])
+            reply = await self._responder.answer(
+                state["contextual"] or state["question"], state["vector"], state["relevant"]
+            )
         except LlmUnavailableError:
             return {"escalation_reason": EscalationReason.LLM_UNAVAILABLE}
         if reply is None:
@@ -151,6 +165,7 @@ class AnswerWorkflow:
                 confidence=classification.confidence,
                 responder=self._responder.name,
                 sources=reply.sources,
+                used_context=state["contextual"] is not None,
             )
         }
 

@@ -61,6 +61,18 @@ def ingest(path: Path | None, quiet: bool) -> None:
     )
 
 
+@main.command("eval")
+@click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=Path("data/classifier/train.jsonl"), show_default=True)
+@click.option("--eval", "eval_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=Path("data/classifier/eval.jsonl"), show_default=True)
+def evaluate(train_path: Path, eval_path: Path) -> None:
+    """Accuracy, macro-F1, confusion matrix and out-of-scope rejection of the classifier."""
+    from streams.evaluation import evaluate as run_evaluation
+
+    click.echo(run_evaluation(train_path, eval_path).render())
+
+
 @main.group()
 def schemas() -> None:
     """Event schemas."""

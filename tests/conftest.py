@@ -101,21 +101,36 @@ def worker_env(kafka_bootstrap: str, chroma_path: Path) -> dict[str, str]:
     )
 
 
+class WorkerProcess:
+    """A `techgear worker` child process that tests can restart."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self._env = env
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with (STATE_DIR / "worker.log").open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "techgear", "worker"], env=self._env, cwd=REPO, stdout=log, stderr=log
+            )
+
+    def restart(self) -> None:
+        stop_process(self.process)
+        self.process = self._spawn()
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
 @pytest.fixture(scope="session")
-def worker(worker_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    log = (STATE_DIR / "worker.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "techgear", "worker"], env=worker_env, cwd=REPO, stdout=log, stderr=log
-    )
+def worker(worker_env: dict[str, str]) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(worker_env)
     yield process
-    stop_process(process)
-    log.close()
+    process.stop()
 
 
 @pytest.fixture(scope="session")
-def gateway_url(
-    kafka_bootstrap: str, redis_url: str, worker: subprocess.Popen[bytes]
-) -> Iterator[str]:
+def gateway_url(kafka_bootstrap: str, redis_url: str, worker: WorkerProcess) -> Iterator[str]:
     env = process_env(
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
         REDIS_URL=redis_url,
@@ -129,7 +144,7 @@ def gateway_url(
     )
     url = f"http://127.0.0.1:{GATEWAY_PORT}"
     try:
-        wait_until_ready(url, [process, worker])
+        wait_until_ready(url, [process, worker.process])
         yield url
     finally:
         stop_process(process)

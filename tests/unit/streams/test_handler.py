@@ -11,6 +11,7 @@ from schemas import Category, ChatAnswer, ChatRequest, DeadLetter, Escalation, E
 from schemas.topics import ANSWERS, DEADLETTER, ESCALATIONS
 from streams.errors import ContentRefusedError, LlmUnavailableError
 from streams.handler import InboundMessage, RequestHandler
+from streams.memory import DictMemory
 from streams.workflow import Outcome
 
 
@@ -30,7 +31,7 @@ class ScriptedWorkflow:
         self.errors = list(errors or [])
         self.calls = 0
 
-    async def run(self, *, request_id: str, question: str) -> Outcome:
+    async def run(self, *, request_id: str, question: str, history: object = ()) -> Outcome:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
@@ -54,7 +55,9 @@ def request_bytes(**overrides: Any) -> bytes:
 
 
 def handler(workflow: ScriptedWorkflow, publisher: RecordingPublisher, attempts: int = 3) -> RequestHandler:
-    return RequestHandler(workflow, publisher, attempts=attempts, backoff_s=0.0, timeout_s=5)  # type: ignore[arg-type]
+    return RequestHandler(
+        workflow, publisher, DictMemory(), attempts=attempts, backoff_s=0.0, timeout_s=5  # type: ignore[arg-type]
+    )
 
 
 async def test_answer_is_published_keyed_by_conversation_with_correlation_header() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from schemas import Category, EscalationReason
+from streams.memory import Turn
 from streams.workflow import AnswerWorkflow
 
 
@@ -45,3 +46,20 @@ async def test_escalates_when_no_passage_scores_above_threshold(workflow: Answer
         request_id="r", question="Does my order #TG48213 qualify for the Axis festive cashback?"
     )
     assert outcome.escalated
+
+
+async def test_follow_up_is_resolved_from_the_previous_turn(workflow: AnswerWorkflow) -> None:
+    first = await workflow.run(request_id="r1", question="Tell me about the SmartWatch Pro X")
+    history = [Turn("Tell me about the SmartWatch Pro X", first.answer)]
+
+    outcome = await workflow.run(request_id="r2", question="how much is it?", history=history)
+
+    assert "₹15,999" in outcome.answer and outcome.used_context
+
+
+async def test_unrelated_question_ignores_history(workflow: AnswerWorkflow) -> None:
+    history = [Turn("Tell me about the SmartWatch Pro X", "…")]
+    outcome = await workflow.run(
+        request_id="r", question="What is the price of Wireless Earbuds Elite?", history=history
+    )
+    assert "₹4,999" in outcome.answer and not outcome.used_context
