@@ -22,7 +22,7 @@ install: system-deps $(STAMP)
 run: install  ## the whole system in the foreground; Ctrl+C stops it
 	$(BIN)/techgear run
 
-test: install  ## starts its own Kafka and Redis on test ports, runs every test
+test: install lint  ## lint, then every test (starts its own Kafka and Redis on test ports)
 	$(BIN)/pytest
 
 test-unit: $(STAMP)

@@ -18,7 +18,9 @@ from gateway.errors import authentication_error, http_exception_handler
 from gateway.settings import GatewaySettings
 
 
-def create_app(settings: GatewaySettings | None = None, bridge: KafkaBridge | None = None) -> Starlette:
+def create_app(
+    settings: GatewaySettings | None = None, bridge: KafkaBridge | None = None
+) -> Starlette:
     settings = settings or GatewaySettings()
     bridge = bridge or KafkaBridge(
         settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor

@@ -1,8 +1,9 @@
 """The gateway's side of Kafka: publish a request, wait for its answer.
 
-Every gateway instance reads all partitions of ``support.answers`` without a consumer
-group and resolves the callers it is holding; answers for other instances' callers are
-skipped. This keeps any number of gateways stateless behind a load balancer.
+Every gateway instance reads all partitions of ``support.answers`` (and of
+``support.deadletter``, to fail a caller whose request could not be processed) without a
+consumer group and resolves the callers it is holding; events for other instances'
+callers are skipped. This keeps any number of gateways stateless behind a load balancer.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from schemas import ChatAnswer, ChatRequest, EventDecodeError, decode, encode
+from schemas import ChatAnswer, ChatRequest, DeadLetter, EventDecodeError, decode, encode
 from schemas.topics import (
     ANSWERS,
     CORRELATION_HEADER,
+    DEADLETTER,
     REQUEST_ID_HEADER,
     REQUESTS,
     WORKER_GROUP_ID,
@@ -35,6 +37,10 @@ _METADATA_ATTEMPTS = 20
 
 class BrokerUnavailableError(RuntimeError):
     """Kafka did not accept the request; the caller may retry later."""
+
+
+class ProcessingFailedError(RuntimeError):
+    """The worker dead-lettered the request; it is kept for an operator to replay."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +69,9 @@ class KafkaBridge:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
         )
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=5000)
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._bootstrap, request_timeout_ms=5000
+        )
         try:
             await ensure_topics(self._bootstrap, replication_factor=self._replication_factor)
             await self._admin.start()
@@ -75,16 +83,20 @@ class KafkaBridge:
             raise
 
     async def _listen_from_now(self) -> None:
-        partitions: set[int] = set()
+        assigned: list[TopicPartition] = []
         for _ in range(_METADATA_ATTEMPTS):  # a topic created a moment ago may lack metadata
-            described = await self._admin.describe_topics([ANSWERS])
-            partitions = {p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"]}
-            if partitions:
+            described = await self._admin.describe_topics([ANSWERS, DEADLETTER])
+            assigned = sorted(
+                TopicPartition(t["topic"], p["partition"])
+                for t in described
+                if t["error_code"] == 0
+                for p in t["partitions"]
+            )
+            if {tp.topic for tp in assigned} == {ANSWERS, DEADLETTER}:
                 break
             await asyncio.sleep(0.5)
         else:
-            raise BrokerUnavailableError(f"no partition metadata for {ANSWERS}")
-        assigned = [TopicPartition(ANSWERS, p) for p in sorted(partitions)]
+            raise BrokerUnavailableError(f"no partition metadata for {ANSWERS} and {DEADLETTER}")
         self._consumer.assign(assigned)
         await self._consumer.seek_to_end(*assigned)
         # Resolve the end offsets now, so no answer produced after start() can be skipped.
@@ -139,21 +151,28 @@ class KafkaBridge:
                 log.exception("reading answers failed; retrying")
                 await asyncio.sleep(1)
                 continue
-            for records in batches.values():
+            for partition, records in batches.items():
                 for record in records:
-                    self._resolve(record.value)
+                    if record.value:
+                        self._resolve(partition.topic, record.value)
 
-    def _resolve(self, value: bytes | None) -> None:
-        if not value:
-            return
+    def _resolve(self, topic: str, value: bytes) -> None:
         try:
-            answer = decode(value, ChatAnswer)
+            if topic == ANSWERS:
+                answer = decode(value, ChatAnswer)
+                if future := self._pending(answer.request_id):
+                    future.set_result(answer)
+            else:
+                letter = decode(value, DeadLetter)
+                if future := self._pending(letter.request_id):
+                    failure = f"{letter.error_class}: {letter.error_message}"
+                    future.set_exception(ProcessingFailedError(failure))
         except EventDecodeError as exc:
-            log.warning("skipping undecodable answer", extra={"error": str(exc)})
-            return
-        future = self._waiting.get(answer.request_id)
-        if future is not None and not future.done():
-            future.set_result(answer)
+            log.warning("skipping undecodable event on %s: %s", topic, exc)
+
+    def _pending(self, request_id: str) -> asyncio.Future[ChatAnswer] | None:
+        future = self._waiting.get(request_id)
+        return future if future is not None and not future.done() else None
 
     async def probe_kafka(self) -> Probe:
         started = time.perf_counter()
@@ -174,7 +193,9 @@ class KafkaBridge:
                 self._admin.describe_consumer_groups([WORKER_GROUP_ID]), _PROBE_TIMEOUT_S
             )
         except (KafkaError, TimeoutError, OSError) as exc:
-            return Probe(False, _elapsed_ms(started), f"cannot describe group: {type(exc).__name__}")
+            return Probe(
+                False, _elapsed_ms(started), f"cannot describe group: {type(exc).__name__}"
+            )
         for response in responses:
             for group in response.groups:
                 _error, group_id, state, _protocol_type, _protocol, members = group[:6]

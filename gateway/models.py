@@ -36,7 +36,7 @@ class ChatResponse(BaseModel):
     cached: bool
 
     @classmethod
-    def from_answer(cls, answer: ChatAnswer, *, cached: bool) -> ChatResponse:
+    def from_answer(cls, answer: ChatAnswer) -> ChatResponse:
         return cls(
             request_id=answer.request_id,
             conversation_id=answer.conversation_id,
@@ -46,5 +46,5 @@ class ChatResponse(BaseModel):
             escalated=answer.escalated,
             escalation_reason=answer.escalation_reason,
             sources=answer.sources,
-            cached=cached,
+            cached=answer.cached,
         )

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.auth import SCOPE_CHAT, authorize
-from gateway.bridge import BrokerUnavailableError, KafkaBridge, Probe
+from gateway.bridge import BrokerUnavailableError, KafkaBridge, Probe, ProcessingFailedError
 from gateway.errors import error_response
 from gateway.models import ChatBody, ChatResponse
 from gateway.settings import GatewaySettings
@@ -65,6 +65,13 @@ async def chat(request: Request) -> Response:
             request_id=request_id,
             headers=headers | {"Retry-After": _RETRY_AFTER_S},
         )
+    except ProcessingFailedError:
+        return error_response(
+            500,
+            "the request could not be processed; it was kept for an operator to replay",
+            request_id=request_id,
+            headers=headers,
+        )
     except TimeoutError:
         return error_response(
             504,
@@ -72,11 +79,11 @@ async def chat(request: Request) -> Response:
             request_id=request_id,
             headers=headers,
         )
-    response = ChatResponse.from_answer(answer, cached=False)
+    response = ChatResponse.from_answer(answer)
     return Response(
         orjson.dumps(response.model_dump(mode="json")),
         media_type="application/json",
-        headers=headers,
+        headers=headers | {"X-Cache": "HIT" if answer.cached else "MISS"},
     )
 
 

@@ -110,6 +110,8 @@ class ChatAnswer(Event):
     escalation_reason: EscalationReason | None = None
     sources: list[Source] = Field(default_factory=list)
     responder: str
+    cached: bool = False
+    """True when the answer came from the answer cache."""
     request_created_at: UtcDateTime
     answered_at: UtcDateTime = Field(default_factory=utc_now)
 

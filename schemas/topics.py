@@ -71,7 +71,9 @@ async def ensure_topics(
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
         existing = set(await admin.list_topics())
-        missing = [spec.new_topic(replication_factor) for spec in specs if spec.name not in existing]
+        missing = [
+            spec.new_topic(replication_factor) for spec in specs if spec.name not in existing
+        ]
         if not missing:
             return []
         try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import faust
-from faust.types import EventT
+from faust.types import EventT, TableT
 from pydantic import BaseModel
 
 from schemas import encode
@@ -21,7 +21,7 @@ MEMORY_TABLE = "conversation-memory"
 class FaustTableMemory:
     """Turns in a Faust table; its changelog topic restores them after a restart."""
 
-    def __init__(self, table: faust.Table) -> None:
+    def __init__(self, table: TableT[bytes, bytes | None]) -> None:
         self._table = table
 
     def turns(self, conversation_id: str) -> list[Turn]:
@@ -94,7 +94,7 @@ def create_app(
                     partition=message.partition,
                     offset=message.offset,
                     key=message.key,
-                    value=message.value,
+                    value=message.value or b"",
                     headers=_header_map(message.headers),
                 )
             )
@@ -102,7 +102,8 @@ def create_app(
     return app
 
 
-def _header_map(headers: object) -> dict[str, bytes]:
+def _header_map(
+    headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None,
+) -> dict[str, bytes]:
     pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
-    return {str(name): bytes(value or b"") for name, value in pairs}  # type: ignore[union-attr]
-
+    return {str(name): bytes(value or b"") for name, value in pairs}

@@ -52,7 +52,9 @@ def load_examples(path: Path) -> list[LabelledExample]:
             continue
         record = orjson.loads(line)
         try:
-            examples.append(LabelledExample(text=str(record["text"]), label=Category(record["label"])))
+            examples.append(
+                LabelledExample(text=str(record["text"]), label=Category(record["label"]))
+            )
         except (KeyError, ValueError) as exc:
             raise ValueError(f"{path}:{number}: bad example: {exc}") from exc
     return examples

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from chromadb.api import ClientAPI
+
+from streams.cache import AnswerCache, NoCache, RedisAnswerCache
 from streams.classifier import QuestionClassifier, load_examples
 from streams.embeddings import OnnxEmbedder
 from streams.gemini import GeminiResponder, gemini_chat_model
@@ -19,9 +22,28 @@ class EmptyKnowledgeBaseError(RuntimeError):
     pass
 
 
+def _connect(settings: WorkerSettings) -> ClientAPI:
+    return open_client(
+        path=settings.chroma_path, host=settings.chroma_host, port=settings.chroma_port
+    )
+
+
 def open_store(settings: WorkerSettings, embedder: OnnxEmbedder) -> KnowledgeStore:
-    client = open_client(path=settings.chroma_path, host=settings.chroma_host, port=settings.chroma_port)
-    return KnowledgeStore(client, settings.chroma_collection, embedder)
+    def reopen() -> ClientAPI:
+        return _connect(settings)
+
+    return KnowledgeStore(
+        _connect(settings),
+        settings.chroma_collection,
+        embedder,
+        reopen=None if settings.chroma_host else reopen,
+    )
+
+
+def drop_collection(settings: WorkerSettings) -> None:
+    client = _connect(settings)
+    if settings.chroma_collection in {c.name for c in client.list_collections()}:
+        client.delete_collection(settings.chroma_collection)
 
 
 def build_responder(settings: WorkerSettings, embedder: OnnxEmbedder) -> Responder:
@@ -38,6 +60,13 @@ def build_responder(settings: WorkerSettings, embedder: OnnxEmbedder) -> Respond
     return GeminiResponder(model)
 
 
+def build_cache(settings: WorkerSettings) -> AnswerCache:
+    if settings.redis_url is None:
+        log.warning("REDIS_URL not set: the answer cache is off")
+        return NoCache()
+    return RedisAnswerCache(settings.redis_url, ttl_s=settings.cache_ttl_s)
+
+
 def build_workflow(settings: WorkerSettings) -> AnswerWorkflow:
     embedder = OnnxEmbedder()
     store = open_store(settings, embedder)
@@ -46,12 +75,15 @@ def build_workflow(settings: WorkerSettings) -> AnswerWorkflow:
             f"the knowledge base collection {settings.chroma_collection!r} is empty: "
             "run `techgear ingest` first"
         )
-    classifier = QuestionClassifier.train(load_examples(settings.classifier_examples_path), embedder)
+    classifier = QuestionClassifier.train(
+        load_examples(settings.classifier_examples_path), embedder
+    )
     return AnswerWorkflow(
         embedder=embedder,
         classifier=classifier,
         store=store,
         responder=build_responder(settings, embedder),
+        cache=build_cache(settings),
         retrieval_limit=settings.retrieval_limit,
         relevance_threshold=settings.relevance_threshold,
     )

@@ -51,7 +51,9 @@ class EvaluationReport:
         return "\n".join(lines)
 
 
-def evaluate(train_path: Path, eval_path: Path, embedder: OnnxEmbedder | None = None) -> EvaluationReport:
+def evaluate(
+    train_path: Path, eval_path: Path, embedder: OnnxEmbedder | None = None
+) -> EvaluationReport:
     started = time.perf_counter()
     embedder = embedder or OnnxEmbedder()
     classifier = QuestionClassifier.train(load_examples(train_path), embedder)
@@ -67,7 +69,9 @@ def evaluate(train_path: Path, eval_path: Path, embedder: OnnxEmbedder | None = 
         examples=len(examples),
         accuracy=float(accuracy_score(truth, predicted)),
         macro_f1=float(f1_score(truth, predicted, average="macro", labels=labels, zero_division=0)),
-        out_of_scope_rejection=float(np.mean(predicted[truth == out] == out)) if (truth == out).any() else 0.0,
+        out_of_scope_rejection=float(np.mean(predicted[truth == out] == out))
+        if (truth == out).any()
+        else 0.0,
         in_scope_false_rejection=float(np.mean(predicted[truth != out] == out)),
         calibration_error=_expected_calibration_error(confidence, predicted == truth),
         labels=labels,

@@ -23,6 +23,7 @@ If the passages do not contain the answer, reply with exactly {_NOT_FOUND}."""
 
 class GeminiResponder:
     name = "gemini"
+    prompt_version = PROMPT_VERSION
 
     def __init__(self, model: BaseChatModel) -> None:
         self._model = model
@@ -47,7 +48,9 @@ class GeminiResponder:
         return Reply(text=text, sources=sources_of(passages))
 
 
-def gemini_chat_model(api_key: str, model: str, *, timeout_s: float, max_retries: int) -> BaseChatModel:
+def gemini_chat_model(
+    api_key: str, model: str, *, timeout_s: float, max_retries: int
+) -> BaseChatModel:
     from langchain_google_genai import ChatGoogleGenerativeAI
 
     return ChatGoogleGenerativeAI(

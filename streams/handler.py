@@ -27,7 +27,8 @@ from schemas import (
 from schemas.topics import ANSWERS, CORRELATION_HEADER, DEADLETTER, ESCALATIONS, REQUEST_ID_HEADER
 from streams.errors import InvalidEventError, is_retryable
 from streams.memory import ConversationMemory, Turn
-from streams.workflow import AnswerWorkflow, Outcome
+from streams.outcome import Outcome
+from streams.workflow import AnswerWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,14 @@ class RequestHandler:
                     return
                 delay = self._backoff_s * 2 ** (attempt - 1)
                 log.warning(
-                    "processing failed, retrying",
-                    extra={"request_id": request.request_id, "attempt": attempt, "error": repr(exc)},
+                    "processing failed (attempt %d), retrying: %r",
+                    attempt,
+                    exc,
+                    extra={
+                        "request_id": request.request_id,
+                        "attempt": attempt,
+                        "error": repr(exc),
+                    },
                 )
                 await asyncio.sleep(delay)
 
@@ -134,21 +141,31 @@ class RequestHandler:
             escalation_reason=outcome.escalation_reason,
             sources=outcome.sources,
             responder=outcome.responder,
+            cached=outcome.cached,
             request_created_at=request.created_at,
         )
         await self._publisher.publish(ANSWERS, answer, key=request.conversation_id, headers=headers)
 
     async def _dead_letter(
-        self, message: InboundMessage, error: BaseException, *, attempts: int, request: ChatRequest | None
+        self,
+        message: InboundMessage,
+        error: BaseException,
+        *,
+        attempts: int,
+        request: ChatRequest | None,
     ) -> None:
         letter = DeadLetter(
             request_id=request.request_id if request else _UNKNOWN,
             conversation_id=request.conversation_id if request else _key_text(message.key),
-            correlation_id=request.correlation_id if request else _header_text(message, CORRELATION_HEADER),
+            correlation_id=request.correlation_id
+            if request
+            else _header_text(message, CORRELATION_HEADER),
             source_topic=message.topic,
             source_partition=message.partition,
             source_offset=message.offset,
-            original_key_b64=base64.b64encode(message.key).decode() if message.key is not None else None,
+            original_key_b64=base64.b64encode(message.key).decode()
+            if message.key is not None
+            else None,
             original_value_b64=base64.b64encode(message.value).decode(),
             error_class=type(error).__name__,
             error_message=str(error)[:2000],
@@ -156,7 +173,13 @@ class RequestHandler:
             attempts=attempts,
         )
         log.error(
-            "message dead-lettered",
+            "message %s/%d@%d dead-lettered after %d attempt(s): %s: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            attempts,
+            letter.error_class,
+            letter.error_message,
             extra={
                 "request_id": letter.request_id,
                 "source": f"{message.topic}/{message.partition}@{message.offset}",

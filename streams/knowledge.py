@@ -50,12 +50,16 @@ class Chunk:
 
 def load_documents(root: Path) -> list[Document]:
     paths = sorted(root.rglob("*.md"))
-    documents = [parse_document(path.read_text(encoding="utf-8"), str(path.relative_to(root)))
-                 for path in paths]
+    documents = [
+        parse_document(path.read_text(encoding="utf-8"), str(path.relative_to(root)))
+        for path in paths
+    ]
     seen: dict[str, str] = {}
     for doc in documents:
         if doc.doc_id in seen:
-            raise KnowledgeFormatError(f"duplicate id {doc.doc_id!r} in {doc.path} and {seen[doc.doc_id]}")
+            raise KnowledgeFormatError(
+                f"duplicate id {doc.doc_id!r} in {doc.path} and {seen[doc.doc_id]}"
+            )
         seen[doc.doc_id] = doc.path
     return documents
 
@@ -97,7 +101,9 @@ def chunk_document(doc: Document) -> list[Chunk]:
 
 
 def _make_chunk(doc: Document, heading: str, text: str) -> Chunk:
-    digest = hashlib.sha256(f"{doc.doc_id}\x1f{doc.title}\x1f{heading}\x1f{text}".encode()).hexdigest()
+    digest = hashlib.sha256(
+        f"{doc.doc_id}\x1f{doc.title}\x1f{heading}\x1f{text}".encode()
+    ).hexdigest()
     return Chunk(
         chunk_id=f"{doc.doc_id}:{digest[:16]}",
         doc_id=doc.doc_id,

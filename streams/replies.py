@@ -16,7 +16,8 @@ OUT_OF_SCOPE = (
 )
 
 _ESCALATION_NOTICES = {
-    EscalationReason.HUMAN_REQUESTED: "Of course. I've passed this conversation to our support team",
+    EscalationReason.HUMAN_REQUESTED: "Of course. I've passed this conversation to our "
+    "support team",
     EscalationReason.COMPLAINT: "I'm sorry about your experience. I've passed this conversation "
     "to our support team so a person can put it right",
     EscalationReason.NO_RELEVANT_KNOWLEDGE: "I don't have a reliable answer to that, so I've "

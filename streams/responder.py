@@ -32,8 +32,10 @@ _STOPWORDS = frozenset(
 # Questions with these cues want a sentence carrying the matching kind of fact.
 _CUES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"\b(price|cost|how much|priced|rate|mrp)\b", re.I), re.compile(r"₹")),
-    (re.compile(r"\b(how long|how many days|when will|timeline|days)\b", re.I),
-     re.compile(r"\b\d+(\s*(-|to)\s*\d+)?\s*(business\s+)?(day|days|hours?|weeks?)\b", re.I)),
+    (
+        re.compile(r"\b(how long|how many days|when will|timeline|days)\b", re.I),
+        re.compile(r"\b\d+(\s*(-|to)\s*\d+)?\s*(business\s+)?(day|days|hours?|weeks?)\b", re.I),
+    ),
     (re.compile(r"\bwarrant", re.I), re.compile(r"\bwarrant", re.I)),
     (re.compile(r"\bbattery|charge|backup\b", re.I), re.compile(r"\bbattery|hours?|days?\b", re.I)),
 )
@@ -50,6 +52,8 @@ class Reply:
 
 class Responder(Protocol):
     name: str
+    prompt_version: str
+    """Changes whenever the responder would answer the same passages differently."""
 
     async def answer(
         self, question: str, question_vector: Vectors, passages: Sequence[Passage]
@@ -78,11 +82,14 @@ def sources_of(passages: Sequence[Passage]) -> list[Source]:
         if passage.doc_id not in best or passage.score > best[passage.doc_id].score:
             best[passage.doc_id] = passage
     ranked = sorted(best.values(), key=lambda p: p.score, reverse=True)
-    return [Source(doc_id=p.doc_id, title=p.title, score=max(-1.0, min(1.0, p.score))) for p in ranked]
+    return [
+        Source(doc_id=p.doc_id, title=p.title, score=max(-1.0, min(1.0, p.score))) for p in ranked
+    ]
 
 
 class OfflineResponder:
     name = "offline"
+    prompt_version = "extractive-v1"
 
     def __init__(self, embedder: OnnxEmbedder) -> None:
         self._embedder = embedder
@@ -94,7 +101,9 @@ class OfflineResponder:
     ) -> Reply | None:
         return await asyncio.to_thread(self.compose, question, question_vector, passages)
 
-    def compose(self, question: str, question_vector: Vectors, passages: Sequence[Passage]) -> Reply | None:
+    def compose(
+        self, question: str, question_vector: Vectors, passages: Sequence[Passage]
+    ) -> Reply | None:
         candidates = _focus_on_named_documents(question, passages)
         scored: list[tuple[float, int, str, Passage]] = []
         question_words = content_words(question)
@@ -104,8 +113,12 @@ class OfflineResponder:
             if not sentences:
                 continue
             similarities = vectors @ question_vector
-            for index, (sentence, similarity) in enumerate(zip(sentences, similarities, strict=True)):
-                overlap = len(question_words & content_words(sentence)) / max(len(question_words), 1)
+            for index, (sentence, similarity) in enumerate(
+                zip(sentences, similarities, strict=True)
+            ):
+                overlap = len(question_words & content_words(sentence)) / max(
+                    len(question_words), 1
+                )
                 cue_bonus = sum(0.12 for wanted in cues if wanted.search(sentence))
                 score = 0.65 * float(similarity) + 0.25 * overlap + cue_bonus + 0.1 * passage.score
                 scored.append((score, rank * 1000 + index, sentence, passage))

@@ -40,6 +40,11 @@ class WorkerSettings(BaseSettings):
     relevance_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     """Cosine similarity a passage needs before an answer may rest on it."""
 
+    redis_url: str | None = None
+    """Answer cache; without it every question is answered afresh."""
+    cache_ttl_s: int = Field(default=3600, ge=1)
+    """Upper bound on an answer's life in the cache (knowledge-base changes end it sooner)."""
+
     gemini_api_key: SecretStr | None = None
     gemini_model: str = "gemini-2.5-flash"
     llm_timeout_s: float = Field(default=30.0, gt=0)

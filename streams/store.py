@@ -8,6 +8,8 @@ changes anything makes every older cached answer unreachable.
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +18,13 @@ from typing import Any
 import chromadb
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 
 from streams.embeddings import ChromaOnnxEmbeddingFunction, OnnxEmbedder, Vectors
 from streams.knowledge import Chunk
+
+log = logging.getLogger(__name__)
 
 _UPSERT_BATCH = 128
 
@@ -47,7 +52,9 @@ class IngestReport:
     changed: bool
 
 
-def open_client(*, path: Path | None = None, host: str | None = None, port: int = 8000) -> ClientAPI:
+def open_client(
+    *, path: Path | None = None, host: str | None = None, port: int = 8000
+) -> ClientAPI:
     """An embedded client on ``path`` by default; a ``chroma run`` server when ``host`` is set."""
     settings = ChromaSettings(anonymized_telemetry=False)
     if host:
@@ -55,22 +62,42 @@ def open_client(*, path: Path | None = None, host: str | None = None, port: int 
     if path is None:
         raise ValueError("either a path or a host is required")
     path.mkdir(parents=True, exist_ok=True)
+    # An embedded client caches its index in memory and does not see what another
+    # process (`techgear ingest`) wrote since; dropping the cache makes it read afresh.
+    SharedSystemClient.clear_system_cache()
     return chromadb.PersistentClient(path=str(path), settings=settings)
 
 
 class KnowledgeStore:
-    def __init__(self, client: ClientAPI, collection_name: str, embedder: OnnxEmbedder) -> None:
+    def __init__(
+        self,
+        client: ClientAPI,
+        collection_name: str,
+        embedder: OnnxEmbedder,
+        *,
+        reopen: Callable[[], ClientAPI] | None = None,
+    ) -> None:
+        """``reopen`` gives a fresh client when the version moves under an embedded store."""
         self._embedder = embedder
+        self._name = collection_name
+        self._embedding_function = ChromaOnnxEmbeddingFunction(embedder)
+        self._reopen = reopen
+        self._lock = threading.Lock()
+        self._open(client)
+
+    def _open(self, client: ClientAPI) -> None:
+        self._client = client
         self._collection: Collection = client.get_or_create_collection(
-            collection_name,
-            embedding_function=ChromaOnnxEmbeddingFunction(embedder),  # type: ignore[arg-type]
-            metadata={"embedding_model": embedder.model_name, "kb_version": 0},
+            self._name,
+            embedding_function=self._embedding_function,  # type: ignore[arg-type]
+            metadata={"embedding_model": self._embedder.model_name, "kb_version": 0},
         )
+        self._opened_version = self.version
         built_with = self.metadata.get("embedding_model")
-        if built_with != embedder.model_name:
+        if built_with != self._embedder.model_name:
             raise EmbeddingModelMismatchError(
-                f"collection {collection_name!r} was built with embedding model {built_with!r} "
-                f"but this process embeds with {embedder.model_name!r}; "
+                f"collection {self._name!r} was built with embedding model {built_with!r} "
+                f"but this process embeds with {self._embedder.model_name!r}; "
                 "re-ingest the knowledge base (`techgear ingest --rebuild`) or configure the "
                 "model that built it"
             )
@@ -82,6 +109,20 @@ class KnowledgeStore:
     @property
     def version(self) -> int:
         return int(self.metadata.get("kb_version", 0))
+
+    def current_version(self) -> int:
+        """The version as stored now, seeing ingestions made by other processes; the
+        store reopens itself when it moved."""
+        with self._lock:
+            collection = self._client.get_collection(
+                self._name,
+                embedding_function=self._embedding_function,  # type: ignore[arg-type]
+            )
+            version = int((collection.metadata or {}).get("kb_version", 0))
+            if version != self._opened_version and self._reopen is not None:
+                log.info("knowledge base moved to version %d; reopening the store", version)
+                self._open(self._reopen())
+            return version
 
     def count(self) -> int:
         return self._collection.count()
@@ -104,7 +145,12 @@ class KnowledgeStore:
                 documents=[chunk.text for chunk in batch],
                 embeddings=[vector for vector in vectors],
                 metadatas=[
-                    {"doc_id": c.doc_id, "title": c.title, "heading": c.heading, "category": c.category}
+                    {
+                        "doc_id": c.doc_id,
+                        "title": c.title,
+                        "heading": c.heading,
+                        "category": c.category,
+                    }
                     for c in batch
                 ],
             )
@@ -130,7 +176,7 @@ class KnowledgeStore:
 
     def search(self, query_vector: Vectors, *, limit: int = 5) -> list[Passage]:
         result = self._collection.query(
-            query_embeddings=[query_vector],
+            query_embeddings=query_vector[None, :],
             n_results=limit,
             include=["documents", "metadatas", "distances"],
         )
@@ -147,7 +193,9 @@ class KnowledgeStore:
                 text=text or "",
                 score=round(1.0 - float(distance), 4),
             )
-            for chunk_id, text, meta, distance in zip(ids, documents, metadatas, distances, strict=True)
+            for chunk_id, text, meta, distance in zip(
+                ids, documents, metadatas, distances, strict=True
+            )
         ]
 
     def passages(self) -> list[Passage]:

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from schemas.topics import ensure_topics
 from streams.app import create_app
-from streams.components import build_workflow, open_store
+from streams.components import build_workflow, drop_collection, open_store
 from streams.embeddings import OnnxEmbedder
 from streams.handler import Publisher, RequestHandler
 from streams.knowledge import chunk_tree
@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 def run_worker(settings: WorkerSettings) -> None:
     """Run the Faust worker in the foreground until SIGINT or SIGTERM."""
     asyncio.run(
-        ensure_topics(settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor)
+        ensure_topics(
+            settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor
+        )
     )
     workflow = build_workflow(settings)
 
@@ -41,18 +43,33 @@ def run_worker(settings: WorkerSettings) -> None:
 
     app = create_app(settings, handler_for)
     asyncio.set_event_loop(asyncio.new_event_loop())
-    Worker(app, loglevel=settings.log_level.lower(), override_logging=False).execute_from_commandline()
+    Worker(
+        app, loglevel=settings.log_level.lower(), override_logging=False
+    ).execute_from_commandline()
 
 
-def ingest(settings: WorkerSettings, path: Path | None = None, *, show_progress: bool = True) -> IngestReport:
-    """Bring the vector store in line with the Markdown tree at ``path``."""
+def ingest(
+    settings: WorkerSettings,
+    path: Path | None = None,
+    *,
+    show_progress: bool = True,
+    rebuild: bool = False,
+) -> IngestReport:
+    """Bring the vector store in line with the Markdown tree at ``path``; ``rebuild`` drops
+    the collection first (needed after changing the embedding model)."""
     root = path or settings.knowledge_path
     chunks = chunk_tree(root)
+    if rebuild:
+        drop_collection(settings)
     store = open_store(settings, OnnxEmbedder())
     with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not show_progress) as bar:
         report = store.ingest(chunks, progress=bar.update)
     log.info(
         "ingested %s: %d added, %d removed, %d unchanged, version %d",
-        root, report.added, report.removed, report.unchanged, report.version,
+        root,
+        report.added,
+        report.removed,
+        report.unchanged,
+        report.version,
     )
     return report

@@ -1,29 +1,31 @@
 """The answering workflow, a LangGraph state graph run inside the Faust agent.
 
-    classify ─┬─ greeting ──────────────▶ greet
-              ├─ out_of_scope ──────────▶ decline
-              ├─ complaint, human_agent ▶ escalate
-              └─ otherwise ─▶ retrieve ─▶ grade ─┬─ nothing relevant ─▶ escalate
-                                                 └─▶ answer ─┬─ answered ─▶ end
-                                                             └─ cannot ───▶ escalate
+classify ─┬─ greeting ──────────────▶ greet
+          ├─ out_of_scope ──────────▶ decline
+          ├─ complaint, human_agent ▶ escalate
+          └─ otherwise ─▶ retrieve ─▶ grade ─┬─ nothing relevant ─▶ escalate
+                                             └─▶ answer ─┬─ answered ─▶ end
+                                                         └─ cannot ───▶ escalate
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from schemas import Category, EscalationReason, Source
+from schemas import Category, EscalationReason
 from streams import replies
+from streams.cache import AnswerCache, cache_key
 from streams.classifier import Classification, QuestionClassifier
 from streams.embeddings import OnnxEmbedder, Vectors
 from streams.errors import LlmUnavailableError
 from streams.memory import Turn, contextual_question
+from streams.outcome import Outcome
 from streams.responder import Responder, sources_of
 from streams.store import KnowledgeStore, Passage
 
@@ -31,25 +33,6 @@ _ESCALATING_CATEGORIES = {
     Category.COMPLAINT: EscalationReason.COMPLAINT,
     Category.HUMAN_AGENT: EscalationReason.HUMAN_REQUESTED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    answer: str
-    category: Category
-    confidence: float
-    responder: str
-    sources: list[Source] = field(default_factory=list)
-    """Documents the answer rests on."""
-    consulted: list[Source] = field(default_factory=list)
-    """Documents retrieved while deciding to escalate, for the person taking over."""
-    escalation_reason: EscalationReason | None = None
-    used_context: bool = False
-    """True when earlier turns of the conversation shaped the answer."""
-
-    @property
-    def escalated(self) -> bool:
-        return self.escalation_reason is not None
 
 
 class _State(TypedDict, total=False):
@@ -73,6 +56,7 @@ class AnswerWorkflow:
         classifier: QuestionClassifier,
         store: KnowledgeStore,
         responder: Responder,
+        cache: AnswerCache,
         retrieval_limit: int,
         relevance_threshold: float,
     ) -> None:
@@ -80,18 +64,28 @@ class AnswerWorkflow:
         self._classifier = classifier
         self._store = store
         self._responder = responder
+        self._cache = cache
         self._retrieval_limit = retrieval_limit
         self._relevance_threshold = relevance_threshold
         self._graph = self._build()
 
-    async def run(
-        self, *, request_id: str, question: str, history: Sequence[Turn] = ()
-    ) -> Outcome:
+    async def run(self, *, request_id: str, question: str, history: Sequence[Turn] = ()) -> Outcome:
         contextual = contextual_question(question, history)
+        key = cache_key(
+            question=question,
+            context=history[-1].question if contextual else None,
+            kb_version=await asyncio.to_thread(self._store.current_version),
+            responder=self._responder.name,
+            prompt_version=self._responder.prompt_version,
+        )
+        cached = await self._cache.get(key)
+        if cached is not None:
+            return replace(cached, used_context=contextual is not None)
         state = await self._graph.ainvoke(
             {"request_id": request_id, "question": question, "contextual": contextual}
         )
         outcome: Outcome = state["outcome"]
+        await self._cache.put(key, outcome)
         return outcome
 
     def _build(self) -> CompiledStateGraph[Any, Any, Any, Any]:

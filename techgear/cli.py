@@ -45,16 +45,19 @@ def worker() -> None:
 
 
 @main.command()
-@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def ingest(path: Path | None, quiet: bool) -> None:
+@click.option("--rebuild", is_flag=True, help="Drop the collection and embed everything again.")
+def ingest(path: Path | None, quiet: bool, rebuild: bool) -> None:
     """Embed the knowledge base at PATH (default KNOWLEDGE_PATH) into the vector store."""
     from streams.settings import WorkerSettings
     from streams.worker import ingest as run_ingest
 
     settings = WorkerSettings()
     _configure_logging(settings.log_level)
-    report = run_ingest(settings, path, show_progress=not quiet)
+    report = run_ingest(settings, path, show_progress=not quiet, rebuild=rebuild)
     click.echo(
         f"added {report.added}, removed {report.removed}, unchanged {report.unchanged}; "
         f"knowledge-base version {report.version}"
@@ -62,10 +65,20 @@ def ingest(path: Path | None, quiet: bool) -> None:
 
 
 @main.command("eval")
-@click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=Path("data/classifier/train.jsonl"), show_default=True)
-@click.option("--eval", "eval_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=Path("data/classifier/eval.jsonl"), show_default=True)
+@click.option(
+    "--train",
+    "train_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("data/classifier/train.jsonl"),
+    show_default=True,
+)
+@click.option(
+    "--eval",
+    "eval_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("data/classifier/eval.jsonl"),
+    show_default=True,
+)
 def evaluate(train_path: Path, eval_path: Path) -> None:
     """Accuracy, macro-F1, confusion matrix and out-of-scope rejection of the classifier."""
     from streams.evaluation import evaluate as run_evaluation
@@ -87,7 +100,9 @@ def schemas_export(check: bool) -> None:
     if check:
         stale = stale_files()
         if stale:
-            raise click.ClickException(f"stale JSON Schema files: {', '.join(stale)}; run `techgear schemas export`")
+            raise click.ClickException(
+                f"stale JSON Schema files: {', '.join(stale)}; run `techgear schemas export`"
+            )
         click.echo("JSON Schema files are up to date")
         return
     for path in export():
@@ -104,12 +119,14 @@ def topics_create() -> None:
     """Create the missing topics with their partitions and retention."""
     import asyncio
 
-    from streams.settings import WorkerSettings
     from schemas.topics import ensure_topics
+    from streams.settings import WorkerSettings
 
     settings = WorkerSettings()
     created = asyncio.run(
-        ensure_topics(settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor)
+        ensure_topics(
+            settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor
+        )
     )
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
@@ -127,7 +144,8 @@ def services_start() -> None:
     _configure_logging("INFO")
     for service in local_services():
         handle = service.start()
-        click.echo(f"{handle.name}: {handle.address} ({'started' if handle.started else 'already running'})")
+        state = "started" if handle.started else "already running"
+        click.echo(f"{handle.name}: {handle.address} ({state})")
 
 
 @services.command("stop")

@@ -39,8 +39,8 @@ def run_all() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        for service in local:
-            handle = service.start()
+        for local_service in local:
+            handle = local_service.start()
             if handle.started:
                 started.append(handle)
         kafka, redis = local

@@ -153,7 +153,9 @@ class _LocalService:
             except Exception as exc:  # a starting server fails its probe in many ways
                 last_error = f"{type(exc).__name__}: {exc}"
             time.sleep(0.5)
-        raise ServiceError(f"{self.name} not ready on {self.address}: {last_error}; see {self.log_file}")
+        raise ServiceError(
+            f"{self.name} not ready on {self.address}: {last_error}; see {self.log_file}"
+        )
 
     def prepare(self) -> None:
         """Create what the first start needs."""
@@ -185,7 +187,15 @@ class LocalKafka(_LocalService):
         if not (data / "meta.properties").exists():
             cluster_id = _kafka_cluster_id()
             subprocess.run(
-                [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+                [
+                    *self._java(),
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                ],
                 check=True,
                 capture_output=True,
             )
@@ -197,8 +207,15 @@ class LocalKafka(_LocalService):
             raise ServiceError("Kafka needs Java 17+ and Maven on PATH (apt-get install maven)")
         log.info("fetching Kafka jars from Maven Central into %s", self.libs)
         subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
-             f"-DoutputDirectory={self.libs}"],
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(KAFKA_POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.libs}",
+            ],
             check=True,
         )
         (self.libs / ".complete").write_text("ok\n")
@@ -256,8 +273,21 @@ class LocalRedis(_LocalService):
         binary = shutil.which("redis-server")
         if binary is None:
             raise ServiceError("redis-server not found (apt-get install redis-server)")
-        return [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.home),
-                "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        return [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.home),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
 
     def ready(self) -> bool:
         with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:

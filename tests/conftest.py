@@ -88,9 +88,10 @@ def process_env(**overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def worker_env(kafka_bootstrap: str, chroma_path: Path) -> dict[str, str]:
+def worker_env(kafka_bootstrap: str, redis_url: str, chroma_path: Path) -> dict[str, str]:
     return process_env(
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        REDIS_URL=redis_url,
         CHROMA_PATH=str(chroma_path),
         KNOWLEDGE_PATH=str(REPO / "data" / "knowledge"),
         CLASSIFIER_EXAMPLES_PATH=str(REPO / "data" / "classifier" / "train.jsonl"),
@@ -111,7 +112,11 @@ class WorkerProcess:
     def _spawn(self) -> subprocess.Popen[bytes]:
         with (STATE_DIR / "worker.log").open("ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "techgear", "worker"], env=self._env, cwd=REPO, stdout=log, stderr=log
+                [sys.executable, "-m", "techgear", "worker"],
+                env=self._env,
+                cwd=REPO,
+                stdout=log,
+                stderr=log,
             )
 
     def restart(self) -> None:
@@ -151,13 +156,17 @@ def gateway_url(kafka_bootstrap: str, redis_url: str, worker: WorkerProcess) -> 
         log.close()
 
 
-def wait_until_ready(url: str, processes: list[subprocess.Popen[bytes]], timeout_s: float = 120) -> None:
+def wait_until_ready(
+    url: str, processes: list[subprocess.Popen[bytes]], timeout_s: float = 120
+) -> None:
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
         for process in processes:
             if process.poll() is not None:
-                raise RuntimeError(f"{process.args} exited with {process.returncode}; see {STATE_DIR}")
+                raise RuntimeError(
+                    f"{process.args} exited with {process.returncode}; see {STATE_DIR}"
+                )
         try:
             response = httpx.get(f"{url}/ready", timeout=2)
             if response.status_code == 200:

@@ -19,8 +19,13 @@ async def read_until(
     timeout_s: float = 20.0,
 ) -> ConsumerRecord[bytes, bytes]:
     """The first record of ``topic`` (from the beginning) that matches ``predicate``."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         async with asyncio.timeout(timeout_s):

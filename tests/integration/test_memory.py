@@ -16,9 +16,12 @@ async def test_follow_up_is_resolved_from_memory_across_a_worker_restart(
     gateway_url: str, worker: WorkerProcess
 ) -> None:
     conversation = f"memory-{uuid.uuid4().hex}"
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=60, headers={"X-API-Key": API_KEY}) as client:
+    async with httpx.AsyncClient(
+        base_url=gateway_url, timeout=60, headers={"X-API-Key": API_KEY}
+    ) as client:
         first = await client.post(
-            "/v1/chat", json={"message": "Tell me about the FitBand 3", "conversation_id": conversation}
+            "/v1/chat",
+            json={"message": "Tell me about the FitBand 3", "conversation_id": conversation},
         )
         assert first.status_code == 200
 

@@ -81,7 +81,9 @@ async def test_human_request_escalates_and_publishes_escalation(
 
 
 async def test_question_without_relevant_knowledge_escalates(gateway_url: str) -> None:
-    response = await ask(gateway_url, "Is my order #TG48213 covered by the festive cashback scheme from Axis?")
+    response = await ask(
+        gateway_url, "Is my order #TG48213 covered by the festive cashback scheme from Axis?"
+    )
 
     body = response.json()
     assert response.status_code == 200
@@ -101,7 +103,9 @@ async def test_correlation_id_from_header_travels_to_the_answer_event(
         )
     assert response.headers["X-Request-ID"] == correlation
     record = await read_until(
-        kafka_bootstrap, ANSWERS, lambda r: decode(r.value, ChatAnswer).correlation_id == correlation
+        kafka_bootstrap,
+        ANSWERS,
+        lambda r: decode(r.value, ChatAnswer).correlation_id == correlation,
     )
     assert dict(record.headers)["correlation_id"] == correlation.encode()
 

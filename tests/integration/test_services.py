@@ -11,7 +11,9 @@ from techgear.services import LocalKafka, LocalRedis, ServicesSettings, port_ope
 pytestmark = pytest.mark.integration
 
 
-def test_start_reuses_a_running_broker(services_settings: ServicesSettings, kafka_bootstrap: str) -> None:
+def test_start_reuses_a_running_broker(
+    services_settings: ServicesSettings, kafka_bootstrap: str
+) -> None:
     kafka = LocalKafka(services_settings)
     pid_before = kafka.pid_file.read_text() if kafka.pid_file.exists() else None
 

@@ -31,5 +31,7 @@ async def test_no_key_is_anonymous() -> None:
 
 
 async def test_user_identity_does_not_reveal_the_key() -> None:
-    result = await ApiKeyBackend(["secret-key"]).authenticate(connection({"X-API-Key": "secret-key"}))
+    result = await ApiKeyBackend(["secret-key"]).authenticate(
+        connection({"X-API-Key": "secret-key"})
+    )
     assert result is not None and "secret-key" not in result[1].display_name

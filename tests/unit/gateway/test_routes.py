@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.bridge import BrokerUnavailableError, Probe
+from gateway.bridge import BrokerUnavailableError, Probe, ProcessingFailedError
 from gateway.settings import GatewaySettings
 from schemas import ChatAnswer, ChatRequest
 
@@ -31,9 +31,14 @@ class ScriptedBridge:
         if self.failure:
             raise self.failure
         return ChatAnswer(
-            request_id=request.request_id, conversation_id=request.conversation_id,
-            correlation_id=request.correlation_id, answer="Hello!", category="greeting",
-            confidence=0.9, responder="offline", request_created_at=request.created_at,
+            request_id=request.request_id,
+            conversation_id=request.conversation_id,
+            correlation_id=request.correlation_id,
+            answer="Hello!",
+            category="greeting",
+            confidence=0.9,
+            responder="offline",
+            request_created_at=request.created_at,
         )
 
     async def probe_kafka(self) -> Probe:
@@ -56,26 +61,45 @@ def client(bridge: ScriptedBridge) -> Iterator[TestClient]:
 
 
 def test_answer_follows_the_contract(client: TestClient, bridge: ScriptedBridge) -> None:
-    response = client.post("/v1/chat", json={"message": "hi", "conversation_id": "c-1",
-                                             "customer": {"id": "7", "name": "Ravi", "email": "r@x.in"}},
-                           headers={"X-API-Key": KEY, "X-Request-ID": "trace-1"})
+    response = client.post(
+        "/v1/chat",
+        json={
+            "message": "hi",
+            "conversation_id": "c-1",
+            "customer": {"id": "7", "name": "Ravi", "email": "r@x.in"},
+        },
+        headers={"X-API-Key": KEY, "X-Request-ID": "trace-1"},
+    )
 
     assert response.status_code == 200
-    assert set(response.json()) == {"request_id", "conversation_id", "answer", "category", "confidence",
-                                    "escalated", "escalation_reason", "sources", "cached"}
+    assert set(response.json()) == {
+        "request_id",
+        "conversation_id",
+        "answer",
+        "category",
+        "confidence",
+        "escalated",
+        "escalation_reason",
+        "sources",
+        "cached",
+    }
     [asked] = bridge.asked
     assert (asked.conversation_id, asked.correlation_id) == ("c-1", "trace-1")
     assert asked.customer is not None and asked.customer.name == "Ravi"
     assert response.headers["X-Request-ID"] == "trace-1"
 
 
-def test_conversation_id_is_generated_when_absent(client: TestClient, bridge: ScriptedBridge) -> None:
+def test_conversation_id_is_generated_when_absent(
+    client: TestClient, bridge: ScriptedBridge
+) -> None:
     response = client.post("/v1/chat", json={"message": "hi"}, headers={"X-API-Key": KEY})
     assert response.json()["conversation_id"] == bridge.asked[0].conversation_id != ""
 
 
 def test_unsafe_correlation_header_is_replaced(client: TestClient, bridge: ScriptedBridge) -> None:
-    client.post("/v1/chat", json={"message": "hi"}, headers={"X-API-Key": KEY, "X-Request-ID": "a b\tc"})
+    client.post(
+        "/v1/chat", json={"message": "hi"}, headers={"X-API-Key": KEY, "X-Request-ID": "a b\tc"}
+    )
     assert bridge.asked[0].correlation_id == bridge.asked[0].request_id
 
 
@@ -114,21 +138,38 @@ def test_invalid_bodies_name_the_problem(
     assert bridge.asked == []
 
 
-def test_body_over_limit_is_refused_before_reading_it_all(client: TestClient, bridge: ScriptedBridge) -> None:
+def test_body_over_limit_is_refused_before_reading_it_all(
+    client: TestClient, bridge: ScriptedBridge
+) -> None:
     response = client.post("/v1/chat", content=b"x" * 20_000, headers={"X-API-Key": KEY})
     assert response.status_code == 413 and bridge.asked == []
 
 
-def test_ready_is_503_with_detail_when_no_worker(client: TestClient, bridge: ScriptedBridge) -> None:
+def test_ready_is_503_with_detail_when_no_worker(
+    client: TestClient, bridge: ScriptedBridge
+) -> None:
     bridge.workers = Probe(False, 2.0, "no worker in consumer group techgear-worker")
     response = client.get("/ready")
 
     assert response.status_code == 503
     assert response.json()["checks"]["workers"] == {
-        "ok": False, "latency_ms": 2.0, "detail": "no worker in consumer group techgear-worker"
+        "ok": False,
+        "latency_ms": 2.0,
+        "detail": "no worker in consumer group techgear-worker",
     }
 
 
 def test_unknown_route_is_a_json_404(client: TestClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_dead_lettered_request_fails_fast_with_request_id(
+    client: TestClient, bridge: ScriptedBridge
+) -> None:
+    bridge.failure = ProcessingFailedError("RuntimeError: boom")
+    response = client.post("/v1/chat", json={"message": "hi"}, headers={"X-API-Key": KEY})
+
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "processing_failed"
+    assert response.json()["request_id"] == bridge.asked[0].request_id

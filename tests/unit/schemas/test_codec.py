@@ -11,7 +11,10 @@ from schemas import ChatAnswer, ChatRequest, EventDecodeError, decode, encode
 
 def make_request(**overrides: object) -> ChatRequest:
     fields: dict[str, object] = {
-        "request_id": "r1", "conversation_id": "c1", "correlation_id": "t1", "message": "hi"
+        "request_id": "r1",
+        "conversation_id": "c1",
+        "correlation_id": "t1",
+        "message": "hi",
     }
     return ChatRequest.model_validate(fields | overrides)
 
@@ -54,7 +57,12 @@ def test_message_length_is_bounded() -> None:
 def test_answer_confidence_is_a_probability() -> None:
     with pytest.raises(ValidationError):
         ChatAnswer(
-            request_id="r", conversation_id="c", correlation_id="t", answer="a",
-            category="greeting", confidence=1.5, responder="offline",
+            request_id="r",
+            conversation_id="c",
+            correlation_id="t",
+            answer="a",
+            category="greeting",
+            confidence=1.5,
+            responder="offline",
             request_created_at=datetime.now().astimezone(),
         )

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.cache import NoCache
 from streams.classifier import QuestionClassifier, load_examples
 from streams.embeddings import OnnxEmbedder
 from streams.responder import OfflineResponder
@@ -32,6 +33,7 @@ def workflow(
         classifier=classifier,
         store=store,
         responder=OfflineResponder(embedder),
+        cache=NoCache(),
         retrieval_limit=5,
         relevance_threshold=0.45,
     )

@@ -7,19 +7,29 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from schemas import Category, ChatAnswer, ChatRequest, DeadLetter, Escalation, EscalationReason, encode
+from schemas import (
+    Category,
+    ChatAnswer,
+    ChatRequest,
+    DeadLetter,
+    Escalation,
+    EscalationReason,
+    encode,
+)
 from schemas.topics import ANSWERS, DEADLETTER, ESCALATIONS
 from streams.errors import ContentRefusedError, LlmUnavailableError
 from streams.handler import InboundMessage, RequestHandler
 from streams.memory import DictMemory
-from streams.workflow import Outcome
+from streams.outcome import Outcome
 
 
 class RecordingPublisher:
     def __init__(self) -> None:
         self.sent: list[tuple[str, BaseModel, str, Mapping[str, bytes]]] = []
 
-    async def publish(self, topic: str, event: BaseModel, *, key: str, headers: Mapping[str, bytes]) -> None:
+    async def publish(
+        self, topic: str, event: BaseModel, *, key: str, headers: Mapping[str, bytes]
+    ) -> None:
         self.sent.append((topic, event, key, headers))
 
 
@@ -38,25 +48,44 @@ class ScriptedWorkflow:
         return self.outcome
 
 
-ANSWERED = Outcome(answer="It costs ₹15,999.", category=Category.PRODUCT_INFO, confidence=0.9, responder="offline")
+ANSWERED = Outcome(
+    answer="It costs ₹15,999.", category=Category.PRODUCT_INFO, confidence=0.9, responder="offline"
+)
 ESCALATED = Outcome(
-    answer="A person will follow up.", category=Category.HUMAN_AGENT, confidence=0.8,
-    responder="offline", escalation_reason=EscalationReason.HUMAN_REQUESTED,
+    answer="A person will follow up.",
+    category=Category.HUMAN_AGENT,
+    confidence=0.8,
+    responder="offline",
+    escalation_reason=EscalationReason.HUMAN_REQUESTED,
 )
 
 
 def message(value: bytes, key: bytes | None = b"conv-1") -> InboundMessage:
-    return InboundMessage(topic="support.requests", partition=2, offset=41, key=key, value=value, headers={})
+    return InboundMessage(
+        topic="support.requests", partition=2, offset=41, key=key, value=value, headers={}
+    )
 
 
 def request_bytes(**overrides: Any) -> bytes:
-    fields = {"request_id": "req-1", "conversation_id": "conv-1", "correlation_id": "corr-1", "message": "hi"}
+    fields = {
+        "request_id": "req-1",
+        "conversation_id": "conv-1",
+        "correlation_id": "corr-1",
+        "message": "hi",
+    }
     return encode(ChatRequest.model_validate(fields | overrides))
 
 
-def handler(workflow: ScriptedWorkflow, publisher: RecordingPublisher, attempts: int = 3) -> RequestHandler:
+def handler(
+    workflow: ScriptedWorkflow, publisher: RecordingPublisher, attempts: int = 3
+) -> RequestHandler:
     return RequestHandler(
-        workflow, publisher, DictMemory(), attempts=attempts, backoff_s=0.0, timeout_s=5  # type: ignore[arg-type]
+        workflow,
+        publisher,
+        DictMemory(),
+        attempts=attempts,
+        backoff_s=0.0,
+        timeout_s=5,  # type: ignore[arg-type]
     )
 
 
@@ -76,7 +105,9 @@ async def test_escalation_is_published_before_the_answer() -> None:
 
     assert [topic for topic, *_ in publisher.sent] == [ESCALATIONS, ANSWERS]
     escalation = publisher.sent[0][1]
-    assert isinstance(escalation, Escalation) and escalation.reason is EscalationReason.HUMAN_REQUESTED
+    assert (
+        isinstance(escalation, Escalation) and escalation.reason is EscalationReason.HUMAN_REQUESTED
+    )
     answer = publisher.sent[1][1]
     assert isinstance(answer, ChatAnswer) and answer.escalated
 

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from streams.knowledge import KnowledgeFormatError, chunk_document, chunk_tree, load_documents, parse_document
+from streams.knowledge import (
+    KnowledgeFormatError,
+    chunk_document,
+    chunk_tree,
+    load_documents,
+    parse_document,
+)
 
 KB = Path(__file__).resolve().parents[3] / "data" / "knowledge"
 DOC = """---
@@ -52,8 +58,19 @@ def test_repository_knowledge_base_keeps_the_seed_facts() -> None:
     documents = load_documents(KB)
     text = "\n".join(doc.body for doc in documents)
     assert len(documents) >= 40
-    for fact in ["₹15,999", "₹4,999", "₹2,499", "₹1,999", "1800-123-4567", "support@techgear.com",
-                 "5-7 business days", "3-5 business days", "7-10 business days", "₹999", "₹3,000"]:
+    for fact in [
+        "₹15,999",
+        "₹4,999",
+        "₹2,499",
+        "₹1,999",
+        "1800-123-4567",
+        "support@techgear.com",
+        "5-7 business days",
+        "3-5 business days",
+        "7-10 business days",
+        "₹999",
+        "₹3,000",
+    ]:
         assert fact in text, fact
 
 

@@ -8,16 +8,21 @@ from streams.store import KnowledgeStore, Passage
 
 
 def passage(doc_id: str, title: str, text: str, score: float = 0.7) -> Passage:
-    return Passage(chunk_id=f"{doc_id}:1", doc_id=doc_id, title=title, heading=title, text=text, score=score)
+    return Passage(
+        chunk_id=f"{doc_id}:1", doc_id=doc_id, title=title, heading=title, text=text, score=score
+    )
 
 
 PRO_X = passage(
-    "product-smartwatch-pro-x", "SmartWatch Pro X",
+    "product-smartwatch-pro-x",
+    "SmartWatch Pro X",
     "The SmartWatch Pro X costs ₹15,999. The SmartWatch Pro X has a 7-day battery life.",
 )
 LITE = passage(
-    "product-smartwatch-lite", "SmartWatch Lite",
-    "The SmartWatch Lite costs ₹5,999. The SmartWatch Lite lasts 10 days.", score=0.75,
+    "product-smartwatch-lite",
+    "SmartWatch Lite",
+    "The SmartWatch Lite costs ₹5,999. The SmartWatch Lite lasts 10 days.",
+    score=0.75,
 )
 
 
@@ -36,7 +41,9 @@ async def test_price_question_gets_the_named_products_price(embedder: OnnxEmbedd
 async def test_unrelated_passages_give_no_answer(embedder: OnnxEmbedder) -> None:
     responder = OfflineResponder(embedder)
     question = "Can I pay my electricity bill here?"
-    unrelated = passage("product-splash", "Splash Mini Speaker", "The Splash Mini Speaker floats on water.")
+    unrelated = passage(
+        "product-splash", "Splash Mini Speaker", "The Splash Mini Speaker floats on water."
+    )
 
     assert await responder.answer(question, embedder.embed_one(question), [unrelated]) is None
 
@@ -65,4 +72,8 @@ async def test_answers_come_from_the_knowledge_base(
 
 def test_sentences_split_on_boundaries_and_bullets() -> None:
     text = "First sentence here. Second one costs ₹1,999.\n- A bullet point item"
-    assert split_sentences(text) == ["First sentence here.", "Second one costs ₹1,999.", "A bullet point item"]
+    assert split_sentences(text) == [
+        "First sentence here.",
+        "Second one costs ₹1,999.",
+        "A bullet point item",
+    ]

@@ -35,13 +35,20 @@ def test_ingestion_is_incremental(tmp_path: Path, kb: Path, embedder: OnnxEmbedd
     deleted = store.ingest(chunk_tree(kb))
 
     assert (first.added, first.version) == (2, 1)
-    assert (unchanged.added, unchanged.removed, unchanged.changed, unchanged.version) == (0, 0, False, 1)
+    assert (unchanged.added, unchanged.removed, unchanged.changed, unchanged.version) == (
+        0,
+        0,
+        False,
+        1,
+    )
     assert (edited.added, edited.removed, edited.unchanged, edited.version) == (1, 1, 1, 2)
     assert (deleted.added, deleted.removed, deleted.version) == (0, 1, 3)
     assert store.count() == 1
 
 
-def test_search_ranks_the_relevant_passage_first(tmp_path: Path, kb: Path, embedder: OnnxEmbedder) -> None:
+def test_search_ranks_the_relevant_passage_first(
+    tmp_path: Path, kb: Path, embedder: OnnxEmbedder
+) -> None:
     store = KnowledgeStore(open_client(path=tmp_path / "db"), "kb-test", embedder)
     store.ingest(chunk_tree(kb))
 
@@ -52,7 +59,9 @@ def test_search_ranks_the_relevant_passage_first(tmp_path: Path, kb: Path, embed
     assert passages[0].heading == "shipping > Free shipping"
 
 
-def test_collection_built_with_another_model_is_refused(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+def test_collection_built_with_another_model_is_refused(
+    tmp_path: Path, embedder: OnnxEmbedder
+) -> None:
     client = open_client(path=tmp_path / "db")
     KnowledgeStore(client, "kb-test", embedder)
     client.get_collection("kb-test").modify(metadata={"embedding_model": "gemini-embedding-001"})

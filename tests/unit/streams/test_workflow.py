@@ -11,7 +11,10 @@ from streams.workflow import AnswerWorkflow
     ("question", "reason"),
     [
         ("I want to talk to a human", EscalationReason.HUMAN_REQUESTED),
-        ("This is the third time my delivery failed, absolutely unacceptable service!", EscalationReason.COMPLAINT),
+        (
+            "This is the third time my delivery failed, absolutely unacceptable service!",
+            EscalationReason.COMPLAINT,
+        ),
     ],
 )
 async def test_escalates_human_requests_and_complaints(
@@ -29,7 +32,9 @@ async def test_greets_without_retrieval(workflow: AnswerWorkflow) -> None:
 
 
 async def test_declines_out_of_scope_politely_without_escalating(workflow: AnswerWorkflow) -> None:
-    outcome = await workflow.run(request_id="r", question="Can you give me a recipe for butter chicken?")
+    outcome = await workflow.run(
+        request_id="r", question="Can you give me a recipe for butter chicken?"
+    )
     assert outcome.category is Category.OUT_OF_SCOPE
     assert not outcome.escalated and "only help with TechGear" in outcome.answer
 

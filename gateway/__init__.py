@@ -1,0 +1,1 @@
+"""The HTTP/WebSocket gateway: the only door into the system; lives before Kafka."""

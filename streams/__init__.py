@@ -1,0 +1,1 @@
+"""The stream workers: Faust agents that answer support.requests; live after Kafka."""
