@@ -25,11 +25,11 @@ from sklearn.pipeline import FeatureUnion
 from schemas import Category
 from streams.embeddings import OnnxEmbedder, Vectors
 
-DEFAULT_OUT_OF_SCOPE_SIMILARITY = 0.35
+DEFAULT_OUT_OF_SCOPE_SIMILARITY = 0.30
 """A question whose nearest in-scope example is less similar than this is out of scope."""
 _EMBEDDING_WEIGHT = 2.0
 """Scales the dense embedding against the sparse n-grams; chosen by cross-validation."""
-_OUT_OF_SCOPE_WEIGHT = 2.0
+_OUT_OF_SCOPE_WEIGHT = 1.0
 """Class weight of out_of_scope: a wrong refusal costs less than answering off-topic."""
 
 
@@ -67,6 +67,14 @@ def _ngrams() -> FeatureUnion:
             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)),
         ]
     )
+
+
+def load_training_examples(directory: Path) -> list[LabelledExample]:
+    """Every ``train*.jsonl`` file of ``directory``; the evaluation file stays apart."""
+    files = sorted(directory.glob("train*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"no train*.jsonl in {directory}")
+    return [example for path in files for example in load_examples(path)]
 
 
 class QuestionClassifier:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 from chromadb.api import ClientAPI
+from langchain_core.language_models import BaseChatModel
 
 from streams.cache import AnswerCache, NoCache, RedisAnswerCache
-from streams.classifier import QuestionClassifier, load_examples
+from streams.classifier import QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
-from streams.gemini import GeminiResponder, gemini_chat_model
-from streams.responder import OfflineResponder, Responder
+from streams.gemini import GeminiResponder, LlmClassifier, gemini_chat_model
+from streams.responder import OfflineResponder
 from streams.settings import WorkerSettings
 from streams.store import KnowledgeStore, open_client
 from streams.workflow import AnswerWorkflow
@@ -46,18 +47,17 @@ def drop_collection(settings: WorkerSettings) -> None:
         client.delete_collection(settings.chroma_collection)
 
 
-def build_responder(settings: WorkerSettings, embedder: OnnxEmbedder) -> Responder:
+def build_chat_model(settings: WorkerSettings) -> BaseChatModel | None:
     if settings.gemini_api_key is None:
         log.info("GEMINI_API_KEY not set: answering with the offline responder")
-        return OfflineResponder(embedder)
-    model = gemini_chat_model(
+        return None
+    log.info("answering with Gemini model %s", settings.gemini_model)
+    return gemini_chat_model(
         settings.gemini_api_key.get_secret_value(),
         settings.gemini_model,
         timeout_s=settings.llm_timeout_s,
         max_retries=settings.llm_max_retries,
     )
-    log.info("answering with Gemini", extra={"model": settings.gemini_model})
-    return GeminiResponder(model)
 
 
 def build_cache(settings: WorkerSettings) -> AnswerCache:
@@ -76,14 +76,17 @@ def build_workflow(settings: WorkerSettings) -> AnswerWorkflow:
             "run `techgear ingest` first"
         )
     classifier = QuestionClassifier.train(
-        load_examples(settings.classifier_examples_path), embedder
+        load_training_examples(settings.classifier_examples_path), embedder
     )
+    chat_model = build_chat_model(settings)
     return AnswerWorkflow(
         embedder=embedder,
         classifier=classifier,
         store=store,
-        responder=build_responder(settings, embedder),
+        responder=GeminiResponder(chat_model) if chat_model else OfflineResponder(embedder),
         cache=build_cache(settings),
         retrieval_limit=settings.retrieval_limit,
         relevance_threshold=settings.relevance_threshold,
+        second_opinion=LlmClassifier(chat_model) if chat_model else None,
+        second_opinion_below=settings.llm_classification_below,
     )

@@ -10,7 +10,11 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from schemas import Category
-from streams.classifier import QuestionClassifier, load_examples
+from streams.classifier import (
+    QuestionClassifier,
+    load_examples,
+    load_training_examples,
+)
 from streams.embeddings import OnnxEmbedder
 
 _CALIBRATION_BINS = 10
@@ -52,11 +56,11 @@ class EvaluationReport:
 
 
 def evaluate(
-    train_path: Path, eval_path: Path, embedder: OnnxEmbedder | None = None
+    train_dir: Path, eval_path: Path, embedder: OnnxEmbedder | None = None
 ) -> EvaluationReport:
     started = time.perf_counter()
     embedder = embedder or OnnxEmbedder()
-    classifier = QuestionClassifier.train(load_examples(train_path), embedder)
+    classifier = QuestionClassifier.train(load_training_examples(train_dir), embedder)
     examples = load_examples(eval_path)
     texts = [example.text for example in examples]
     results = classifier.classify_many(texts, embedder.embed(texts))

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from schemas import Category
 from streams.embeddings import Vectors
 from streams.errors import LlmUnavailableError
 from streams.responder import Reply, sources_of
 from streams.store import Passage
+
+log = logging.getLogger(__name__)
 
 PROMPT_VERSION = "grounded-v1"
 _NOT_FOUND = "NOT_IN_KNOWLEDGE_BASE"
@@ -19,6 +23,14 @@ Answer ONLY from the numbered passages below. Do not use any other knowledge.
 Cite the passages you used as [1], [2]. Keep the answer short and friendly, in the
 customer's language, with prices in ₹ exactly as written in the passages.
 If the passages do not contain the answer, reply with exactly {_NOT_FOUND}."""
+
+
+_CLASSIFY_SYSTEM = (
+    "Classify the customer's message to TechGear Electronics' support desk. Reply with "
+    "exactly one of these labels and nothing else: "
+    + ", ".join(c.value for c in Category)
+    + ". Use out_of_scope for anything TechGear's support desk does not handle."
+)
 
 
 class GeminiResponder:
@@ -46,6 +58,27 @@ class GeminiResponder:
         if not text or _NOT_FOUND in text:
             return None
         return Reply(text=text, sources=sources_of(passages))
+
+
+class LlmClassifier:
+    """Second opinion on questions the local classifier is unsure about."""
+
+    def __init__(self, model: BaseChatModel) -> None:
+        self._model = model
+
+    async def classify(self, question: str) -> Category | None:
+        """The LLM's category, or ``None`` when it fails or answers outside the list."""
+        messages = [SystemMessage(_CLASSIFY_SYSTEM), HumanMessage(question)]
+        try:
+            reply = await self._model.ainvoke(messages)
+        except Exception:  # a second opinion is optional: any failure keeps the first one
+            log.warning("LLM classification failed; keeping the local category", exc_info=True)
+            return None
+        label = reply.text.strip().strip("`'\". ").lower()
+        try:
+            return Category(label)
+        except ValueError:
+            return None
 
 
 def gemini_chat_model(

@@ -29,7 +29,8 @@ class WorkerSettings(BaseSettings):
     """Parallel handlers per partition set; 1 keeps each conversation strictly ordered."""
 
     knowledge_path: Path = Path("data/knowledge")
-    classifier_examples_path: Path = Path("data/classifier/train.jsonl")
+    classifier_examples_path: Path = Path("data/classifier")
+    """Folder whose ``train*.jsonl`` files train the classifier."""
     chroma_path: Path = Path(".local/chroma")
     chroma_host: str | None = None
     """Set to use a ``chroma run`` server instead of the embedded store at ``chroma_path``."""
@@ -47,6 +48,8 @@ class WorkerSettings(BaseSettings):
 
     gemini_api_key: SecretStr | None = None
     gemini_model: str = "gemini-2.5-flash"
+    llm_classification_below: float = Field(default=0.5, ge=0.0, le=1.0)
+    """With Gemini configured, it classifies questions the local model is less sure of."""
     llm_timeout_s: float = Field(default=30.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0)
 

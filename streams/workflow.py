@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -33,6 +33,10 @@ _ESCALATING_CATEGORIES = {
     Category.COMPLAINT: EscalationReason.COMPLAINT,
     Category.HUMAN_AGENT: EscalationReason.HUMAN_REQUESTED,
 }
+
+
+class SecondOpinion(Protocol):
+    async def classify(self, question: str) -> Category | None: ...
 
 
 class _State(TypedDict, total=False):
@@ -59,12 +63,18 @@ class AnswerWorkflow:
         cache: AnswerCache,
         retrieval_limit: int,
         relevance_threshold: float,
+        second_opinion: SecondOpinion | None = None,
+        second_opinion_below: float = 0.5,
     ) -> None:
+        """``second_opinion`` (an LLM) is asked when the local classifier's confidence is
+        under ``second_opinion_below``."""
         self._embedder = embedder
         self._classifier = classifier
         self._store = store
         self._responder = responder
         self._cache = cache
+        self._second_opinion = second_opinion
+        self._second_opinion_below = second_opinion_below
         self._retrieval_limit = retrieval_limit
         self._relevance_threshold = relevance_threshold
         self._graph = self._build()
@@ -113,7 +123,12 @@ class AnswerWorkflow:
     async def _classify(self, state: _State) -> _State:
         text = state["contextual"] or state["question"]
         vector = await asyncio.to_thread(self._embedder.embed_one, text)
-        return {"vector": vector, "classification": self._classifier.classify(text, vector)}
+        classification = self._classifier.classify(text, vector)
+        if self._second_opinion and classification.confidence < self._second_opinion_below:
+            category = await self._second_opinion.classify(text)
+            if category is not None:
+                classification = Classification(category, classification.confidence)
+        return {"vector": vector, "classification": classification}
 
     @staticmethod
     def _route(state: _State) -> Literal["greet", "decline", "escalate", "retrieve"]:

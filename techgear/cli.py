@@ -67,10 +67,11 @@ def ingest(path: Path | None, quiet: bool, rebuild: bool) -> None:
 @main.command("eval")
 @click.option(
     "--train",
-    "train_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=Path("data/classifier/train.jsonl"),
+    "train_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("data/classifier"),
     show_default=True,
+    help="Folder whose train*.jsonl files train the classifier.",
 )
 @click.option(
     "--eval",
@@ -79,11 +80,11 @@ def ingest(path: Path | None, quiet: bool, rebuild: bool) -> None:
     default=Path("data/classifier/eval.jsonl"),
     show_default=True,
 )
-def evaluate(train_path: Path, eval_path: Path) -> None:
+def evaluate(train_dir: Path, eval_path: Path) -> None:
     """Accuracy, macro-F1, confusion matrix and out-of-scope rejection of the classifier."""
     from streams.evaluation import evaluate as run_evaluation
 
-    click.echo(run_evaluation(train_path, eval_path).render())
+    click.echo(run_evaluation(train_dir, eval_path).render())
 
 
 @main.group()

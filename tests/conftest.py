@@ -77,7 +77,7 @@ def _worker_settings(chroma_path: Path, bootstrap: str) -> WorkerSettings:
         kafka_bootstrap_servers=bootstrap,
         chroma_path=chroma_path,
         knowledge_path=REPO / "data" / "knowledge",
-        classifier_examples_path=REPO / "data" / "classifier" / "train.jsonl",
+        classifier_examples_path=REPO / "data" / "classifier",
     )
 
 
@@ -94,7 +94,7 @@ def worker_env(kafka_bootstrap: str, redis_url: str, chroma_path: Path) -> dict[
         REDIS_URL=redis_url,
         CHROMA_PATH=str(chroma_path),
         KNOWLEDGE_PATH=str(REPO / "data" / "knowledge"),
-        CLASSIFIER_EXAMPLES_PATH=str(REPO / "data" / "classifier" / "train.jsonl"),
+        CLASSIFIER_EXAMPLES_PATH=str(REPO / "data" / "classifier"),
         BROKER_SESSION_TIMEOUT_S="10",
         BROKER_HEARTBEAT_INTERVAL_S="1",
         BROKER_REBALANCE_TIMEOUT_S="10",

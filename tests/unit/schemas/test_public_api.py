@@ -4,21 +4,23 @@ import schemas
 
 
 def test_public_surface_changes_only_on_purpose() -> None:
-    assert sorted(schemas.__all__) == [
-        "MAX_MESSAGE_CHARS",
-        "SCHEMA_VERSION",
-        "Category",
-        "ChatAnswer",
-        "ChatRequest",
-        "Customer",
-        "DeadLetter",
-        "Escalation",
-        "EscalationReason",
-        "EventDecodeError",
-        "Source",
-        "decode",
-        "encode",
-        "new_id",
-        "utc_now",
-    ]
+    assert sorted(schemas.__all__) == sorted(
+        [
+            "MAX_MESSAGE_CHARS",
+            "SCHEMA_VERSION",
+            "Category",
+            "ChatAnswer",
+            "ChatRequest",
+            "Customer",
+            "DeadLetter",
+            "Escalation",
+            "EscalationReason",
+            "EventDecodeError",
+            "Source",
+            "decode",
+            "encode",
+            "new_id",
+            "utc_now",
+        ]
+    )
     assert all(hasattr(schemas, name) for name in schemas.__all__)

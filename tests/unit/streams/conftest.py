@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from streams.cache import NoCache
-from streams.classifier import QuestionClassifier, load_examples
+from streams.classifier import QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
 from streams.responder import OfflineResponder
 from streams.store import KnowledgeStore, open_client
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 @pytest.fixture(scope="session")
 def classifier(embedder: OnnxEmbedder) -> QuestionClassifier:
-    return QuestionClassifier.train(load_examples(REPO / "data/classifier/train.jsonl"), embedder)
+    return QuestionClassifier.train(load_training_examples(REPO / "data/classifier"), embedder)
 
 
 @pytest.fixture(scope="session")
