@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 _MAX_TOKENS = 256
-_BATCH_SIZE = 64
+_BATCH_SIZE = 16  # measured best on 2 cores: 73 chunks/s vs 59 at 64
 
 Vectors = npt.NDArray[np.float32]
 

@@ -1,0 +1,1 @@
+"""Benchmark harnesses; each prints its figures and the machine it ran on."""
