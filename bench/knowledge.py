@@ -64,9 +64,8 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )
-    print(
-        f"ingestion: {report.added} chunks in {ingest_s:.2f}s = {report.added / ingest_s:.0f} chunks/s"
-    )
+    rate = report.added / ingest_s
+    print(f"ingestion: {report.added} chunks in {ingest_s:.2f}s = {rate:.0f} chunks/s")
     print(f"re-ingestion unchanged: {unchanged.added} embedded in {reingest_s:.3f}s")
     for name, values in (("embed + search", end_to_end), ("search only", search_only)):
         print(
