@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import secrets
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
-from gateway import routes
-from gateway.auth import ApiKeyBackend
+from gateway import openapi, routes, scopes
+from gateway.auth import CredentialsBackend
 from gateway.bridge import KafkaBridge
+from gateway.client_ip import parse_networks
 from gateway.errors import authentication_error, http_exception_handler
+from gateway.keys import ApiKeyEntry, KeyRing, digest, parse_entries
+from gateway.middleware import RateLimitMiddleware
+from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
+from gateway.token_route import issue_token
+from gateway.tokens import TokenService
+from gateway.users import UserStore
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -25,6 +37,12 @@ def create_app(
     bridge = bridge or KafkaBridge(
         settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor
     )
+    tokens = token_service(settings)
+    limiter = RateLimiter(
+        per_minute=settings.rate_limit_per_minute,
+        per_hour=settings.rate_limit_per_hour,
+        redis_url=settings.redis_url,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -33,24 +51,90 @@ def create_app(
             yield
         finally:
             await bridge.stop()
+            await limiter.close()
 
     app = Starlette(
         routes=[
             Route("/v1/chat", routes.chat, methods=["POST"]),
+            Route("/v1/auth/token", issue_token, methods=["POST"]),
             Route("/health", routes.health, methods=["GET"]),
             Route("/ready", routes.ready, methods=["GET"]),
+            Route("/openapi.json", openapi.openapi_route, methods=["GET"], include_in_schema=False),
         ],
         middleware=[
+            *_cors(settings),
             Middleware(
                 AuthenticationMiddleware,
-                backend=ApiKeyBackend(key.get_secret_value() for key in settings.api_keys),
+                backend=CredentialsBackend(key_ring(settings), tokens),
                 on_error=authentication_error,
-            )
+            ),
+            Middleware(
+                RateLimitMiddleware,
+                limiter=limiter,
+                trusted_proxies=parse_networks(settings.trusted_proxies),
+            ),
         ],
         exception_handlers={HTTPException: http_exception_handler},
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.bridge = bridge
-    app.state.readiness = routes.ReadinessChecks(bridge, cache_s=settings.readiness_cache_s)
+    app.state.users = UserStore(settings.users_file)
+    app.state.tokens = tokens
+    app.state.readiness = routes.ReadinessChecks(
+        bridge, limiter, cache_s=settings.readiness_cache_s
+    )
     return app
+
+
+def key_ring(settings: GatewaySettings) -> KeyRing:
+    plain = [
+        ApiKeyEntry(digest(key.get_secret_value()), frozenset({scopes.CHAT}))
+        for key in settings.api_keys
+    ]
+    return KeyRing(plain + parse_entries(settings.api_key_digests))
+
+
+def token_service(settings: GatewaySettings) -> TokenService:
+    if settings.jwt_algorithm == "RS256":
+        if settings.jwt_private_key_file is None or settings.jwt_public_key_file is None:
+            raise ValueError("RS256 needs JWT_PRIVATE_KEY_FILE and JWT_PUBLIC_KEY_FILE")
+        return TokenService(
+            algorithm="RS256",
+            signing_key=settings.jwt_private_key_file.read_bytes(),
+            verifying_key=settings.jwt_public_key_file.read_bytes(),
+            ttl_s=settings.jwt_ttl_s,
+        )
+    if settings.jwt_secret is None:
+        log.warning("JWT_SECRET not set: using a random secret; tokens die with this process")
+        secret = secrets.token_urlsafe(48)
+    else:
+        secret = settings.jwt_secret.get_secret_value()
+    return TokenService(
+        algorithm="HS256", signing_key=secret, verifying_key=secret, ttl_s=settings.jwt_ttl_s
+    )
+
+
+def _cors(settings: GatewaySettings) -> list[Middleware]:
+    if not settings.cors_origins:
+        return []
+    wildcard = "*" in settings.cors_origins
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "X-Cache",
+                "Retry-After",
+                "X-RateLimit-Limit-Minute",
+                "X-RateLimit-Limit-Hour",
+                "X-RateLimit-Remaining-Minute",
+                "X-RateLimit-Remaining-Hour",
+            ],
+            # Credentials with a wildcard origin would let any site act as the user.
+            allow_credentials=not wildcard,
+        )
+    ]

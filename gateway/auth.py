@@ -1,14 +1,17 @@
-"""Authentication on Starlette's ``AuthenticationBackend``: API keys in ``X-API-Key``.
+"""Authentication on Starlette's ``AuthenticationBackend``.
 
-Keys are compared by SHA-256 digest in constant time, so neither the comparison's timing
-nor a memory dump of the configuration reveals a key.
+Two kinds of credentials, each carrying scopes:
+
+- API keys in ``X-API-Key`` (services, widgets' backends), compared by SHA-256 digest in
+  constant time;
+- JWTs in ``Authorization: Bearer`` (users, from ``POST /v1/auth/token``).
+
+Browsers cannot set headers on a WebSocket, so ``/v1/ws`` also accepts the credential as
+the ``access_token`` or ``api_key`` query parameter; the gateway never logs query strings.
+No credential gives an anonymous user; a wrong one is refused with 401.
 """
 
 from __future__ import annotations
-
-import hashlib
-import hmac
-from collections.abc import Iterable
 
 from starlette.authentication import (
     AuthCredentials,
@@ -17,15 +20,20 @@ from starlette.authentication import (
     BaseUser,
 )
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import HTTPConnection
+
+from gateway.keys import KeyRing
+from gateway.tokens import TokenError, TokenService
 
 API_KEY_HEADER = "x-api-key"
-SCOPE_CHAT = "chat"
+_WS_TOKEN_PARAMS = ("access_token", "api_key")
 
 
-class ApiKeyUser(BaseUser):
-    def __init__(self, key_id: str) -> None:
-        self.key_id = key_id
+class Principal(BaseUser):
+    """An authenticated caller; ``identity`` names its rate-limit bucket."""
+
+    def __init__(self, identity: str) -> None:
+        self._identity = identity
 
     @property
     def is_authenticated(self) -> bool:
@@ -33,36 +41,54 @@ class ApiKeyUser(BaseUser):
 
     @property
     def display_name(self) -> str:
-        return f"api-key:{self.key_id}"
+        return self._identity
 
     @property
     def identity(self) -> str:
-        return self.display_name
+        return self._identity
 
 
-def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-class ApiKeyBackend(AuthenticationBackend):
-    def __init__(self, keys: Iterable[str]) -> None:
-        self._digests = [bytes.fromhex(key_digest(key)) for key in keys]
+class CredentialsBackend(AuthenticationBackend):
+    def __init__(self, keys: KeyRing, tokens: TokenService) -> None:
+        self._keys = keys
+        self._tokens = tokens
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        presented = conn.headers.get(API_KEY_HEADER)
-        if presented is None:
-            return None
-        digest = hashlib.sha256(presented.encode()).digest()
-        # Compare against every key so timing does not reveal which one matched.
-        matches = [hmac.compare_digest(digest, known) for known in self._digests]
-        if not any(matches):
-            raise AuthenticationError("invalid API key")
-        return AuthCredentials([SCOPE_CHAT]), ApiKeyUser(digest.hex()[:12])
+        api_key = conn.headers.get(API_KEY_HEADER)
+        bearer = _bearer_token(conn.headers.get("authorization"))
+        if conn.scope["type"] == "websocket":
+            api_key = api_key or conn.query_params.get("api_key")
+            bearer = bearer or conn.query_params.get("access_token")
+        if api_key is not None:
+            entry = self._keys.match(api_key)
+            if entry is None:
+                raise AuthenticationError("invalid API key")
+            return AuthCredentials(sorted(entry.scopes)), Principal(f"key:{entry.key_id}")
+        if bearer is not None:
+            try:
+                claims = self._tokens.verify(bearer)
+            except TokenError as exc:
+                raise AuthenticationError(f"invalid token: {exc}") from exc
+            return AuthCredentials(sorted(claims.scopes)), Principal(f"user:{claims.subject}")
+        return None
 
 
-def authorize(request: Request, scope: str) -> None:
+def authorize(conn: HTTPConnection, scope: str) -> None:
     """401 without valid credentials, 403 with credentials that lack ``scope``."""
-    if not request.user.is_authenticated:
-        raise HTTPException(401, "missing credentials: send an API key in X-API-Key")
-    if scope not in request.auth.scopes:
+    if not conn.user.is_authenticated:
+        raise HTTPException(
+            401,
+            "missing credentials: send an API key in X-API-Key or a bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="techgear"'},
+        )
+    if scope not in conn.auth.scopes:
         raise HTTPException(403, f"this credential lacks the {scope!r} scope")
+
+
+def _bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    kind, _, token = header.partition(" ")
+    if kind.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("Authorization must be 'Bearer <token>'")
+    return token.strip()

@@ -48,6 +48,7 @@ class Probe:
     ok: bool
     latency_ms: float
     detail: str
+    required: bool = True
 
 
 class KafkaBridge:

@@ -48,3 +48,19 @@ class ChatResponse(BaseModel):
             sources=answer.sources,
             cached=answer.cached,
         )
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+    request_id: str | None = None

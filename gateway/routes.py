@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Any
 
 import orjson
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.auth import SCOPE_CHAT, authorize
+from gateway import scopes
+from gateway.auth import authorize
+from gateway.body import parse_body
 from gateway.bridge import BrokerUnavailableError, KafkaBridge, Probe, ProcessingFailedError
 from gateway.errors import error_response
 from gateway.models import ChatBody, ChatResponse
+from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from schemas import ChatRequest, new_id
 
@@ -24,26 +25,13 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _RETRY_AFTER_S = "5"
 
 
-class PayloadTooLargeError(Exception):
-    pass
-
-
 async def chat(request: Request) -> Response:
-    authorize(request, SCOPE_CHAT)
+    authorize(request, scopes.CHAT)
     settings: GatewaySettings = request.app.state.settings
     bridge: KafkaBridge = request.app.state.bridge
-    try:
-        raw = await _read_body(request, settings.max_body_bytes)
-    except PayloadTooLargeError:
-        return error_response(413, f"request body exceeds {settings.max_body_bytes} bytes")
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return error_response(422, f"body is not valid JSON: {exc}")
-    try:
-        body = ChatBody.model_validate(payload)
-    except ValidationError as exc:
-        return error_response(422, "request body is invalid", details=_validation_details(exc))
+    body = await parse_body(request, ChatBody, settings.max_body_bytes)
+    if isinstance(body, Response):
+        return body
 
     request_id = new_id()
     correlation_id = _correlation_id(request) or request_id
@@ -94,11 +82,16 @@ async def health(request: Request) -> Response:
 async def ready(request: Request) -> Response:
     checks: ReadinessChecks = request.app.state.readiness
     probes = await checks.run()
-    ok = all(probe.ok for probe in probes.values())
+    ok = all(probe.ok for probe in probes.values() if probe.required)
     body = {
         "status": "ready" if ok else "not_ready",
         "checks": {
-            name: {"ok": p.ok, "latency_ms": p.latency_ms, "detail": p.detail}
+            name: {
+                "ok": p.ok,
+                "required": p.required,
+                "latency_ms": p.latency_ms,
+                "detail": p.detail,
+            }
             for name, p in probes.items()
         },
     }
@@ -106,48 +99,38 @@ async def ready(request: Request) -> Response:
 
 
 class ReadinessChecks:
-    """Runs the dependency probes, at most once per ``cache_s`` seconds."""
+    """Runs the dependency probes, at most once per ``cache_s`` seconds. Redis is not
+    required: without it rate limits fall back to each instance's memory."""
 
-    def __init__(self, bridge: KafkaBridge, *, cache_s: float) -> None:
+    def __init__(self, bridge: KafkaBridge, limiter: RateLimiter, *, cache_s: float) -> None:
         self._bridge = bridge
+        self._limiter = limiter
         self._cache_s = cache_s
         self._last: tuple[float, dict[str, Probe]] | None = None
         self._lock = asyncio.Lock()
+
+    async def _probe_redis(self) -> Probe:
+        started = time.perf_counter()
+        reachable = await self._limiter.ping()
+        latency = round((time.perf_counter() - started) * 1000, 2)
+        detail = self._limiter.degraded_reason or "reachable; shared rate limits"
+        if not reachable and self._limiter.degraded_reason is None:
+            detail = "unreachable: per-instance rate limits"
+        return Probe(reachable, latency, detail, required=False)
 
     async def run(self) -> dict[str, Probe]:
         async with self._lock:
             now = time.monotonic()
             if self._last and now - self._last[0] < self._cache_s:
                 return self._last[1]
-            kafka, workers = await asyncio.gather(
-                self._bridge.probe_kafka(), self._bridge.probe_workers()
+            kafka, workers, redis = await asyncio.gather(
+                self._bridge.probe_kafka(), self._bridge.probe_workers(), self._probe_redis()
             )
-            probes = {"kafka": kafka, "workers": workers}
+            probes = {"kafka": kafka, "workers": workers, "redis": redis}
             self._last = (now, probes)
             return probes
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _correlation_id(request: Request) -> str | None:
     supplied = request.headers.get(REQUEST_ID_HEADER)
     return supplied if supplied and _SAFE_ID.match(supplied) else None
-
-
-def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"field": ".".join(str(part) for part in error["loc"]) or "body", "problem": error["msg"]}
-        for error in exc.errors()
-    ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,7 +19,19 @@ class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    """Comma-separated keys accepted in ``X-API-Key``; several at once allow rotation."""
+    """Plaintext keys with the ``chat`` scope, for development; prefer ``API_KEY_DIGESTS``."""
+    api_key_digests: str = ""
+    """``<sha256 hex>=<scope>+<scope>`` entries, comma-separated (``techgear keys create``)."""
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: SecretStr | None = None
+    """HS256 secret, at least 32 bytes; every gateway instance needs the same one. Unset:
+    a random one per process (tokens then die with it)."""
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_ttl_s: int = Field(default=3600, ge=60)
+    users_file: Path = Path(".local/users.json")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser; ``*`` allows any, without credentials."""
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_replication_factor: int = Field(default=1, ge=1)
     redis_url: str | None = None
@@ -29,11 +42,15 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=16_384, ge=1024)
     readiness_cache_s: float = Field(default=2.0, ge=0)
     """Readiness probes hit Kafka at most this often; Kubernetes probes every few seconds."""
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    rate_limit_per_hour: int = Field(default=1000, ge=1)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Addresses or CIDRs of proxies whose ``X-Forwarded-For`` is believed."""
     log_level: str = "INFO"
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value

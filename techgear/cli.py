@@ -87,6 +87,54 @@ def evaluate(train_dir: Path, eval_path: Path) -> None:
     click.echo(run_evaluation(train_dir, eval_path).render())
 
 
+_SCOPES = click.Choice(["chat", "escalations:read", "admin"])
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option(
+    "--scope", "granted", multiple=True, type=_SCOPES, default=["chat"], show_default=True
+)
+def keys_create(granted: tuple[str, ...]) -> None:
+    """Print a new API key and the API_KEY_DIGESTS entry that accepts it."""
+    from gateway.keys import create_key
+
+    key, entry = create_key(frozenset(granted))
+    click.echo(f"key (give it to the client; it is not stored): {key}")
+    click.echo(f"API_KEY_DIGESTS entry (add it, comma-separated): {entry}")
+
+
+@main.group()
+def users() -> None:
+    """Users who get JWTs from POST /v1/auth/token."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option(
+    "--scope", "granted", multiple=True, type=_SCOPES, default=["chat"], show_default=True
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_add(username: str, granted: tuple[str, ...], password_stdin: bool) -> None:
+    """Add or update USERNAME in USERS_FILE with a bcrypt-hashed password."""
+    from gateway.settings import GatewaySettings
+    from gateway.users import UserStore
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise click.ClickException("the password must have at least 8 characters")
+    path = GatewaySettings().users_file
+    UserStore(path).add(username, password, frozenset(granted))
+    click.echo(f"{username} saved in {path} with scopes {', '.join(sorted(granted))}")
+
+
 @main.group()
 def schemas() -> None:
     """Event schemas."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.keys import digest
+from gateway.users import UserStore
 from streams.embeddings import OnnxEmbedder
 from streams.settings import WorkerSettings
 from streams.worker import ingest
@@ -134,26 +137,59 @@ def worker(worker_env: dict[str, str]) -> Iterator[WorkerProcess]:
     process.stop()
 
 
+JWT_SECRET = "j" * 48
+USER, PASSWORD = "asha", "correct horse battery"
+READ_ONLY_KEY = "read-only-key-" + "z" * 24
+"""A key with only the escalations:read scope, to test 403s."""
+
+
 @pytest.fixture(scope="session")
-def gateway_url(kafka_bootstrap: str, redis_url: str, worker: WorkerProcess) -> Iterator[str]:
-    env = process_env(
+def users_file() -> Path:
+    path = STATE_DIR / "users.json"
+    path.unlink(missing_ok=True)
+    UserStore(path).add(USER, PASSWORD, frozenset({"chat"}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def gateway_env(kafka_bootstrap: str, redis_url: str, users_file: Path) -> dict[str, str]:
+    return process_env(
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
         REDIS_URL=redis_url,
         API_KEYS=f"{API_KEY},second-key-{'y' * 24}",
-        GATEWAY_PORT=str(GATEWAY_PORT),
+        API_KEY_DIGESTS=f"{digest(READ_ONLY_KEY).hex()}=escalations:read",
+        JWT_SECRET=JWT_SECRET,
+        USERS_FILE=str(users_file),
         REQUEST_TIMEOUT_S="20",
+        RATE_LIMIT_PER_MINUTE="100000",
+        RATE_LIMIT_PER_HOUR="1000000",
     )
-    log = (STATE_DIR / "gateway.log").open("wb")
+
+
+@contextlib.contextmanager
+def running_gateway(env: dict[str, str], port: int, worker: WorkerProcess) -> Iterator[str]:
+    """A `techgear gateway` child process on ``port``, ready; stopped on exit."""
+    log = (STATE_DIR / f"gateway-{port}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "techgear", "gateway"], env=env, cwd=REPO, stdout=log, stderr=log
+        [sys.executable, "-m", "techgear", "gateway"],
+        env=env | {"GATEWAY_PORT": str(port)},
+        cwd=REPO,
+        stdout=log,
+        stderr=log,
     )
-    url = f"http://127.0.0.1:{GATEWAY_PORT}"
+    url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, [process, worker.process])
         yield url
     finally:
         stop_process(process)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def gateway_url(gateway_env: dict[str, str], worker: WorkerProcess) -> Iterator[str]:
+    with running_gateway(gateway_env, GATEWAY_PORT, worker) as url:
+        yield url
 
 
 def wait_until_ready(

@@ -152,8 +152,10 @@ def test_ready_is_503_with_detail_when_no_worker(
     response = client.get("/ready")
 
     assert response.status_code == 503
+    assert response.json()["checks"]["redis"]["required"] is False
     assert response.json()["checks"]["workers"] == {
         "ok": False,
+        "required": True,
         "latency_ms": 2.0,
         "detail": "no worker in consumer group techgear-worker",
     }

@@ -1,0 +1,56 @@
+"""Pure ASGI middleware: rate limits on every HTTP request but the probes."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.client_ip import Network, client_address
+from gateway.ratelimit import RateLimiter
+
+EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
+def rate_limit_identity(scope: Scope, trusted: list[Network]) -> str:
+    """The authenticated principal, else the client's address."""
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        return str(user.identity)
+    return f"ip:{client_address(scope, trusted)}"
+
+
+class RateLimitMiddleware:
+    """Must sit inside ``AuthenticationMiddleware``: it buckets by the caller it set."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, trusted_proxies: list[Network]) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.trusted = trusted_proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        decision = await self.limiter.take(rate_limit_identity(scope, self.trusted))
+        if not decision.allowed:
+            body = orjson.dumps(
+                {
+                    "error": {
+                        "code": "rate_limited",
+                        "message": f"rate limit exceeded; retry in {decision.retry_after_s}s",
+                    }
+                }
+            )
+            headers = [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
+            headers.append((b"content-type", b"application/json"))
+            await send({"type": "http.response.start", "status": 429, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(decision.headers())
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

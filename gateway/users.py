@@ -1,0 +1,69 @@
+"""Users with bcrypt-hashed passwords, kept in a JSON file (``USERS_FILE``).
+
+The file maps a username to its hash and scopes; ``techgear users add`` writes it.
+A file suits a handful of operator and integration accounts; it is re-read when it
+changes, so adding a user needs no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import orjson
+
+_ROUNDS = 12
+# Checked against when the user does not exist, so timing does not reveal which names do.
+_DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(_ROUNDS))
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    username: str
+    password_hash: bytes
+    scopes: frozenset[str]
+
+
+class UserStore:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._loaded_mtime: float | None = None
+        self._users: dict[str, User] = {}
+
+    def _load(self) -> dict[str, User]:
+        try:
+            mtime = self._path.stat().st_mtime
+        except FileNotFoundError:
+            return {}
+        if mtime != self._loaded_mtime:
+            raw = orjson.loads(self._path.read_bytes())
+            self._users = {
+                name: User(name, entry["password_hash"].encode(), frozenset(entry["scopes"]))
+                for name, entry in raw.items()
+            }
+            self._loaded_mtime = mtime
+        return self._users
+
+    async def authenticate(self, username: str, password: str) -> User | None:
+        user = self._load().get(username)
+        hashed = user.password_hash if user else _DUMMY_HASH
+        # bcrypt takes ~0.2 s by design; keep it off the event loop.
+        matches = await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed)
+        return user if matches and user else None
+
+    def add(self, username: str, password: str, granted: frozenset[str]) -> None:
+        users = {
+            name: {"password_hash": u.password_hash.decode(), "scopes": sorted(u.scopes)}
+            for name, u in self._load().items()
+        }
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(_ROUNDS))
+        users[username] = {"password_hash": hashed.decode(), "scopes": sorted(granted)}
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=self._path.parent, delete=False) as tmp:
+            tmp.write(orjson.dumps(users, option=orjson.OPT_INDENT_2))
+        os.chmod(tmp.name, 0o600)
+        os.replace(tmp.name, self._path)

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from gateway.client_ip import client_address, parse_networks
+from gateway.ratelimit import InProcessBuckets
+
+
+def test_minute_bucket_allows_exactly_its_capacity() -> None:
+    buckets = InProcessBuckets(per_minute=5, per_hour=100)
+    decisions = [buckets.take("client") for _ in range(7)]
+
+    assert [d.allowed for d in decisions] == [True] * 5 + [False] * 2
+    assert [d.remaining_minute for d in decisions[:5]] == [4, 3, 2, 1, 0]
+    assert 1 <= decisions[-1].retry_after_s <= 12  # one token every 12 s at 5/min
+    assert decisions[-1].headers()["Retry-After"] == str(decisions[-1].retry_after_s)
+
+
+def test_hour_bucket_binds_when_smaller() -> None:
+    buckets = InProcessBuckets(per_minute=60, per_hour=3)
+    decisions = [buckets.take("client") for _ in range(4)]
+
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert decisions[-1].retry_after_s > 60
+
+
+def test_clients_have_separate_buckets() -> None:
+    buckets = InProcessBuckets(per_minute=1, per_hour=10)
+    assert buckets.take("a").allowed and buckets.take("b").allowed and not buckets.take("a").allowed
+
+
+def scope(peer: str, forwarded: str | None = None) -> dict[str, object]:
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+    return {"client": (peer, 1234), "headers": headers}
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("203.0.113.9", "1.2.3.4", "203.0.113.9"),  # untrusted peer: its header is ignored
+        ("10.0.0.5", "198.51.100.7", "198.51.100.7"),  # trusted proxy: the client it saw
+        ("10.0.0.5", "6.6.6.6, 198.51.100.7, 10.0.0.9", "198.51.100.7"),  # spoofed left part
+        ("10.0.0.5", None, "10.0.0.5"),
+    ],
+)
+def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    peer: str, forwarded: str | None, expected: str
+) -> None:
+    assert client_address(scope(peer, forwarded), parse_networks(["10.0.0.0/8"])) == expected

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.users import UserStore
+
+
+async def test_added_user_authenticates_with_the_right_password_only(tmp_path: Path) -> None:
+    store = UserStore(tmp_path / "users.json")
+    store.add("asha", "correct horse battery staple", frozenset({"chat"}))
+
+    user = await store.authenticate("asha", "correct horse battery staple")
+
+    assert user is not None and user.scopes == {"chat"}
+    assert await store.authenticate("asha", "wrong") is None
+    assert await store.authenticate("nobody", "correct horse battery staple") is None
+    assert b"correct horse" not in (tmp_path / "users.json").read_bytes()
+    assert (tmp_path / "users.json").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_second_store_sees_users_added_later(tmp_path: Path) -> None:
+    reader = UserStore(tmp_path / "users.json")
+    assert await reader.authenticate("ravi", "pw-123456") is None
+
+    UserStore(tmp_path / "users.json").add("ravi", "pw-123456", frozenset({"chat", "admin"}))
+
+    user = await reader.authenticate("ravi", "pw-123456")
+    assert user is not None and user.scopes == {"chat", "admin"}
