@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from gateway import openapi, routes, scopes
 from gateway.auth import CredentialsBackend
@@ -26,6 +26,7 @@ from gateway.settings import GatewaySettings
 from gateway.token_route import issue_token
 from gateway.tokens import TokenService
 from gateway.users import UserStore
+from gateway.websocket import chat_socket
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def create_app(
             Route("/health", routes.health, methods=["GET"]),
             Route("/ready", routes.ready, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_route, methods=["GET"], include_in_schema=False),
+            WebSocketRoute("/v1/ws", chat_socket),
         ],
         middleware=[
             *_cors(settings),
@@ -80,6 +82,8 @@ def create_app(
     app.state.settings = settings
     app.state.bridge = bridge
     app.state.users = UserStore(settings.users_file)
+    app.state.limiter = limiter
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.tokens = tokens
     app.state.readiness = routes.ReadinessChecks(
         bridge, limiter, cache_s=settings.readiness_cache_s

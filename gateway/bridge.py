@@ -12,14 +12,24 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from schemas import ChatAnswer, ChatRequest, DeadLetter, EventDecodeError, decode, encode
+from schemas import (
+    ChatAnswer,
+    ChatDelta,
+    ChatRequest,
+    DeadLetter,
+    EventDecodeError,
+    decode,
+    encode,
+)
 from schemas.topics import (
+    ANSWER_DELTAS,
     ANSWERS,
     CORRELATION_HEADER,
     DEADLETTER,
@@ -33,6 +43,10 @@ log = logging.getLogger(__name__)
 
 _PROBE_TIMEOUT_S = 3.0
 _METADATA_ATTEMPTS = 20
+_LISTENED = frozenset({ANSWERS, ANSWER_DELTAS, DEADLETTER})
+
+DeltaCallback = Callable[[ChatDelta], None]
+"""Called on the event loop for each delta; must not block."""
 
 
 class BrokerUnavailableError(RuntimeError):
@@ -56,6 +70,7 @@ class KafkaBridge:
         self._bootstrap = bootstrap_servers
         self._replication_factor = replication_factor
         self._waiting: dict[str, asyncio.Future[ChatAnswer]] = {}
+        self._delta_callbacks: dict[str, DeltaCallback] = {}
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -86,18 +101,18 @@ class KafkaBridge:
     async def _listen_from_now(self) -> None:
         assigned: list[TopicPartition] = []
         for _ in range(_METADATA_ATTEMPTS):  # a topic created a moment ago may lack metadata
-            described = await self._admin.describe_topics([ANSWERS, DEADLETTER])
+            described = await self._admin.describe_topics(list(_LISTENED))
             assigned = sorted(
                 TopicPartition(t["topic"], p["partition"])
                 for t in described
                 if t["error_code"] == 0
                 for p in t["partitions"]
             )
-            if {tp.topic for tp in assigned} == {ANSWERS, DEADLETTER}:
+            if {tp.topic for tp in assigned} == _LISTENED:
                 break
             await asyncio.sleep(0.5)
         else:
-            raise BrokerUnavailableError(f"no partition metadata for {ANSWERS} and {DEADLETTER}")
+            raise BrokerUnavailableError(f"no partition metadata for {sorted(_LISTENED)}")
         self._consumer.assign(assigned)
         await self._consumer.seek_to_end(*assigned)
         # Resolve the end offsets now, so no answer produced after start() can be skipped.
@@ -120,10 +135,15 @@ class KafkaBridge:
     def waiting(self) -> int:
         return len(self._waiting)
 
-    async def ask(self, request: ChatRequest, *, timeout_s: float) -> ChatAnswer:
-        """Publish ``request`` and wait for its answer; ``TimeoutError`` after ``timeout_s``."""
+    async def ask(
+        self, request: ChatRequest, *, timeout_s: float, on_delta: DeltaCallback | None = None
+    ) -> ChatAnswer:
+        """Publish ``request`` and wait for its answer; ``TimeoutError`` after ``timeout_s``.
+        ``on_delta`` receives the answer's deltas as the worker streams them."""
         future: asyncio.Future[ChatAnswer] = asyncio.get_running_loop().create_future()
         self._waiting[request.request_id] = future
+        if on_delta is not None:
+            self._delta_callbacks[request.request_id] = on_delta
         try:
             try:
                 await asyncio.wait_for(
@@ -143,6 +163,7 @@ class KafkaBridge:
             return await asyncio.wait_for(future, timeout_s)
         finally:
             self._waiting.pop(request.request_id, None)
+            self._delta_callbacks.pop(request.request_id, None)
 
     async def _listen(self) -> None:
         while True:
@@ -159,7 +180,11 @@ class KafkaBridge:
 
     def _resolve(self, topic: str, value: bytes) -> None:
         try:
-            if topic == ANSWERS:
+            if topic == ANSWER_DELTAS:
+                delta = decode(value, ChatDelta)
+                if callback := self._delta_callbacks.get(delta.request_id):
+                    callback(delta)
+            elif topic == ANSWERS:
                 answer = decode(value, ChatAnswer)
                 if future := self._pending(answer.request_id):
                     future.set_result(answer)

@@ -15,5 +15,9 @@ def run_gateway(settings: GatewaySettings) -> None:
         port=settings.gateway_port,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
+        # Our own middleware decides whose X-Forwarded-For to believe; the access log is
+        # off because WebSocket URLs may carry a token (gateway/auth.py).
+        access_log=False,
+        ws_max_size=max(settings.max_body_bytes * 4, 65_536),
         timeout_graceful_shutdown=int(settings.request_timeout_s) + 5,
     )

@@ -116,6 +116,19 @@ class ChatAnswer(Event):
     answered_at: UtcDateTime = Field(default_factory=utc_now)
 
 
+class ChatDelta(Event):
+    """A piece of an answer as it is produced, on ``support.answer-deltas``.
+
+    Deltas of one request carry ``seq`` 0, 1, 2, ...; their concatenation is the answer
+    text. They are a courtesy to streaming clients: the ``ChatAnswer`` that follows is
+    the authority, and an answer from the cache comes without deltas.
+    """
+
+    event_type: Literal["chat.delta"] = "chat.delta"
+    seq: int = Field(ge=0)
+    text: str
+
+
 class Escalation(Event):
     """A hand-over to a person, published on ``support.escalations`` for helpdesks."""
 
@@ -157,4 +170,10 @@ class DeadLetter(BaseModel):
     attempts: int = Field(ge=1)
 
 
-EVENT_TYPES: tuple[type[BaseModel], ...] = (ChatRequest, ChatAnswer, Escalation, DeadLetter)
+EVENT_TYPES: tuple[type[BaseModel], ...] = (
+    ChatRequest,
+    ChatDelta,
+    ChatAnswer,
+    Escalation,
+    DeadLetter,
+)

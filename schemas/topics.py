@@ -16,10 +16,12 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
 
-_DAY_MS = 24 * 60 * 60 * 1000
+_HOUR_MS = 60 * 60 * 1000
+_DAY_MS = 24 * _HOUR_MS
 
 REQUESTS = "support.requests"
 ANSWERS = "support.answers"
+ANSWER_DELTAS = "support.answer-deltas"
 ESCALATIONS = "support.escalations"
 DEADLETTER = "support.deadletter"
 
@@ -51,6 +53,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(REQUESTS, partitions=6, retention_ms=7 * _DAY_MS),
     # Answers only matter to a caller still waiting; a day leaves room for debugging.
     TopicSpec(ANSWERS, partitions=6, retention_ms=1 * _DAY_MS),
+    # Deltas only matter while an answer streams; an hour is plenty.
+    TopicSpec(ANSWER_DELTAS, partitions=6, retention_ms=_HOUR_MS),
     # Helpdesk bridges may be down for a while; keep escalations a month.
     TopicSpec(ESCALATIONS, partitions=3, retention_ms=30 * _DAY_MS),
     # Dead letters wait for an operator; a month.

@@ -38,7 +38,13 @@ class FaustPublisher:
         self._topics: dict[str, faust.TopicT] = {}
 
     async def publish(
-        self, topic: str, event: BaseModel, *, key: str, headers: Mapping[str, bytes]
+        self,
+        topic: str,
+        event: BaseModel,
+        *,
+        key: str,
+        headers: Mapping[str, bytes],
+        wait: bool = True,
     ) -> None:
         channel = self._topics.get(topic)
         if channel is None:
@@ -46,7 +52,8 @@ class FaustPublisher:
         delivery = await channel.send(
             key=key.encode(), value=encode(event), headers=dict(headers), force=True
         )
-        await delivery
+        if wait:
+            await delivery
 
 
 def create_app(

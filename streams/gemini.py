@@ -11,7 +11,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from schemas import Category
 from streams.embeddings import Vectors
 from streams.errors import LlmUnavailableError
-from streams.responder import Reply, sources_of
+from streams.responder import DeltaSink, Reply, sources_of
 from streams.store import Passage
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,12 @@ class GeminiResponder:
         self._model = model
 
     async def answer(
-        self, question: str, question_vector: Vectors, passages: Sequence[Passage]
+        self,
+        question: str,
+        question_vector: Vectors,
+        passages: Sequence[Passage],
+        *,
+        on_delta: DeltaSink | None = None,
     ) -> Reply | None:
         numbered = "\n\n".join(
             f"[{i}] {p.title} — {p.heading}\n{p.text}" for i, p in enumerate(passages, start=1)
@@ -50,11 +55,18 @@ class GeminiResponder:
             SystemMessage(_SYSTEM + "\n\nPassages:\n" + numbered),
             HumanMessage(question),
         ]
+        text = ""
+        streamed = 0
         try:
-            parts = [chunk.text async for chunk in self._model.astream(messages)]
+            async for chunk in self._model.astream(messages):
+                text += chunk.text
+                # Hold back what could still turn out to be the "not found" sentinel.
+                if on_delta and not _NOT_FOUND.startswith(text.strip()[: len(_NOT_FOUND)]):
+                    await on_delta(text[streamed:])
+                    streamed = len(text)
         except Exception as exc:  # the client raises transport and API errors of many types
             raise LlmUnavailableError(f"{type(exc).__name__}: {exc}") from exc
-        text = "".join(parts).strip()
+        text = text.strip()
         if not text or _NOT_FOUND in text:
             return None
         return Reply(text=text, sources=sources_of(passages))

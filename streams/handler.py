@@ -18,13 +18,21 @@ from pydantic import BaseModel
 
 from schemas import (
     ChatAnswer,
+    ChatDelta,
     ChatRequest,
     DeadLetter,
     Escalation,
     EventDecodeError,
     decode,
 )
-from schemas.topics import ANSWERS, CORRELATION_HEADER, DEADLETTER, ESCALATIONS, REQUEST_ID_HEADER
+from schemas.topics import (
+    ANSWER_DELTAS,
+    ANSWERS,
+    CORRELATION_HEADER,
+    DEADLETTER,
+    ESCALATIONS,
+    REQUEST_ID_HEADER,
+)
 from streams.errors import InvalidEventError, is_retryable
 from streams.memory import ConversationMemory, Turn
 from streams.outcome import Outcome
@@ -34,6 +42,7 @@ log = logging.getLogger(__name__)
 
 _UNKNOWN = "unknown"
 _MAX_PUBLISH_BACKOFF_S = 30.0
+_WORDS_PER_DELTA = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +57,55 @@ class InboundMessage:
 
 class Publisher(Protocol):
     async def publish(
-        self, topic: str, event: BaseModel, *, key: str, headers: Mapping[str, bytes]
+        self,
+        topic: str,
+        event: BaseModel,
+        *,
+        key: str,
+        headers: Mapping[str, bytes],
+        wait: bool = True,
     ) -> None:
-        """Write ``event`` to ``topic`` and return once the broker has acknowledged it."""
+        """Write ``event`` to ``topic``; with ``wait``, return only once the broker has
+        acknowledged it (without, once it is queued in order behind earlier messages)."""
         ...
+
+
+class DeltaEmitter:
+    """Publishes one request's answer deltas with consecutive ``seq`` numbers."""
+
+    def __init__(
+        self, publisher: Publisher, request: ChatRequest, headers: Mapping[str, bytes]
+    ) -> None:
+        self._publisher = publisher
+        self._request = request
+        self._headers = headers
+        self.sent = 0
+
+    async def emit(self, text: str) -> None:
+        if not text:
+            return
+        delta = ChatDelta(
+            request_id=self._request.request_id,
+            conversation_id=self._request.conversation_id,
+            correlation_id=self._request.correlation_id,
+            seq=self.sent,
+            text=text,
+        )
+        self.sent += 1
+        await self._publisher.publish(
+            ANSWER_DELTAS,
+            delta,
+            key=self._request.conversation_id,
+            headers=self._headers,
+            wait=False,
+        )
+
+    async def emit_whole(self, text: str) -> None:
+        """A reply that was not streamed, in word groups, so clients see one protocol."""
+        words = text.split(" ")
+        for start in range(0, len(words), _WORDS_PER_DELTA):
+            piece = " ".join(words[start : start + _WORDS_PER_DELTA])
+            await self.emit(piece if start + _WORDS_PER_DELTA >= len(words) else piece + " ")
 
 
 class RequestHandler:
@@ -82,12 +136,18 @@ class RequestHandler:
         for attempt in range(1, self._attempts + 1):
             try:
                 history = self._memory.turns(request.conversation_id)
+                deltas = DeltaEmitter(self._publisher, request, headers)
                 outcome = await asyncio.wait_for(
                     self._workflow.run(
-                        request_id=request.request_id, question=request.message, history=history
+                        request_id=request.request_id,
+                        question=request.message,
+                        history=history,
+                        on_delta=deltas.emit,
                     ),
                     self._timeout_s,
                 )
+                if deltas.sent == 0:
+                    await deltas.emit_whole(outcome.answer)
                 await self._publish_outcome(request, outcome, headers)
                 self._memory.remember(
                     request.conversation_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from threading import Lock
 from typing import Protocol
@@ -50,15 +50,25 @@ class Reply:
     sources: list[Source]
 
 
+DeltaSink = Callable[[str], Awaitable[None]]
+"""Receives pieces of an answer as they are produced."""
+
+
 class Responder(Protocol):
     name: str
     prompt_version: str
     """Changes whenever the responder would answer the same passages differently."""
 
     async def answer(
-        self, question: str, question_vector: Vectors, passages: Sequence[Passage]
+        self,
+        question: str,
+        question_vector: Vectors,
+        passages: Sequence[Passage],
+        *,
+        on_delta: DeltaSink | None = None,
     ) -> Reply | None:
-        """A grounded reply built only from ``passages``, or ``None`` when they do not answer."""
+        """A grounded reply built only from ``passages``, or ``None`` when they do not answer.
+        A streaming responder sends the reply's text to ``on_delta`` as it is produced."""
         ...
 
 
@@ -97,8 +107,14 @@ class OfflineResponder:
         self._lock = Lock()
 
     async def answer(
-        self, question: str, question_vector: Vectors, passages: Sequence[Passage]
+        self,
+        question: str,
+        question_vector: Vectors,
+        passages: Sequence[Passage],
+        *,
+        on_delta: DeltaSink | None = None,
     ) -> Reply | None:
+        """Composed at once, so nothing streams; the caller sends the whole reply."""
         return await asyncio.to_thread(self.compose, question, question_vector, passages)
 
     def compose(

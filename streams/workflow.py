@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal, Protocol, TypedDict
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
@@ -26,7 +27,7 @@ from streams.embeddings import OnnxEmbedder, Vectors
 from streams.errors import LlmUnavailableError
 from streams.memory import Turn, contextual_question
 from streams.outcome import Outcome
-from streams.responder import Responder, sources_of
+from streams.responder import DeltaSink, Responder, sources_of
 from streams.store import KnowledgeStore, Passage
 
 _ESCALATING_CATEGORIES = {
@@ -79,7 +80,15 @@ class AnswerWorkflow:
         self._relevance_threshold = relevance_threshold
         self._graph = self._build()
 
-    async def run(self, *, request_id: str, question: str, history: Sequence[Turn] = ()) -> Outcome:
+    async def run(
+        self,
+        *,
+        request_id: str,
+        question: str,
+        history: Sequence[Turn] = (),
+        on_delta: DeltaSink | None = None,
+    ) -> Outcome:
+        """``on_delta`` receives the answer's text as a streaming responder produces it."""
         contextual = contextual_question(question, history)
         key = cache_key(
             question=question,
@@ -92,7 +101,8 @@ class AnswerWorkflow:
         if cached is not None:
             return replace(cached, used_context=contextual is not None)
         state = await self._graph.ainvoke(
-            {"request_id": request_id, "question": question, "contextual": contextual}
+            {"request_id": request_id, "question": question, "contextual": contextual},
+            config={"configurable": {"on_delta": on_delta}},
         )
         outcome: Outcome = state["outcome"]
         await self._cache.put(key, outcome)
@@ -157,10 +167,14 @@ class AnswerWorkflow:
         relevant = [p for p in state["passages"] if p.score >= self._relevance_threshold]
         return {"relevant": relevant, "escalation_reason": EscalationReason.NO_RELEVANT_KNOWLEDGE}
 
-    async def _answer(self, state: _State) -> _State:
+    async def _answer(self, state: _State, config: RunnableConfig) -> _State:
+        on_delta: DeltaSink | None = config.get("configurable", {}).get("on_delta")
         try:
             reply = await self._responder.answer(
-                state["contextual"] or state["question"], state["vector"], state["relevant"]
+                state["contextual"] or state["question"],
+                state["vector"],
+                state["relevant"],
+                on_delta=on_delta,
             )
         except LlmUnavailableError:
             return {"escalation_reason": EscalationReason.LLM_UNAVAILABLE}

@@ -10,6 +10,7 @@ def test_public_surface_changes_only_on_purpose() -> None:
             "SCHEMA_VERSION",
             "Category",
             "ChatAnswer",
+            "ChatDelta",
             "ChatRequest",
             "Customer",
             "DeadLetter",

@@ -97,3 +97,28 @@ def test_gemini_client_is_built_without_network() -> None:
         "fake-key-for-construction", "gemini-2.5-flash", timeout_s=5, max_retries=0
     )
     assert model.max_retries == 1  # 0 would mean the library default, not "no retries"
+
+
+async def test_tokens_stream_to_the_delta_sink_as_they_arrive() -> None:
+    received: list[str] = []
+
+    async def sink(text: str) -> None:
+        received.append(text)
+
+    answer = "The SmartWatch Pro X costs ₹15,999 [1]."
+    reply = await GeminiResponder(fake(answer)).answer("price?", NO_VECTOR, PASSAGES, on_delta=sink)
+
+    assert reply is not None and len(received) > 1 and "".join(received) == answer
+
+
+async def test_not_found_sentinel_is_never_streamed() -> None:
+    received: list[str] = []
+
+    async def sink(text: str) -> None:
+        received.append(text)
+
+    reply = await GeminiResponder(fake("NOT_IN_KNOWLEDGE_BASE")).answer(
+        "q", NO_VECTOR, PASSAGES, on_delta=sink
+    )
+
+    assert reply is None and received == []

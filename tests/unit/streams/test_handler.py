@@ -10,13 +10,14 @@ from pydantic import BaseModel
 from schemas import (
     Category,
     ChatAnswer,
+    ChatDelta,
     ChatRequest,
     DeadLetter,
     Escalation,
     EscalationReason,
     encode,
 )
-from schemas.topics import ANSWERS, DEADLETTER, ESCALATIONS
+from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, ESCALATIONS
 from streams.errors import ContentRefusedError, LlmUnavailableError
 from streams.handler import InboundMessage, RequestHandler
 from streams.memory import DictMemory
@@ -26,11 +27,22 @@ from streams.outcome import Outcome
 class RecordingPublisher:
     def __init__(self) -> None:
         self.sent: list[tuple[str, BaseModel, str, Mapping[str, bytes]]] = []
+        self.deltas: list[ChatDelta] = []
 
     async def publish(
-        self, topic: str, event: BaseModel, *, key: str, headers: Mapping[str, bytes]
+        self,
+        topic: str,
+        event: BaseModel,
+        *,
+        key: str,
+        headers: Mapping[str, bytes],
+        wait: bool = True,
     ) -> None:
-        self.sent.append((topic, event, key, headers))
+        if topic == ANSWER_DELTAS:
+            assert isinstance(event, ChatDelta) and not wait
+            self.deltas.append(event)
+        else:
+            self.sent.append((topic, event, key, headers))
 
 
 class ScriptedWorkflow:
@@ -41,7 +53,9 @@ class ScriptedWorkflow:
         self.errors = list(errors or [])
         self.calls = 0
 
-    async def run(self, *, request_id: str, question: str, history: object = ()) -> Outcome:
+    async def run(
+        self, *, request_id: str, question: str, history: object = (), on_delta: object = None
+    ) -> Outcome:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
@@ -154,3 +168,19 @@ async def test_permanent_failure_is_dead_lettered_at_once() -> None:
     [(topic, letter, _, _)] = publisher.sent
     assert topic == DEADLETTER and isinstance(letter, DeadLetter)
     assert letter.attempts == 1 and workflow.calls == 1
+
+
+async def test_unstreamed_answer_is_sent_as_ordered_deltas_before_the_answer() -> None:
+    publisher = RecordingPublisher()
+    long_answer = Outcome(
+        answer="The SmartWatch Pro X costs ₹15,999 and comes with a one year standard warranty.",
+        category=Category.PRODUCT_INFO,
+        confidence=0.9,
+        responder="offline",
+    )
+    await handler(ScriptedWorkflow(long_answer), publisher).handle(message(request_bytes()))
+
+    assert [d.seq for d in publisher.deltas] == list(range(len(publisher.deltas)))
+    assert len(publisher.deltas) > 1
+    assert "".join(d.text for d in publisher.deltas) == long_answer.answer
+    assert all(d.request_id == "req-1" for d in publisher.deltas)

@@ -1,0 +1,256 @@
+"""``/v1/ws``: one connection carries a whole conversation (protocol: docs/websocket.md).
+
+Every server message carries ``seq``, increasing by one per message on the connection.
+Messages to the client go through a bounded outbox drained by one sender task, so a slow
+or vanished client is disconnected rather than ever blocking the gateway; rate limits
+and the message size limit apply to each question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from gateway import scopes
+from gateway.bridge import BrokerUnavailableError, KafkaBridge, ProcessingFailedError
+from gateway.middleware import rate_limit_identity
+from gateway.models import ChatResponse
+from gateway.ratelimit import RateLimiter
+from gateway.settings import GatewaySettings
+from schemas import MAX_MESSAGE_CHARS, ChatAnswer, ChatDelta, ChatRequest, Customer, new_id
+
+log = logging.getLogger(__name__)
+
+_OUTBOX_SIZE = 512
+_SEND_TIMEOUT_S = 10.0
+_CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_SLOW = 4408
+
+
+class AskMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["ask"]
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    client_message_id: str | None = Field(default=None, max_length=128)
+    customer: Customer | None = None
+
+
+class PingMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["ping"]
+
+
+class _TooSlow(Exception):
+    pass
+
+
+class ChatSession:
+    def __init__(self, websocket: WebSocket, conversation_id: str) -> None:
+        app_state = websocket.app.state
+        self._ws = websocket
+        self._settings: GatewaySettings = app_state.settings
+        self._bridge: KafkaBridge = app_state.bridge
+        self._limiter: RateLimiter = app_state.limiter
+        self._identity = rate_limit_identity(websocket.scope, app_state.trusted_proxies)
+        self._conversation_id = conversation_id
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_OUTBOX_SIZE)
+        self._seq = 0
+        self._asks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_loop())
+        self.push({"type": "ready", "conversation_id": self._conversation_id})
+        try:
+            await self._receive_loop()
+        except (WebSocketDisconnect, _TooSlow):
+            pass
+        finally:
+            self._closing = True
+            for task in self._asks:
+                task.cancel()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    def push(self, message: dict[str, Any]) -> None:
+        """Queue a message for the client; a client too slow to keep up is disconnected."""
+        if self._closing:
+            return
+        message["seq"] = self._seq
+        self._seq += 1
+        try:
+            self._outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("websocket client too slow; disconnecting")
+            self._closing = True
+            asyncio.create_task(self._close(CLOSE_TOO_SLOW))
+
+    def error(self, code: str, message: str, **extra: Any) -> None:
+        self.push({"type": "error", "code": code, "message": message, **extra})
+
+    async def _close(self, code: int) -> None:
+        with contextlib.suppress(Exception):
+            await self._ws.close(code)
+
+    async def _send_loop(self) -> None:
+        while True:
+            message = await self._outbox.get()
+            try:
+                await asyncio.wait_for(self._ws.send_bytes(orjson.dumps(message)), _SEND_TIMEOUT_S)
+            except (TimeoutError, WebSocketDisconnect, RuntimeError):
+                self._closing = True
+                await self._close(CLOSE_TOO_SLOW)
+                return
+
+    async def _receive_loop(self) -> None:
+        limit = self._settings.max_body_bytes
+        while True:
+            frame = await self._ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(frame.get("code", 1000))
+            if self._closing:
+                raise _TooSlow
+            if frame.get("bytes") is not None and frame.get("text") is None:
+                self.error("binary_not_supported", "send JSON as text frames")
+                continue
+            text: str = frame.get("text") or ""
+            if len(text.encode()) > limit:
+                self.error("message_too_large", f"a message may have at most {limit} bytes")
+                continue
+            await self._handle(text)
+
+    async def _handle(self, text: str) -> None:
+        try:
+            payload = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            self.error("invalid_json", f"not JSON: {exc}")
+            return
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        if kind == "ping":
+            self.push({"type": "pong"})
+            return
+        if kind != "ask":
+            self.error("invalid_message", "expected a message of type 'ask' or 'ping'")
+            return
+        try:
+            ask = AskMessage.model_validate(payload)
+        except ValidationError as exc:
+            details = [
+                {"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()
+            ]
+            self.error("invalid_message", "invalid ask", details=details)
+            return
+        decision = await self._limiter.take(self._identity)
+        if not decision.allowed:
+            self.error(
+                "rate_limited",
+                f"rate limit exceeded; retry in {decision.retry_after_s}s",
+                retry_after=decision.retry_after_s,
+                client_message_id=ask.client_message_id,
+            )
+            return
+        task = asyncio.create_task(self._ask(ask))
+        self._asks.add(task)
+        task.add_done_callback(self._asks.discard)
+
+    async def _ask(self, ask: AskMessage) -> None:
+        request_id = new_id()
+        request = ChatRequest(
+            request_id=request_id,
+            conversation_id=self._conversation_id,
+            correlation_id=request_id,
+            message=ask.message,
+            customer=ask.customer,
+            channel="chat",
+        )
+        self.push(
+            {
+                "type": "accepted",
+                "request_id": request_id,
+                "client_message_id": ask.client_message_id,
+            }
+        )
+
+        def on_delta(delta: ChatDelta) -> None:
+            self.push(
+                {"type": "delta", "request_id": request_id, "index": delta.seq, "text": delta.text}
+            )
+
+        try:
+            answer = await self._bridge.ask(
+                request, timeout_s=self._settings.request_timeout_s, on_delta=on_delta
+            )
+        except BrokerUnavailableError:
+            self.error(
+                "unavailable",
+                "the message broker is unavailable; retry shortly",
+                request_id=request_id,
+            )
+            return
+        except ProcessingFailedError:
+            self.error(
+                "processing_failed", "the question could not be processed", request_id=request_id
+            )
+            return
+        except TimeoutError:
+            self.error(
+                "timeout", "no answer in time; the question is still queued", request_id=request_id
+            )
+            return
+        self._push_answer(answer, ask.client_message_id)
+
+    def _push_answer(self, answer: ChatAnswer, client_message_id: str | None) -> None:
+        if answer.escalated:
+            self.push(
+                {
+                    "type": "escalation",
+                    "request_id": answer.request_id,
+                    "reason": answer.escalation_reason,
+                    "message": "A person from our support team will follow up here.",
+                }
+            )
+        body = ChatResponse.from_answer(answer).model_dump(mode="json")
+        self.push({"type": "answer", "client_message_id": client_message_id, **body})
+
+
+async def chat_socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    if not websocket.user.is_authenticated:
+        await _refuse(websocket, CLOSE_UNAUTHORIZED, "unauthorized", "missing credentials")
+        return
+    if scopes.CHAT not in websocket.auth.scopes:
+        await _refuse(
+            websocket, CLOSE_FORBIDDEN, "forbidden", "this credential lacks the 'chat' scope"
+        )
+        return
+    requested = websocket.query_params.get("conversation_id")
+    if requested is not None and not _CONVERSATION_ID.match(requested):
+        await _refuse(
+            websocket,
+            1008,
+            "invalid_conversation_id",
+            "conversation_id must match [A-Za-z0-9._:-]{1,128}",
+        )
+        return
+    await ChatSession(websocket, requested or new_id()).run()
+    if websocket.client_state is WebSocketState.CONNECTED:
+        await websocket.close()
+
+
+async def _refuse(websocket: WebSocket, close_code: int, code: str, message: str) -> None:
+    await websocket.send_bytes(
+        orjson.dumps({"type": "error", "seq": 0, "code": code, "message": message})
+    )
+    await websocket.close(close_code)
