@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local services and tests need, only when missing:
-# Java 17+ and Maven (Kafka from Maven Central), redis-server, kcat (Kafka CLI client).
+# Java 17+ and Maven (Kafka from Maven Central), redis-server, kcat (Kafka CLI client),
+# and Chromium for the chat page's browser tests (driven by Playwright, never downloaded).
 set -euo pipefail
 
 need=()
@@ -8,6 +9,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v kcat >/dev/null || need+=(kcat)
+command -v chromium >/dev/null || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

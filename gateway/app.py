@@ -12,9 +12,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 
-from gateway import openapi, routes, scopes
+from gateway import openapi, pages, routes, scopes
 from gateway.auth import CredentialsBackend
 from gateway.bridge import KafkaBridge
 from gateway.client_ip import parse_networks
@@ -62,6 +62,9 @@ def create_app(
             Route("/ready", routes.ready, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_route, methods=["GET"], include_in_schema=False),
             WebSocketRoute("/v1/ws", chat_socket),
+            Route("/", pages.chat_page, methods=["GET"]),
+            Route("/kb/{doc_id}", pages.knowledge_document, methods=["GET"]),
+            Mount("/static", app=pages.static_files, name="static"),
         ],
         middleware=[
             *_cors(settings),

@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.client_ip import Network, client_address
 from gateway.ratelimit import RateLimiter
 
-EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
+EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics", "/"})
 
 
 def rate_limit_identity(scope: Scope, trusted: list[Network]) -> str:
@@ -18,6 +18,10 @@ def rate_limit_identity(scope: Scope, trusted: list[Network]) -> str:
     if user is not None and user.is_authenticated:
         return str(user.identity)
     return f"ip:{client_address(scope, trusted)}"
+
+
+def _exempt(path: str) -> bool:
+    return path in EXEMPT_PATHS or path.startswith("/static/")
 
 
 class RateLimitMiddleware:
@@ -29,7 +33,7 @@ class RateLimitMiddleware:
         self.trusted = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+        if scope["type"] != "http" or _exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         decision = await self.limiter.take(rate_limit_identity(scope, self.trusted))

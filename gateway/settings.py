@@ -30,6 +30,8 @@ class GatewaySettings(BaseSettings):
     jwt_public_key_file: Path | None = None
     jwt_ttl_s: int = Field(default=3600, ge=60)
     users_file: Path = Path(".local/users.json")
+    knowledge_path: Path = Path("data/knowledge")
+    """Knowledge-base documents the chat page's source links open (``/kb/{doc_id}``)."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Origins allowed to call the API from a browser; ``*`` allows any, without credentials."""
     kafka_bootstrap_servers: str = "127.0.0.1:9092"

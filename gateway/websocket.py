@@ -108,7 +108,9 @@ class ChatSession:
         while True:
             message = await self._outbox.get()
             try:
-                await asyncio.wait_for(self._ws.send_bytes(orjson.dumps(message)), _SEND_TIMEOUT_S)
+                await asyncio.wait_for(
+                    self._ws.send_text(orjson.dumps(message).decode()), _SEND_TIMEOUT_S
+                )
             except (TimeoutError, WebSocketDisconnect, RuntimeError):
                 self._closing = True
                 await self._close(CLOSE_TOO_SLOW)
@@ -250,7 +252,6 @@ async def chat_socket(websocket: WebSocket) -> None:
 
 
 async def _refuse(websocket: WebSocket, close_code: int, code: str, message: str) -> None:
-    await websocket.send_bytes(
-        orjson.dumps({"type": "error", "seq": 0, "code": code, "message": message})
-    )
+    error = {"type": "error", "seq": 0, "code": code, "message": message}
+    await websocket.send_text(orjson.dumps(error).decode())
     await websocket.close(close_code)

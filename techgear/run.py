@@ -105,6 +105,8 @@ def _print_banner(url: str, api_key: str) -> None:
         f"""
 TechGear Support Streams is ready at {url}
 
+  Chat page: {url}/#key={api_key}
+
   curl -s {url}/v1/chat -H 'X-API-Key: {api_key}' -H 'Content-Type: application/json' \\
        -d '{{"message": "{_SAMPLE_QUESTION}"}}'
 

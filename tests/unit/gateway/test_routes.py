@@ -175,3 +175,23 @@ def test_dead_lettered_request_fails_fast_with_request_id(
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "processing_failed"
     assert response.json()["request_id"] == bridge.asked[0].request_id
+
+
+def test_lifespan_runs_through_the_middleware_stack(bridge: ScriptedBridge) -> None:
+    started: list[bool] = []
+
+    async def start() -> None:
+        started.append(True)
+
+    bridge.start = start  # type: ignore[method-assign]
+    settings = GatewaySettings(_env_file=None, api_keys=[SecretStr(KEY)])  # type: ignore[call-arg]
+    with TestClient(create_app(settings, bridge)):  # type: ignore[arg-type]
+        assert started == [True]
+
+
+def test_chat_page_and_assets_are_served_with_a_content_security_policy(client: TestClient) -> None:
+    page = client.get("/")
+    script = client.get("/static/chat.js")
+    assert page.status_code == 200 and "TechGear Support" in page.text
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert script.status_code == 200 and "new WebSocket" in script.text
