@@ -195,3 +195,33 @@ def test_chat_page_and_assets_are_served_with_a_content_security_policy(client: 
     assert page.status_code == 200 and "TechGear Support" in page.text
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     assert script.status_code == 200 and "new WebSocket" in script.text
+
+
+def cors_client(origins: list[str], bridge: ScriptedBridge) -> TestClient:
+    settings = GatewaySettings(_env_file=None, api_keys=[SecretStr(KEY)], cors_origins=origins)  # type: ignore[call-arg]
+    return TestClient(create_app(settings, bridge))  # type: ignore[arg-type]
+
+
+def test_cors_allows_configured_origins_with_credentials(bridge: ScriptedBridge) -> None:
+    with cors_client(["https://shop.techgear.in"], bridge) as client:
+        allowed = client.options(
+            "/v1/chat",
+            headers={"Origin": "https://shop.techgear.in", "Access-Control-Request-Method": "POST"},
+        )
+        refused = client.options(
+            "/v1/chat",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.techgear.in"
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert "access-control-allow-origin" not in refused.headers
+
+
+def test_cors_wildcard_never_allows_credentials(bridge: ScriptedBridge) -> None:
+    with cors_client(["*"], bridge) as client:
+        response = client.options(
+            "/v1/chat",
+            headers={"Origin": "https://any.example", "Access-Control-Request-Method": "POST"},
+        )
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in response.headers
