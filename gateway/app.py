@@ -18,8 +18,10 @@ from gateway import openapi, pages, routes, scopes
 from gateway.auth import CredentialsBackend
 from gateway.bridge import KafkaBridge
 from gateway.client_ip import parse_networks
+from gateway.correlation import CorrelationMiddleware
 from gateway.errors import authentication_error, http_exception_handler
 from gateway.keys import ApiKeyEntry, KeyRing, digest, parse_entries
+from gateway.metrics import MetricsMiddleware, metrics_endpoint
 from gateway.middleware import RateLimitMiddleware
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
@@ -63,10 +65,13 @@ def create_app(
             Route("/openapi.json", openapi.openapi_route, methods=["GET"], include_in_schema=False),
             WebSocketRoute("/v1/ws", chat_socket),
             Route("/", pages.chat_page, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/kb/{doc_id}", pages.knowledge_document, methods=["GET"]),
             Mount("/static", app=pages.static_files, name="static"),
         ],
         middleware=[
+            Middleware(CorrelationMiddleware),
+            Middleware(MetricsMiddleware),
             *_cors(settings),
             Middleware(
                 AuthenticationMiddleware,

@@ -2,8 +2,8 @@
 
 Two kinds of credentials, each carrying scopes:
 
-- API keys in ``X-API-Key`` (services, widgets' backends), compared by SHA-256 digest in
-  constant time;
+- API keys in ``X-API-Key`` or ``Authorization: ApiKey`` (services, scrapers), compared
+  by SHA-256 digest in constant time;
 - JWTs in ``Authorization: Bearer`` (users, from ``POST /v1/auth/token``).
 
 Browsers cannot set headers on a WebSocket, so ``/v1/ws`` also accepts the credential as
@@ -55,7 +55,8 @@ class CredentialsBackend(AuthenticationBackend):
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         api_key = conn.headers.get(API_KEY_HEADER)
-        bearer = _bearer_token(conn.headers.get("authorization"))
+        bearer, authorization_key = _authorization(conn.headers.get("authorization"))
+        api_key = api_key or authorization_key
         if conn.scope["type"] == "websocket":
             api_key = api_key or conn.query_params.get("api_key")
             bearer = bearer or conn.query_params.get("access_token")
@@ -85,10 +86,12 @@ def authorize(conn: HTTPConnection, scope: str) -> None:
         raise HTTPException(403, f"this credential lacks the {scope!r} scope")
 
 
-def _bearer_token(header: str | None) -> str | None:
+def _authorization(header: str | None) -> tuple[str | None, str | None]:
+    """(bearer token, API key) from ``Authorization``; ``ApiKey <key>`` suits scrapers
+    such as Prometheus that can set this header but no other."""
     if not header:
-        return None
-    kind, _, token = header.partition(" ")
-    if kind.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("Authorization must be 'Bearer <token>'")
-    return token.strip()
+        return None, None
+    kind, _, value = header.partition(" ")
+    if not value.strip() or kind.lower() not in {"bearer", "apikey"}:
+        raise AuthenticationError("Authorization must be 'Bearer <token>' or 'ApiKey <key>'")
+    return (value.strip(), None) if kind.lower() == "bearer" else (None, value.strip())

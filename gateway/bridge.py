@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from gateway.metrics import KAFKA_PRODUCE_ERRORS, KAFKA_PRODUCE_LATENCY
 from schemas import (
     ChatAnswer,
     ChatDelta,
@@ -145,6 +146,7 @@ class KafkaBridge:
         if on_delta is not None:
             self._delta_callbacks[request.request_id] = on_delta
         try:
+            started = time.perf_counter()
             try:
                 await asyncio.wait_for(
                     self._producer.send_and_wait(
@@ -159,7 +161,9 @@ class KafkaBridge:
                     timeout_s,
                 )
             except (KafkaError, TimeoutError) as exc:
+                KAFKA_PRODUCE_ERRORS.inc()
                 raise BrokerUnavailableError(f"Kafka did not accept the request: {exc!r}") from exc
+            KAFKA_PRODUCE_LATENCY.observe(time.perf_counter() - started)
             return await asyncio.wait_for(future, timeout_s)
         finally:
             self._waiting.pop(request.request_id, None)

@@ -7,6 +7,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.client_ip import Network, client_address
+from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import RateLimiter
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics", "/"})
@@ -38,6 +39,7 @@ class RateLimitMiddleware:
             return
         decision = await self.limiter.take(rate_limit_identity(scope, self.trusted))
         if not decision.allowed:
+            RATE_LIMITED.labels("http").inc()
             body = orjson.dumps(
                 {
                     "error": {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 
 import orjson
@@ -15,13 +14,12 @@ from gateway.auth import authorize
 from gateway.body import parse_body
 from gateway.bridge import BrokerUnavailableError, KafkaBridge, Probe, ProcessingFailedError
 from gateway.errors import error_response
+from gateway.metrics import ANSWER_CACHE
 from gateway.models import ChatBody, ChatResponse
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
-from schemas import ChatRequest, new_id
+from schemas import ChatRequest, correlation, new_id
 
-REQUEST_ID_HEADER = "X-Request-ID"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _RETRY_AFTER_S = "5"
 
 
@@ -34,16 +32,15 @@ async def chat(request: Request) -> Response:
         return body
 
     request_id = new_id()
-    correlation_id = _correlation_id(request) or request_id
     chat_request = ChatRequest(
         request_id=request_id,
         conversation_id=body.conversation_id or new_id(),
-        correlation_id=correlation_id,
+        correlation_id=request.state.correlation_id,
         message=body.message,
         customer=body.customer,
         channel="api",
     )
-    headers = {REQUEST_ID_HEADER: correlation_id}
+    correlation.bind(request_id=request_id, conversation_id=chat_request.conversation_id)
     try:
         answer = await bridge.ask(chat_request, timeout_s=settings.request_timeout_s)
     except BrokerUnavailableError:
@@ -51,27 +48,26 @@ async def chat(request: Request) -> Response:
             503,
             "the message broker is unavailable; retry shortly",
             request_id=request_id,
-            headers=headers | {"Retry-After": _RETRY_AFTER_S},
+            headers={"Retry-After": _RETRY_AFTER_S},
         )
     except ProcessingFailedError:
         return error_response(
             500,
             "the request could not be processed; it was kept for an operator to replay",
             request_id=request_id,
-            headers=headers,
         )
     except TimeoutError:
         return error_response(
             504,
             f"no answer within {settings.request_timeout_s:g}s; the request is still queued",
             request_id=request_id,
-            headers=headers,
         )
+    ANSWER_CACHE.labels("hit" if answer.cached else "miss").inc()
     response = ChatResponse.from_answer(answer)
     return Response(
         orjson.dumps(response.model_dump(mode="json")),
         media_type="application/json",
-        headers=headers | {"X-Cache": "HIT" if answer.cached else "MISS"},
+        headers={"X-Cache": "HIT" if answer.cached else "MISS"},
     )
 
 
@@ -129,8 +125,3 @@ class ReadinessChecks:
             probes = {"kafka": kafka, "workers": workers, "redis": redis}
             self._last = (now, probes)
             return probes
-
-
-def _correlation_id(request: Request) -> str | None:
-    supplied = request.headers.get(REQUEST_ID_HEADER)
-    return supplied if supplied and _SAFE_ID.match(supplied) else None

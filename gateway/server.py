@@ -18,6 +18,7 @@ def run_gateway(settings: GatewaySettings) -> None:
         # Our own middleware decides whose X-Forwarded-For to believe; the access log is
         # off because WebSocket URLs may carry a token (gateway/auth.py).
         access_log=False,
+        log_config=None,  # the process's logging is set up once, by `techgear`
         ws_max_size=max(settings.max_body_bytes * 4, 65_536),
         timeout_graceful_shutdown=int(settings.request_timeout_s) + 5,
     )

@@ -20,11 +20,20 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway import scopes
 from gateway.bridge import BrokerUnavailableError, KafkaBridge, ProcessingFailedError
+from gateway.metrics import ANSWER_CACHE, RATE_LIMITED, WEBSOCKET_CONNECTIONS
 from gateway.middleware import rate_limit_identity
 from gateway.models import ChatResponse
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
-from schemas import MAX_MESSAGE_CHARS, ChatAnswer, ChatDelta, ChatRequest, Customer, new_id
+from schemas import (
+    MAX_MESSAGE_CHARS,
+    ChatAnswer,
+    ChatDelta,
+    ChatRequest,
+    Customer,
+    correlation,
+    new_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +73,7 @@ class ChatSession:
         self._limiter: RateLimiter = app_state.limiter
         self._identity = rate_limit_identity(websocket.scope, app_state.trusted_proxies)
         self._conversation_id = conversation_id
+        self._correlation_id: str = websocket.scope["state"]["correlation_id"]
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_OUTBOX_SIZE)
         self._seq = 0
         self._asks: set[asyncio.Task[None]] = set()
@@ -156,6 +166,7 @@ class ChatSession:
             return
         decision = await self._limiter.take(self._identity)
         if not decision.allowed:
+            RATE_LIMITED.labels("websocket").inc()
             self.error(
                 "rate_limited",
                 f"rate limit exceeded; retry in {decision.retry_after_s}s",
@@ -169,10 +180,11 @@ class ChatSession:
 
     async def _ask(self, ask: AskMessage) -> None:
         request_id = new_id()
+        correlation.bind(request_id=request_id, conversation_id=self._conversation_id)
         request = ChatRequest(
             request_id=request_id,
             conversation_id=self._conversation_id,
-            correlation_id=request_id,
+            correlation_id=self._correlation_id,
             message=ask.message,
             customer=ask.customer,
             channel="chat",
@@ -223,6 +235,7 @@ class ChatSession:
                     "message": "A person from our support team will follow up here.",
                 }
             )
+        ANSWER_CACHE.labels("hit" if answer.cached else "miss").inc()
         body = ChatResponse.from_answer(answer).model_dump(mode="json")
         self.push({"type": "answer", "client_message_id": client_message_id, **body})
 
@@ -246,7 +259,11 @@ async def chat_socket(websocket: WebSocket) -> None:
             "conversation_id must match [A-Za-z0-9._:-]{1,128}",
         )
         return
-    await ChatSession(websocket, requested or new_id()).run()
+    WEBSOCKET_CONNECTIONS.inc()
+    try:
+        await ChatSession(websocket, requested or new_id()).run()
+    finally:
+        WEBSOCKET_CONNECTIONS.dec()
     if websocket.client_state is WebSocketState.CONNECTED:
         await websocket.close()
 

@@ -1,5 +1,6 @@
 """Event contracts shared by the gateway and the stream workers. Depends on nothing of ours."""
 
+from schemas import correlation
 from schemas.codec import EventDecodeError, decode, encode
 from schemas.events import (
     MAX_MESSAGE_CHARS,
@@ -20,6 +21,7 @@ from schemas.events import (
 __all__ = [
     "MAX_MESSAGE_CHARS",
     "SCHEMA_VERSION",
+    "correlation",
     "Category",
     "ChatAnswer",
     "ChatDelta",

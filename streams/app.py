@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import EventT, TableT
 from pydantic import BaseModel
 
 from schemas import encode
 from schemas.topics import REQUESTS, TOPICS
 from streams.handler import InboundMessage, Publisher, RequestHandler
+from streams.lag import LagProbe
 from streams.memory import ConversationMemory, Turn, decode_turns, encode_turns
 from streams.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
 
 AGENT_NAME = "answer-requests"
 MEMORY_TABLE = "conversation-memory"
@@ -105,6 +110,16 @@ def create_app(
                     headers=_header_map(message.headers),
                 )
             )
+
+    lag = LagProbe(settings.kafka_bootstrap_servers, settings.worker_app_id)
+
+    async def measure_lag() -> None:
+        try:
+            await lag.measure()
+        except KafkaError as exc:
+            log.warning("cannot measure consumer lag: %s", exc)
+
+    app.timer(interval=settings.lag_interval_s)(measure_lag)
 
     return app
 

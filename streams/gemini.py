@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessageChunk, HumanMessage, SystemMessage
 
 from schemas import Category
 from streams.embeddings import Vectors
 from streams.errors import LlmUnavailableError
+from streams.metrics import LLM_ERRORS, LLM_LATENCY, LLM_TOKENS
 from streams.responder import DeltaSink, Reply, sources_of
 from streams.store import Passage
 
@@ -57,15 +59,20 @@ class GeminiResponder:
         ]
         text = ""
         streamed = 0
+        started = time.perf_counter()
         try:
             async for chunk in self._model.astream(messages):
                 text += chunk.text
+                _count_tokens(chunk)
                 # Hold back what could still turn out to be the "not found" sentinel.
                 if on_delta and not _NOT_FOUND.startswith(text.strip()[: len(_NOT_FOUND)]):
                     await on_delta(text[streamed:])
                     streamed = len(text)
         except Exception as exc:  # the client raises transport and API errors of many types
+            LLM_ERRORS.labels(type(exc).__name__).inc()
             raise LlmUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            LLM_LATENCY.observe(time.perf_counter() - started)
         text = text.strip()
         if not text or _NOT_FOUND in text:
             return None
@@ -91,6 +98,13 @@ class LlmClassifier:
             return Category(label)
         except ValueError:
             return None
+
+
+def _count_tokens(chunk: BaseMessageChunk) -> None:
+    usage = getattr(chunk, "usage_metadata", None)
+    if usage:
+        LLM_TOKENS.labels("input").inc(usage.get("input_tokens", 0))
+        LLM_TOKENS.labels("output").inc(usage.get("output_tokens", 0))
 
 
 def gemini_chat_model(

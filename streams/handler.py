@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,7 +24,9 @@ from schemas import (
     DeadLetter,
     Escalation,
     EventDecodeError,
+    correlation,
     decode,
+    utc_now,
 )
 from schemas.topics import (
     ANSWER_DELTAS,
@@ -33,6 +36,7 @@ from schemas.topics import (
     ESCALATIONS,
     REQUEST_ID_HEADER,
 )
+from streams import metrics
 from streams.errors import InvalidEventError, is_retryable
 from streams.memory import ConversationMemory, Turn
 from streams.outcome import Outcome
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 _UNKNOWN = "unknown"
 _MAX_PUBLISH_BACKOFF_S = 30.0
 _WORDS_PER_DELTA = 6
+_LOGGED_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +137,16 @@ class RequestHandler:
         except EventDecodeError as exc:
             await self._dead_letter(message, InvalidEventError(str(exc)), attempts=1, request=None)
             return
+        with correlation.bound(
+            request_id=request.request_id,
+            correlation_id=request.correlation_id,
+            conversation_id=request.conversation_id,
+        ):
+            await self._process(message, request)
+
+    async def _process(self, message: InboundMessage, request: ChatRequest) -> None:
+        started = time.perf_counter()
+        log.info("question received: %s", request.message[:_LOGGED_CHARS])
         headers = _outbound_headers(request)
         for attempt in range(1, self._attempts + 1):
             try:
@@ -149,6 +164,18 @@ class RequestHandler:
                 if deltas.sent == 0:
                     await deltas.emit_whole(outcome.answer)
                 await self._publish_outcome(request, outcome, headers)
+                _count(outcome, request)
+                log.info(
+                    "answered as %s (%.2f) by %s%s%s in %.1f ms",
+                    outcome.category.value,
+                    outcome.confidence,
+                    outcome.responder,
+                    " from cache" if outcome.cached else "",
+                    f", escalated: {outcome.escalation_reason.value}"
+                    if outcome.escalation_reason
+                    else "",
+                    (time.perf_counter() - started) * 1000,
+                )
                 self._memory.remember(
                     request.conversation_id,
                     Turn(request.message, outcome.answer, tuple(s.doc_id for s in outcome.sources)),
@@ -232,6 +259,9 @@ class RequestHandler:
             retryable=is_retryable(error),
             attempts=attempts,
         )
+        metrics.DEAD_LETTERS.labels(letter.error_class).inc()
+        if request is not None:
+            metrics.MESSAGES.labels("unknown", "dead_lettered").inc()
         log.error(
             "message %s/%d@%d dead-lettered after %d attempt(s): %s: %s",
             message.topic,
@@ -258,6 +288,15 @@ class RequestHandler:
                 log.exception("cannot write dead letter; retrying")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_PUBLISH_BACKOFF_S)
+
+
+def _count(outcome: Outcome, request: ChatRequest) -> None:
+    outcome_label = "escalated" if outcome.escalated else "answered"
+    metrics.MESSAGES.labels(outcome.category.value, outcome_label).inc()
+    metrics.CONFIDENCE.observe(outcome.confidence)
+    if outcome.escalation_reason is not None:
+        metrics.ESCALATIONS.labels(outcome.escalation_reason.value).inc()
+    metrics.END_TO_END.observe(max((utc_now() - request.created_at).total_seconds(), 0.0))
 
 
 def _outbound_headers(request: ChatRequest) -> dict[str, bytes]:

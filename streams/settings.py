@@ -63,4 +63,9 @@ class WorkerSettings(BaseSettings):
     broker_rebalance_timeout_s: float = Field(default=30.0, gt=0)
     broker_max_poll_interval_s: float = Field(default=300.0, gt=0)
 
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9108, ge=0, le=65535)
+    """Prometheus endpoint of this worker; 0 turns it off. One port per worker process."""
+    lag_interval_s: float = Field(default=15.0, gt=0)
+    """How often the consumer lag gauge is refreshed."""
     log_level: str = "INFO"

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from faust.worker import Worker
+from prometheus_client import start_http_server
 from tqdm import tqdm
 
 from schemas.topics import ensure_topics
@@ -42,6 +43,13 @@ def run_worker(settings: WorkerSettings) -> None:
         )
 
     app = create_app(settings, handler_for)
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, settings.worker_metrics_host)
+        log.info(
+            "metrics on http://%s:%d/metrics",
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+        )
     asyncio.set_event_loop(asyncio.new_event_loop())
     Worker(
         app, loglevel=settings.log_level.lower(), override_logging=False

@@ -26,6 +26,7 @@ from streams.classifier import Classification, QuestionClassifier
 from streams.embeddings import OnnxEmbedder, Vectors
 from streams.errors import LlmUnavailableError
 from streams.memory import Turn, contextual_question
+from streams.metrics import RETRIEVAL
 from streams.outcome import Outcome
 from streams.responder import DeltaSink, Responder, sources_of
 from streams.store import KnowledgeStore, Passage
@@ -158,9 +159,10 @@ class AnswerWorkflow:
         return {"outcome": self._plain_outcome(state, replies.OUT_OF_SCOPE)}
 
     async def _retrieve(self, state: _State) -> _State:
-        passages = await asyncio.to_thread(
-            self._store.search, state["vector"], limit=self._retrieval_limit
-        )
+        with RETRIEVAL.time():
+            passages = await asyncio.to_thread(
+                self._store.search, state["vector"], limit=self._retrieval_limit
+            )
         return {"passages": passages}
 
     async def _grade(self, state: _State) -> _State:

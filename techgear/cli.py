@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
 import click
 
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+from techgear.logs import configure_logging
 
 
 @click.group()
@@ -29,7 +22,7 @@ def gateway() -> None:
     from gateway.settings import GatewaySettings
 
     settings = GatewaySettings()
-    _configure_logging(settings.log_level)
+    configure_logging()
     run_gateway(settings)
 
 
@@ -40,7 +33,7 @@ def worker() -> None:
     from streams.worker import run_worker
 
     settings = WorkerSettings()
-    _configure_logging(settings.log_level)
+    configure_logging()
     run_worker(settings)
 
 
@@ -56,7 +49,7 @@ def ingest(path: Path | None, quiet: bool, rebuild: bool) -> None:
     from streams.worker import ingest as run_ingest
 
     settings = WorkerSettings()
-    _configure_logging(settings.log_level)
+    configure_logging()
     report = run_ingest(settings, path, show_progress=not quiet, rebuild=rebuild)
     click.echo(
         f"added {report.added}, removed {report.removed}, unchanged {report.unchanged}; "
@@ -190,7 +183,7 @@ def services_start() -> None:
     """Start Kafka and Redis, or reuse running ones; wait until they answer."""
     from techgear.services import services as local_services
 
-    _configure_logging("INFO")
+    configure_logging()
     for service in local_services():
         handle = service.start()
         state = "started" if handle.started else "already running"
@@ -223,7 +216,7 @@ def run() -> None:
     """Bring the whole system up in the foreground (what `make run` calls)."""
     from techgear.run import run_all
 
-    _configure_logging("INFO")
+    configure_logging()
     sys.exit(run_all())
 
 

@@ -97,10 +97,17 @@ def test_conversation_id_is_generated_when_absent(
 
 
 def test_unsafe_correlation_header_is_replaced(client: TestClient, bridge: ScriptedBridge) -> None:
-    client.post(
+    response = client.post(
         "/v1/chat", json={"message": "hi"}, headers={"X-API-Key": KEY, "X-Request-ID": "a b\tc"}
     )
-    assert bridge.asked[0].correlation_id == bridge.asked[0].request_id
+    assert bridge.asked[0].correlation_id == response.headers["X-Request-ID"] != "a b\tc"
+
+
+def test_every_response_carries_a_correlation_id(client: TestClient) -> None:
+    refused = client.post("/v1/chat", json={"message": "hi"})
+    traced = client.get("/health", headers={"X-Request-ID": "trace-42"})
+    assert refused.status_code == 401 and refused.headers["X-Request-ID"]
+    assert traced.headers["X-Request-ID"] == "trace-42"
 
 
 def test_timeout_gives_504_with_request_id(client: TestClient, bridge: ScriptedBridge) -> None:

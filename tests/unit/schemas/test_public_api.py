@@ -8,6 +8,7 @@ def test_public_surface_changes_only_on_purpose() -> None:
         [
             "MAX_MESSAGE_CHARS",
             "SCHEMA_VERSION",
+            "correlation",
             "Category",
             "ChatAnswer",
             "ChatDelta",

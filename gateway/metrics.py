@@ -1,0 +1,87 @@
+"""Prometheus metrics of a gateway process, served at ``/metrics`` (``admin`` scope).
+
+Each gateway process serves its own figures; run one process per port and let
+Prometheus scrape each, so several gateways on one host still add up correctly.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import scopes
+from gateway.auth import authorize
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+HTTP_REQUESTS = Counter(
+    "techgear_gateway_http_requests_total",
+    "HTTP requests by route and status.",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "techgear_gateway_http_request_duration_seconds",
+    "HTTP request latency by route.",
+    ["route", "method"],
+    buckets=_LATENCY_BUCKETS,
+)
+HTTP_IN_FLIGHT = Gauge("techgear_gateway_http_requests_in_flight", "HTTP requests being served.")
+RATE_LIMITED = Counter(
+    "techgear_gateway_rate_limited_total",
+    "Requests and WebSocket questions refused by rate limits.",
+    ["transport"],
+)
+ANSWER_CACHE = Counter(
+    "techgear_gateway_answer_cache_total", "Answers by cache result.", ["result"]
+)
+KAFKA_PRODUCE_LATENCY = Histogram(
+    "techgear_gateway_kafka_produce_duration_seconds",
+    "Time for Kafka to acknowledge a published request.",
+    buckets=_LATENCY_BUCKETS,
+)
+KAFKA_PRODUCE_ERRORS = Counter(
+    "techgear_gateway_kafka_produce_errors_total", "Requests Kafka did not accept."
+)
+WEBSOCKET_CONNECTIONS = Gauge(
+    "techgear_gateway_websocket_connections", "Open WebSocket connections."
+)
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template (never its raw path)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        HTTP_IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            HTTP_IN_FLIGHT.dec()
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            method = scope["method"]
+            HTTP_REQUESTS.labels(template, method, str(status)).inc()
+            HTTP_LATENCY.labels(template, method).observe(time.perf_counter() - started)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    authorize(request, scopes.ADMIN)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

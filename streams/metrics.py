@@ -1,0 +1,42 @@
+"""Prometheus metrics of a worker process, served on ``WORKER_METRICS_PORT``.
+
+Each worker serves its own figures on its own port (several workers on one host take
+different ports); process CPU and memory come from prometheus_client's collectors.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+MESSAGES = Counter(
+    "techgear_worker_messages_total",
+    "Requests processed, by category and outcome (answered, escalated, dead_lettered).",
+    ["category", "outcome"],
+)
+END_TO_END = Histogram(
+    "techgear_worker_end_to_end_seconds",
+    "From the request's creation at the gateway to its answer being published.",
+    buckets=_SECONDS,
+)
+CONFIDENCE = Histogram(
+    "techgear_worker_classification_confidence",
+    "Classifier confidence of each question.",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+)
+RETRIEVAL = Histogram(
+    "techgear_worker_retrieval_duration_seconds", "Vector search time.", buckets=_SECONDS
+)
+LLM_LATENCY = Histogram("techgear_worker_llm_duration_seconds", "LLM call time.", buckets=_SECONDS)
+LLM_TOKENS = Counter("techgear_worker_llm_tokens_total", "LLM tokens by kind.", ["kind"])
+LLM_ERRORS = Counter("techgear_worker_llm_errors_total", "Failed LLM calls by error.", ["error"])
+ESCALATIONS = Counter("techgear_worker_escalations_total", "Escalations by reason.", ["reason"])
+DEAD_LETTERS = Counter(
+    "techgear_worker_dead_letters_total", "Dead letters by error.", ["error_class"]
+)
+CONSUMER_LAG = Gauge(
+    "techgear_worker_consumer_lag",
+    "Messages of support.requests not yet committed by the worker group, per partition.",
+    ["topic", "partition"],
+)

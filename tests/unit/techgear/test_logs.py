@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from schemas import correlation
+from techgear.logs import LoggingSettings, configure_logging, mask
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "logs" / "techgear.log"
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    configure_logging(
+        LoggingSettings(
+            _env_file=None, log_file_path=path, log_max_size_mb=0.001, log_backup_count=2
+        )
+    )  # type: ignore[call-arg]
+    yield path
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("write to asha.k@example.co.in please", "write to [email] please"),
+        ("call me on 9876543210", "call me on [phone]"),
+        ("or +91 98765 43210", "or [phone]"),
+        ("card 4111 1111 1111 1111 declined", "card [card] declined"),
+        ("order #TG48213 for ₹15,999", "order #TG48213 for ₹15,999"),
+    ],
+)
+def test_personal_data_is_masked(text: str, masked: str) -> None:
+    assert mask(text) == masked
+
+
+def test_lines_are_json_with_correlation_ids_and_masked_text(log_file: Path) -> None:
+    with correlation.bound(request_id="r-1", correlation_id="c-1", conversation_id="conv-1"):
+        logging.getLogger("streams.handler").info("question received: %s", "mail asha@example.com")
+    logging.getLogger("streams.handler").info("outside any request")
+
+    first, second = lines(log_file)
+    assert first["level"] == "INFO" and first["logger"] == "streams.handler" and first["time"]
+    assert first["message"] == "question received: mail [email]"
+    assert (first["request_id"], first["correlation_id"], first["conversation_id"]) == (
+        "r-1",
+        "c-1",
+        "conv-1",
+    )
+    assert "request_id" not in second
+
+
+def test_file_rotates_by_size_and_keeps_the_backup_count(log_file: Path) -> None:
+    for n in range(200):
+        logging.getLogger("test").info("line %d %s", n, "x" * 40)
+
+    names = sorted(p.name for p in log_file.parent.iterdir())
+    assert names == ["techgear.log", "techgear.log.1", "techgear.log.2"]
