@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local services and tests need, only when missing:
 # Java 17+ and Maven (Kafka from Maven Central), redis-server, kcat (Kafka CLI client),
-# and Chromium for the chat page's browser tests (driven by Playwright, never downloaded).
+# Chromium for the chat page's browser tests (driven by Playwright, never downloaded), and
+# Prometheus (promtool, and a real server for the metrics tests).
 set -euo pipefail
 
 need=()
@@ -10,6 +11,7 @@ command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v kcat >/dev/null || need+=(kcat)
 command -v chromium >/dev/null || need+=(chromium)
+command -v promtool >/dev/null || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

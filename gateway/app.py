@@ -14,7 +14,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from gateway import openapi, pages, routes, scopes
+from gateway import openapi, pages, readiness, routes, scopes
 from gateway.auth import CredentialsBackend
 from gateway.bridge import KafkaBridge
 from gateway.client_ip import parse_networks
@@ -61,7 +61,7 @@ def create_app(
             Route("/v1/chat", routes.chat, methods=["POST"]),
             Route("/v1/auth/token", issue_token, methods=["POST"]),
             Route("/health", routes.health, methods=["GET"]),
-            Route("/ready", routes.ready, methods=["GET"]),
+            Route("/ready", readiness.ready, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_route, methods=["GET"], include_in_schema=False),
             WebSocketRoute("/v1/ws", chat_socket),
             Route("/", pages.chat_page, methods=["GET"]),
@@ -93,8 +93,11 @@ def create_app(
     app.state.limiter = limiter
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.tokens = tokens
-    app.state.readiness = routes.ReadinessChecks(
-        bridge, limiter, cache_s=settings.readiness_cache_s
+    chroma_url = (
+        f"http://{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else None
+    )
+    app.state.readiness = readiness.ReadinessChecks(
+        bridge, limiter, cache_s=settings.readiness_cache_s, chroma_url=chroma_url
     )
     return app
 

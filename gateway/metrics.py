@@ -11,6 +11,7 @@ import time
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import scopes
@@ -75,11 +76,23 @@ class MetricsMiddleware:
             await self.app(scope, receive, record_status)
         finally:
             HTTP_IN_FLIGHT.dec()
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
+            template = _route_template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(template, method, str(status)).inc()
             HTTP_LATENCY.labels(template, method).observe(time.perf_counter() - started)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template, also for requests refused before routing
+    (authentication, rate limits), so labels stay few and meaningful."""
+    route = scope.get("route")
+    if route is None:
+        app = scope.get("app")
+        for candidate in getattr(app, "routes", []):
+            if candidate.matches(scope)[0] is Match.FULL:
+                route = candidate
+                break
+    return str(getattr(route, "path", "unmatched"))
 
 
 async def metrics_endpoint(request: Request) -> Response:

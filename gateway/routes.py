@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,11 +9,10 @@ from starlette.responses import JSONResponse, Response
 from gateway import scopes
 from gateway.auth import authorize
 from gateway.body import parse_body
-from gateway.bridge import BrokerUnavailableError, KafkaBridge, Probe, ProcessingFailedError
+from gateway.bridge import BrokerUnavailableError, KafkaBridge, ProcessingFailedError
 from gateway.errors import error_response
 from gateway.metrics import ANSWER_CACHE
 from gateway.models import ChatBody, ChatResponse
-from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from schemas import ChatRequest, correlation, new_id
 
@@ -73,55 +69,3 @@ async def chat(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
-
-
-async def ready(request: Request) -> Response:
-    checks: ReadinessChecks = request.app.state.readiness
-    probes = await checks.run()
-    ok = all(probe.ok for probe in probes.values() if probe.required)
-    body = {
-        "status": "ready" if ok else "not_ready",
-        "checks": {
-            name: {
-                "ok": p.ok,
-                "required": p.required,
-                "latency_ms": p.latency_ms,
-                "detail": p.detail,
-            }
-            for name, p in probes.items()
-        },
-    }
-    return JSONResponse(body, status_code=200 if ok else 503)
-
-
-class ReadinessChecks:
-    """Runs the dependency probes, at most once per ``cache_s`` seconds. Redis is not
-    required: without it rate limits fall back to each instance's memory."""
-
-    def __init__(self, bridge: KafkaBridge, limiter: RateLimiter, *, cache_s: float) -> None:
-        self._bridge = bridge
-        self._limiter = limiter
-        self._cache_s = cache_s
-        self._last: tuple[float, dict[str, Probe]] | None = None
-        self._lock = asyncio.Lock()
-
-    async def _probe_redis(self) -> Probe:
-        started = time.perf_counter()
-        reachable = await self._limiter.ping()
-        latency = round((time.perf_counter() - started) * 1000, 2)
-        detail = self._limiter.degraded_reason or "reachable; shared rate limits"
-        if not reachable and self._limiter.degraded_reason is None:
-            detail = "unreachable: per-instance rate limits"
-        return Probe(reachable, latency, detail, required=False)
-
-    async def run(self) -> dict[str, Probe]:
-        async with self._lock:
-            now = time.monotonic()
-            if self._last and now - self._last[0] < self._cache_s:
-                return self._last[1]
-            kafka, workers, redis = await asyncio.gather(
-                self._bridge.probe_kafka(), self._bridge.probe_workers(), self._probe_redis()
-            )
-            probes = {"kafka": kafka, "workers": workers, "redis": redis}
-            self._last = (now, probes)
-            return probes

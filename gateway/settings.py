@@ -48,6 +48,9 @@ class GatewaySettings(BaseSettings):
     rate_limit_per_hour: int = Field(default=1000, ge=1)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Addresses or CIDRs of proxies whose ``X-Forwarded-For`` is believed."""
+    chroma_host: str | None = None
+    """The workers' Chroma server, checked by ``/ready``; unset when they embed the store."""
+    chroma_port: int = 8000
     log_level: str = "INFO"
 
     @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")

@@ -102,6 +102,8 @@ def worker_env(kafka_bootstrap: str, redis_url: str, chroma_path: Path) -> dict[
         BROKER_HEARTBEAT_INTERVAL_S="1",
         BROKER_REBALANCE_TIMEOUT_S="10",
         RETRY_BACKOFF_S="0.1",
+        WORKER_METRICS_PORT=str(WORKER_METRICS_PORT),
+        LAG_INTERVAL_S="1",
     )
 
 
@@ -141,6 +143,8 @@ JWT_SECRET = "j" * 48
 USER, PASSWORD = "asha", "correct horse battery"
 READ_ONLY_KEY = "read-only-key-" + "z" * 24
 """A key with only the escalations:read scope, to test 403s."""
+ADMIN_KEY = "admin-key-" + "a" * 24
+WORKER_METRICS_PORT = int(os.environ.get("TEST_WORKER_METRICS_PORT", "19108"))
 
 
 @pytest.fixture(scope="session")
@@ -157,7 +161,7 @@ def gateway_env(kafka_bootstrap: str, redis_url: str, users_file: Path) -> dict[
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
         REDIS_URL=redis_url,
         API_KEYS=f"{API_KEY},second-key-{'y' * 24}",
-        API_KEY_DIGESTS=f"{digest(READ_ONLY_KEY).hex()}=escalations:read",
+        API_KEY_DIGESTS=f"{digest(READ_ONLY_KEY).hex()}=escalations:read,{digest(ADMIN_KEY).hex()}=admin",
         JWT_SECRET=JWT_SECRET,
         USERS_FILE=str(users_file),
         REQUEST_TIMEOUT_S="20",

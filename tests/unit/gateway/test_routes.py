@@ -232,3 +232,20 @@ def test_cors_wildcard_never_allows_credentials(bridge: ScriptedBridge) -> None:
         )
     assert response.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in response.headers
+
+
+def test_ready_requires_a_configured_chroma_server(bridge: ScriptedBridge) -> None:
+    settings = GatewaySettings(  # type: ignore[call-arg]
+        _env_file=None,
+        api_keys=[SecretStr(KEY)],
+        readiness_cache_s=0,
+        chroma_host="127.0.0.1",
+        chroma_port=9,
+    )
+    with TestClient(create_app(settings, bridge)) as client:  # type: ignore[arg-type]
+        response = client.get("/ready")
+    chroma = response.json()["checks"]["chroma"]
+    assert response.status_code == 503
+    assert (
+        chroma["ok"] is False and chroma["required"] is True and "unreachable" in chroma["detail"]
+    )

@@ -1,0 +1,96 @@
+"""``GET /ready``: each dependency's state and latency; 503 when a required one is down.
+
+Kafka and the workers (their consumer group has members) are required. Redis is
+reported but not required: rate limits fall back to each instance's memory. ChromaDB
+is checked when the workers use a Chroma server (``CHROMA_HOST``); an embedded store
+lives inside the workers and is covered by their check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.bridge import KafkaBridge, Probe
+from gateway.ratelimit import RateLimiter
+
+_CHROMA_TIMEOUT_S = 3.0
+
+
+async def ready(request: Request) -> Response:
+    checks: ReadinessChecks = request.app.state.readiness
+    probes = await checks.run()
+    ok = all(probe.ok for probe in probes.values() if probe.required)
+    body = {
+        "status": "ready" if ok else "not_ready",
+        "checks": {
+            name: {
+                "ok": p.ok,
+                "required": p.required,
+                "latency_ms": p.latency_ms,
+                "detail": p.detail,
+            }
+            for name, p in probes.items()
+        },
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+class ReadinessChecks:
+    """Runs the dependency probes, at most once per ``cache_s`` seconds. Redis is not
+    required: without it rate limits fall back to each instance's memory."""
+
+    def __init__(
+        self,
+        bridge: KafkaBridge,
+        limiter: RateLimiter,
+        *,
+        cache_s: float,
+        chroma_url: str | None = None,
+    ) -> None:
+        self._bridge = bridge
+        self._limiter = limiter
+        self._chroma_url = chroma_url
+        self._cache_s = cache_s
+        self._last: tuple[float, dict[str, Probe]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def _probe_redis(self) -> Probe:
+        started = time.perf_counter()
+        reachable = await self._limiter.ping()
+        latency = round((time.perf_counter() - started) * 1000, 2)
+        detail = self._limiter.degraded_reason or "reachable; shared rate limits"
+        if not reachable and self._limiter.degraded_reason is None:
+            detail = "unreachable: per-instance rate limits"
+        return Probe(reachable, latency, detail, required=False)
+
+    async def _probe_chroma(self) -> Probe:
+        if self._chroma_url is None:
+            return Probe(True, 0.0, "embedded in the workers", required=False)
+        started = time.perf_counter()
+        try:
+            async with httpx.AsyncClient(timeout=_CHROMA_TIMEOUT_S) as client:
+                response = await client.get(f"{self._chroma_url}/api/v2/heartbeat")
+            ok, detail = response.status_code == 200, f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            ok, detail = False, f"unreachable: {type(exc).__name__}"
+        return Probe(ok, round((time.perf_counter() - started) * 1000, 2), detail)
+
+    async def run(self) -> dict[str, Probe]:
+        async with self._lock:
+            now = time.monotonic()
+            if self._last and now - self._last[0] < self._cache_s:
+                return self._last[1]
+            kafka, workers, redis, chroma = await asyncio.gather(
+                self._bridge.probe_kafka(),
+                self._bridge.probe_workers(),
+                self._probe_redis(),
+                self._probe_chroma(),
+            )
+            probes = {"kafka": kafka, "workers": workers, "redis": redis, "chroma": chroma}
+            self._last = (now, probes)
+            return probes
