@@ -29,12 +29,11 @@ from schemas import (
     decode,
     encode,
 )
+from schemas.cloudevents import headers_for
 from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
-    CORRELATION_HEADER,
     DEADLETTER,
-    REQUEST_ID_HEADER,
     REQUESTS,
     WORKER_GROUP_ID,
     ensure_topics,
@@ -42,6 +41,7 @@ from schemas.topics import (
 
 log = logging.getLogger(__name__)
 
+SOURCE = "/techgear/gateway"
 _PROBE_TIMEOUT_S = 3.0
 _METADATA_ATTEMPTS = 20
 _LISTENED = frozenset({ANSWERS, ANSWER_DELTAS, DEADLETTER})
@@ -153,10 +153,7 @@ class KafkaBridge:
                         REQUESTS,
                         value=encode(request),
                         key=request.conversation_id.encode(),
-                        headers=[
-                            (CORRELATION_HEADER, request.correlation_id.encode()),
-                            (REQUEST_ID_HEADER, request.request_id.encode()),
-                        ],
+                        headers=list(headers_for(request, source=SOURCE).items()),
                     ),
                     timeout_s,
                 )

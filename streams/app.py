@@ -11,6 +11,7 @@ from faust.types import EventT, TableT
 from pydantic import BaseModel
 
 from schemas import encode
+from schemas.cloudevents import headers_for
 from schemas.topics import REQUESTS, TOPICS
 from streams.handler import InboundMessage, Publisher, RequestHandler
 from streams.lag import LagProbe
@@ -20,6 +21,7 @@ from streams.settings import WorkerSettings
 log = logging.getLogger(__name__)
 
 AGENT_NAME = "answer-requests"
+SOURCE = "/techgear/streams"
 MEMORY_TABLE = "conversation-memory"
 
 
@@ -55,7 +57,10 @@ class FaustPublisher:
         if channel is None:
             channel = self._topics[topic] = self._app.topic(topic, value_type=bytes, key_type=bytes)
         delivery = await channel.send(
-            key=key.encode(), value=encode(event), headers=dict(headers), force=True
+            key=key.encode(),
+            value=encode(event),
+            headers=dict(headers) | headers_for(event, source=SOURCE),
+            force=True,
         )
         if wait:
             await delivery

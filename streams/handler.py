@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import orjson
 from pydantic import BaseModel
 
 from schemas import (
@@ -241,8 +242,9 @@ class RequestHandler:
         attempts: int,
         request: ChatRequest | None,
     ) -> None:
+        peeked = _peek_ids(message.value)
         letter = DeadLetter(
-            request_id=request.request_id if request else _UNKNOWN,
+            request_id=request.request_id if request else peeked.get("request_id", _UNKNOWN),
             conversation_id=request.conversation_id if request else _key_text(message.key),
             correlation_id=request.correlation_id
             if request
@@ -303,6 +305,21 @@ def _outbound_headers(request: ChatRequest) -> dict[str, bytes]:
     return {
         CORRELATION_HEADER: request.correlation_id.encode(),
         REQUEST_ID_HEADER: request.request_id.encode(),
+    }
+
+
+def _peek_ids(value: bytes) -> dict[str, str]:
+    """The ids an undecodable event still carries, so its dead letter can name them."""
+    try:
+        payload = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(payload, dict):
+        return {}
+    return {
+        name: payload[name][:128]
+        for name in ("request_id", "correlation_id")
+        if isinstance(payload.get(name), str) and payload[name]
     }
 
 

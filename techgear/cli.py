@@ -174,6 +174,49 @@ def topics_create() -> None:
 
 
 @main.group()
+def dlq() -> None:
+    """Dead letters of support.requests."""
+
+
+@dlq.command("list")
+def dlq_list() -> None:
+    """Show the retained dead letters: id, when, source, error, attempts."""
+    import asyncio
+
+    from streams.settings import WorkerSettings
+    from techgear.dlq import list_dead_letters
+
+    letters = asyncio.run(list_dead_letters(WorkerSettings().kafka_bootstrap_servers))
+    if not letters:
+        click.echo("no dead letters")
+    for stored in letters:
+        letter = stored.letter
+        click.echo(
+            f"{letter.dead_letter_id}  {letter.occurred_at:%Y-%m-%d %H:%M:%S}Z  "
+            f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}  "
+            f"request {letter.request_id}  attempts {letter.attempts}  "
+            f"{letter.error_class}: {letter.error_message[:120]}"
+        )
+
+
+@dlq.command("replay")
+@click.option(
+    "--id", "ids", multiple=True, help="Dead letter id to replay (repeatable); default all."
+)
+def dlq_replay(ids: tuple[str, ...]) -> None:
+    """Republish dead letters' original messages to their source topic."""
+    import asyncio
+
+    from streams.settings import WorkerSettings
+    from techgear.dlq import replay
+
+    replayed = asyncio.run(replay(WorkerSettings().kafka_bootstrap_servers, set(ids)))
+    for letter in replayed:
+        click.echo(f"replayed {letter.dead_letter_id} to {letter.source_topic}")
+    click.echo(f"{len(replayed)} dead letter(s) replayed")
+
+
+@main.group()
 def services() -> None:
     """Local Kafka and Redis for development (no Docker needed)."""
 

@@ -1,0 +1,48 @@
+"""CloudEvents 1.0 attributes as Kafka headers (the Kafka protocol binding, binary mode).
+
+The value stays the plain JSON event; the headers let any CloudEvents-aware consumer
+route and trace it without parsing the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from schemas.topics import CORRELATION_HEADER, REQUEST_ID_HEADER
+
+SPEC_VERSION = "1.0"
+_TYPE_PREFIX = "com.techgear.support."
+
+
+def event_id(event: BaseModel) -> str:
+    """The event's own id where it has one, else a stable id from its type and request,
+    so a re-sent event keeps its id."""
+    own = getattr(event, "event_id", None) or getattr(event, "dead_letter_id", None)
+    if own:
+        return str(own)
+    parts = [
+        getattr(event, "event_type", ""),
+        getattr(event, "request_id", ""),
+        str(getattr(event, "seq", "")),
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def headers_for(event: BaseModel, *, source: str) -> dict[str, bytes]:
+    event_type = str(getattr(event, "event_type", type(event).__name__))
+    headers = {
+        "ce_specversion": SPEC_VERSION,
+        "ce_id": event_id(event),
+        "ce_source": source,
+        "ce_type": _TYPE_PREFIX + event_type,
+        "ce_time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "content-type": "application/json",
+    }
+    for name in (REQUEST_ID_HEADER, CORRELATION_HEADER):
+        value = getattr(event, name, None)
+        if value:
+            headers[name] = str(value)
+    return {name: value.encode() for name, value in headers.items()}
