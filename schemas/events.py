@@ -52,6 +52,7 @@ class Customer(BaseModel):
     id: str | None = Field(default=None, max_length=128)
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
 
 
 class Source(BaseModel):
@@ -129,17 +130,59 @@ class ChatDelta(Event):
     text: str
 
 
+class Priority(enum.StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class TicketType(enum.StrEnum):
+    QUESTION = "question"
+    INCIDENT = "incident"
+    PROBLEM = "problem"
+    TASK = "task"
+
+
+class EscalationKind(enum.StrEnum):
+    NEW = "new"
+    """Opens a ticket."""
+    FOLLOW_UP = "follow_up"
+    """Adds to the ticket opened by ``ticket_event_id`` in the same conversation."""
+
+
+class TranscriptTurn(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    role: Literal["customer", "assistant"]
+    text: str
+
+
 class Escalation(Event):
-    """A hand-over to a person, published on ``support.escalations`` for helpdesks."""
+    """A hand-over to a person, published on ``support.escalations`` for helpdesks.
+
+    Shaped to map one to one onto a Zendesk or Freshdesk ticket: ``event_id`` is the
+    helpdesk idempotency key (derived from ``request_id``, so a redelivered request keeps
+    it), ``conversation_id`` the ticket's external id.
+    """
 
     event_type: Literal["support.escalation"] = "support.escalation"
-    event_id: str = Field(default_factory=new_id)
+    event_id: str
     occurred_at: UtcDateTime = Field(default_factory=utc_now)
-    reason: EscalationReason
+    kind: EscalationKind = EscalationKind.NEW
+    ticket_event_id: str
+    """The ``event_id`` of the escalation that opened the ticket (its own, when new)."""
+    requester: Customer
+    subject: str = Field(max_length=150)
+    summary: str
+    transcript: list[TranscriptTurn]
     category: Category
     confidence: float = Field(ge=0.0, le=1.0)
-    message: str
-    customer: Customer | None = None
+    reason: EscalationReason
+    priority: Priority
+    ticket_type: TicketType
+    channel: Literal["chat", "api"]
+    tags: list[str]
     sources: list[Source] = Field(default_factory=list)
 
 

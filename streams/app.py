@@ -15,7 +15,7 @@ from schemas.cloudevents import headers_for
 from schemas.topics import REQUESTS, TOPICS
 from streams.handler import InboundMessage, Publisher, RequestHandler
 from streams.lag import LagProbe
-from streams.memory import ConversationMemory, Turn, decode_turns, encode_turns
+from streams.memory import ConversationMemory, ConversationState, decode_state, encode_state
 from streams.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -26,17 +26,16 @@ MEMORY_TABLE = "conversation-memory"
 
 
 class FaustTableMemory:
-    """Turns in a Faust table; its changelog topic restores them after a restart."""
+    """Conversation state in a Faust table; its changelog topic restores it after a restart."""
 
     def __init__(self, table: TableT[bytes, bytes | None]) -> None:
         self._table = table
 
-    def turns(self, conversation_id: str) -> list[Turn]:
-        return decode_turns(self._table.get(conversation_id.encode()))
+    def load(self, conversation_id: str) -> ConversationState:
+        return decode_state(self._table.get(conversation_id.encode()))
 
-    def remember(self, conversation_id: str, turn: Turn) -> None:
-        key = conversation_id.encode()
-        self._table[key] = encode_turns([*decode_turns(self._table.get(key)), turn])
+    def save(self, conversation_id: str, state: ConversationState) -> None:
+        self._table[conversation_id.encode()] = encode_state(state)
 
 
 class FaustPublisher:

@@ -22,8 +22,10 @@ from schemas import (
     ChatAnswer,
     ChatDelta,
     ChatRequest,
+    Customer,
     DeadLetter,
     Escalation,
+    EscalationKind,
     EventDecodeError,
     correlation,
     decode,
@@ -37,9 +39,9 @@ from schemas.topics import (
     ESCALATIONS,
     REQUEST_ID_HEADER,
 )
-from streams import metrics
+from streams import metrics, triage
 from streams.errors import InvalidEventError, is_retryable
-from streams.memory import ConversationMemory, Turn
+from streams.memory import ConversationMemory, ConversationState, TicketRef, Turn
 from streams.outcome import Outcome
 from streams.workflow import AnswerWorkflow
 
@@ -121,6 +123,7 @@ class RequestHandler:
         publisher: Publisher,
         memory: ConversationMemory,
         *,
+        escalation_window_s: float = 24 * 3600,
         attempts: int,
         backoff_s: float,
         timeout_s: float,
@@ -128,6 +131,7 @@ class RequestHandler:
         self._workflow = workflow
         self._publisher = publisher
         self._memory = memory
+        self._escalation_window_s = escalation_window_s
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._timeout_s = timeout_s
@@ -151,7 +155,8 @@ class RequestHandler:
         headers = _outbound_headers(request)
         for attempt in range(1, self._attempts + 1):
             try:
-                history = self._memory.turns(request.conversation_id)
+                state = self._memory.load(request.conversation_id)
+                history = state.turns
                 deltas = DeltaEmitter(self._publisher, request, headers)
                 outcome = await asyncio.wait_for(
                     self._workflow.run(
@@ -164,7 +169,7 @@ class RequestHandler:
                 )
                 if deltas.sent == 0:
                     await deltas.emit_whole(outcome.answer)
-                await self._publish_outcome(request, outcome, headers)
+                await self._publish_outcome(request, outcome, state, headers)
                 _count(outcome, request)
                 log.info(
                     "answered as %s (%.2f) by %s%s%s in %.1f ms",
@@ -177,10 +182,10 @@ class RequestHandler:
                     else "",
                     (time.perf_counter() - started) * 1000,
                 )
-                self._memory.remember(
-                    request.conversation_id,
-                    Turn(request.message, outcome.answer, tuple(s.doc_id for s in outcome.sources)),
+                state.remember(
+                    Turn(request.message, outcome.answer, tuple(s.doc_id for s in outcome.sources))
                 )
+                self._memory.save(request.conversation_id, state)
                 return
             except Exception as exc:  # every failure is either retried or dead-lettered
                 if not is_retryable(exc) or attempt == self._attempts:
@@ -200,26 +205,46 @@ class RequestHandler:
                 await asyncio.sleep(delay)
 
     async def _publish_outcome(
-        self, request: ChatRequest, outcome: Outcome, headers: Mapping[str, bytes]
+        self,
+        request: ChatRequest,
+        outcome: Outcome,
+        state: ConversationState,
+        headers: Mapping[str, bytes],
     ) -> None:
         common = {
             "request_id": request.request_id,
             "conversation_id": request.conversation_id,
             "correlation_id": request.correlation_id,
         }
-        if outcome.escalation_reason is not None:
+        reason = outcome.escalation_reason
+        if reason is not None and request.request_id not in state.escalated_requests:
+            event_id = triage.escalation_event_id(request.request_id)
+            now = time.time()
+            ticket = state.open_ticket(now, self._escalation_window_s) or TicketRef(event_id, now)
             escalation = Escalation(
                 **common,
-                reason=outcome.escalation_reason,
+                event_id=event_id,
+                kind=EscalationKind.NEW
+                if ticket.event_id == event_id
+                else EscalationKind.FOLLOW_UP,
+                ticket_event_id=ticket.event_id,
+                requester=request.customer or Customer(),
+                subject=triage.subject(outcome.category, request.message),
+                summary=triage.summary(reason, request.message, state.turns),
+                transcript=triage.transcript(state.turns, request.message),
                 category=outcome.category,
                 confidence=outcome.confidence,
-                message=request.message,
-                customer=request.customer,
+                reason=reason,
+                priority=triage.priority(reason, outcome.category, request.message),
+                ticket_type=triage.ticket_type(outcome.category),
+                channel=request.channel,
+                tags=triage.tags(outcome.category, reason, request.channel),
                 sources=outcome.consulted,
             )
             await self._publisher.publish(
                 ESCALATIONS, escalation, key=request.conversation_id, headers=headers
             )
+            state.record_escalation(request.request_id, ticket)
         answer = ChatAnswer(
             **common,
             answer=outcome.answer,

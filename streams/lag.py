@@ -10,27 +10,33 @@ from streams.metrics import CONSUMER_LAG
 
 
 class LagProbe:
-    """Lag = end offset - the group's committed offset, per partition. Clients are made
-    on first use, on the running event loop."""
+    """Lag = end offset - the group's committed offset, per partition. Its clients live
+    for one measurement, so nothing is left open when the worker stops between two."""
 
     def __init__(self, bootstrap_servers: str, group_id: str) -> None:
         self._bootstrap = bootstrap_servers
         self._group_id = group_id
-        self._admin: AIOKafkaAdminClient | None = None
-        self._consumer: AIOKafkaConsumer | None = None
 
     async def measure(self) -> dict[int, int]:
-        if self._admin is None or self._consumer is None:
-            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-            await self._admin.start()
-            self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None)
-            await self._consumer.start()
-        (described,) = await self._admin.describe_topics([REQUESTS])
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None)
+        await admin.start()
+        try:
+            await consumer.start()
+            try:
+                return await self._measure(admin, consumer)
+            finally:
+                await consumer.stop()
+        finally:
+            await admin.close()
+
+    async def _measure(
+        self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer
+    ) -> dict[int, int]:
+        (described,) = await admin.describe_topics([REQUESTS])
         partitions = [TopicPartition(REQUESTS, p["partition"]) for p in described["partitions"]]
-        committed = await self._admin.list_consumer_group_offsets(
-            self._group_id, partitions=partitions
-        )
-        ends = await self._consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(self._group_id, partitions=partitions)
+        ends = await consumer.end_offsets(partitions)
         lag = {}
         for tp in partitions:
             done = committed.get(tp)
@@ -38,9 +44,3 @@ class LagProbe:
             lag[tp.partition] = max(ends[tp] - offset, 0)
             CONSUMER_LAG.labels(REQUESTS, str(tp.partition)).set(lag[tp.partition])
         return lag
-
-    async def close(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._admin is not None:
-            await self._admin.close()

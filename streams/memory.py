@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
 
 MAX_TURNS = 6
+_REMEMBERED_ESCALATIONS = 20
 _REFERRING = re.compile(
     r"\b(it|its|it's|this|that|these|those|they|them|their|one|same|the (watch|phone|laptop|"
     r"earbuds|product|device|charger|speaker|item))\b",
@@ -30,35 +31,82 @@ class Turn:
     doc_ids: tuple[str, ...] = ()
 
 
-class ConversationMemory(Protocol):
-    def turns(self, conversation_id: str) -> list[Turn]: ...
+@dataclass(frozen=True, slots=True)
+class TicketRef:
+    event_id: str
+    opened_at: float
+    """Unix time the ticket's escalation was published."""
 
-    def remember(self, conversation_id: str, turn: Turn) -> None: ...
+
+@dataclass(slots=True)
+class ConversationState:
+    """What the worker keeps per conversation: recent turns, and its open ticket."""
+
+    turns: list[Turn] = field(default_factory=list)
+    ticket: TicketRef | None = None
+    escalated_requests: list[str] = field(default_factory=list)
+    """Requests that already escalated, so a redelivered one does not escalate twice."""
+
+    def remember(self, turn: Turn) -> None:
+        self.turns = [*self.turns, turn][-MAX_TURNS:]
+
+    def open_ticket(self, now: float, window_s: float) -> TicketRef | None:
+        if self.ticket is not None and now - self.ticket.opened_at < window_s:
+            return self.ticket
+        return None
+
+    def record_escalation(self, request_id: str, ticket: TicketRef) -> None:
+        self.ticket = ticket
+        self.escalated_requests = [*self.escalated_requests, request_id][-_REMEMBERED_ESCALATIONS:]
+
+
+class ConversationMemory(Protocol):
+    def load(self, conversation_id: str) -> ConversationState: ...
+
+    def save(self, conversation_id: str, state: ConversationState) -> None: ...
 
 
 class DictMemory:
     """Memory of one process, for tests and tools."""
 
     def __init__(self) -> None:
-        self._turns: dict[str, list[Turn]] = {}
+        self._states: dict[str, bytes] = {}
 
-    def turns(self, conversation_id: str) -> list[Turn]:
-        return list(self._turns.get(conversation_id, []))
+    def load(self, conversation_id: str) -> ConversationState:
+        return decode_state(self._states.get(conversation_id))
 
-    def remember(self, conversation_id: str, turn: Turn) -> None:
-        self._turns[conversation_id] = [*self._turns.get(conversation_id, []), turn][-MAX_TURNS:]
+    def save(self, conversation_id: str, state: ConversationState) -> None:
+        self._states[conversation_id] = encode_state(state)
 
 
-def encode_turns(turns: Sequence[Turn]) -> bytes:
+def encode_state(state: ConversationState) -> bytes:
     return orjson.dumps(
-        [{"q": t.question, "a": t.answer, "docs": list(t.doc_ids)} for t in turns[-MAX_TURNS:]]
+        {
+            "turns": [
+                {"q": t.question, "a": t.answer, "docs": list(t.doc_ids)} for t in state.turns
+            ],
+            "ticket": (
+                {"event_id": state.ticket.event_id, "opened_at": state.ticket.opened_at}
+                if state.ticket
+                else None
+            ),
+            "escalated": state.escalated_requests,
+        }
     )
 
 
-def decode_turns(data: bytes | None) -> list[Turn]:
+def decode_state(data: bytes | None) -> ConversationState:
     if not data:
-        return []
-    return [Turn(item["q"], item["a"], tuple(item.get("docs", ()))) for item in orjson.loads(data)]
+        return ConversationState()
+    raw = orjson.loads(data)
+    if isinstance(raw, list):  # the first format: the turns alone
+        raw = {"turns": raw}
+    ticket = raw.get("ticket")
+    return ConversationState(
+        turns=[Turn(t["q"], t["a"], tuple(t.get("docs", ()))) for t in raw.get("turns", [])],
+        ticket=TicketRef(ticket["event_id"], float(ticket["opened_at"])) if ticket else None,
+        escalated_requests=list(raw.get("escalated", [])),
+    )
 
 
 def is_follow_up(question: str) -> bool:

@@ -53,6 +53,8 @@ class WorkerSettings(BaseSettings):
     llm_timeout_s: float = Field(default=30.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0)
 
+    escalation_window_s: float = Field(default=24 * 3600, gt=0)
+    """A conversation escalating again within this window adds to its open ticket."""
     processing_attempts: int = Field(default=3, ge=1, le=10)
     """Attempts at a message failing with a retryable error before it is dead-lettered."""
     retry_backoff_s: float = Field(default=0.5, ge=0)

@@ -40,6 +40,7 @@ def run_worker(settings: WorkerSettings) -> None:
             attempts=settings.processing_attempts,
             backoff_s=settings.retry_backoff_s,
             timeout_s=settings.processing_timeout_s,
+            escalation_window_s=settings.escalation_window_s,
         )
 
     app = create_app(settings, handler_for)

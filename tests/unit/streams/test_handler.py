@@ -14,7 +14,10 @@ from schemas import (
     ChatRequest,
     DeadLetter,
     Escalation,
+    EscalationKind,
     EscalationReason,
+    Priority,
+    TicketType,
     encode,
 )
 from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, ESCALATIONS
@@ -184,3 +187,53 @@ async def test_unstreamed_answer_is_sent_as_ordered_deltas_before_the_answer() -
     assert len(publisher.deltas) > 1
     assert "".join(d.text for d in publisher.deltas) == long_answer.answer
     assert all(d.request_id == "req-1" for d in publisher.deltas)
+
+
+def escalations(publisher: RecordingPublisher) -> list[Escalation]:
+    return [event for topic, event, _, _ in publisher.sent if isinstance(event, Escalation)]
+
+
+async def test_redelivered_request_does_not_escalate_twice() -> None:
+    publisher = RecordingPublisher()
+    handle = handler(ScriptedWorkflow(ESCALATED), publisher)
+
+    await handle.handle(message(request_bytes()))
+    await handle.handle(message(request_bytes()))
+
+    [escalation] = escalations(publisher)
+    answers = [event for topic, event, _, _ in publisher.sent if topic == ANSWERS]
+    assert len(answers) == 2  # the caller still gets its answer
+    assert (
+        escalation.kind is EscalationKind.NEW and escalation.ticket_event_id == escalation.event_id
+    )
+
+
+async def test_second_escalation_in_a_conversation_is_a_follow_up() -> None:
+    publisher = RecordingPublisher()
+    handle = handler(ScriptedWorkflow(ESCALATED), publisher)
+
+    await handle.handle(message(request_bytes(request_id="req-1")))
+    await handle.handle(message(request_bytes(request_id="req-2", message="still waiting!")))
+
+    first, second = escalations(publisher)
+    assert second.kind is EscalationKind.FOLLOW_UP and second.ticket_event_id == first.event_id
+    assert second.event_id != first.event_id
+    assert [t.role for t in second.transcript] == ["customer", "assistant", "customer"]
+
+
+async def test_escalation_is_shaped_for_a_helpdesk() -> None:
+    publisher = RecordingPublisher()
+    customer = {"id": "c-7", "name": "Ravi", "email": "ravi@example.in", "phone": "+91 98765 43210"}
+    await handler(ScriptedWorkflow(ESCALATED), publisher).handle(
+        message(request_bytes(message="I want a human", customer=customer))
+    )
+
+    [escalation] = escalations(publisher)
+    assert escalation.requester.phone == "+91 98765 43210" and escalation.requester.name == "Ravi"
+    assert (
+        escalation.subject.startswith("Human agent: I want a human")
+        and len(escalation.subject) <= 150
+    )
+    assert "asked for a person" in escalation.summary
+    assert escalation.priority is Priority.NORMAL and escalation.ticket_type is TicketType.QUESTION
+    assert "reason-human_requested" in escalation.tags and escalation.channel == "api"

@@ -4,11 +4,13 @@ import pytest
 
 from streams.memory import (
     MAX_TURNS,
+    ConversationState,
     DictMemory,
+    TicketRef,
     Turn,
     contextual_question,
-    decode_turns,
-    encode_turns,
+    decode_state,
+    encode_state,
     is_follow_up,
 )
 
@@ -38,12 +40,28 @@ def test_contextual_question_prepends_the_previous_question() -> None:
 
 def test_memory_keeps_only_the_last_turns() -> None:
     memory = DictMemory()
+    state = memory.load("c")
     for n in range(MAX_TURNS + 3):
-        memory.remember("c", Turn(f"q{n}", f"a{n}"))
-    assert [t.question for t in memory.turns("c")][0] == "q3"
-    assert len(memory.turns("c")) == MAX_TURNS and memory.turns("other") == []
+        state.remember(Turn(f"q{n}", f"a{n}"))
+    memory.save("c", state)
+    assert [t.question for t in memory.load("c").turns][0] == "q3"
+    assert len(memory.load("c").turns) == MAX_TURNS and memory.load("other").turns == []
 
 
-def test_turns_round_trip_through_bytes() -> None:
-    turns = [Turn("q", "a", ("doc-1",))]
-    assert decode_turns(encode_turns(turns)) == turns and decode_turns(None) == []
+def test_state_round_trips_through_bytes() -> None:
+    state = ConversationState(turns=[Turn("q", "a", ("doc-1",))], ticket=TicketRef("e-1", 1000.0))
+    state.record_escalation("r-1", TicketRef("e-1", 1000.0))
+    assert decode_state(encode_state(state)) == state and decode_state(None) == ConversationState()
+
+
+def test_ticket_stays_open_within_the_window_only() -> None:
+    state = ConversationState(ticket=TicketRef("e-1", 1000.0))
+    assert state.open_ticket(now=1000.0 + 59, window_s=60) == TicketRef("e-1", 1000.0)
+    assert state.open_ticket(now=1000.0 + 61, window_s=60) is None
+
+
+def test_state_written_in_the_first_format_is_still_read() -> None:
+    old = b'[{"q": "Tell me about the FitBand 3", "a": "...", "docs": ["product-fitband-3"]}]'
+    state = decode_state(old)
+    assert state.turns == [Turn("Tell me about the FitBand 3", "...", ("product-fitband-3",))]
+    assert state.ticket is None and state.escalated_requests == []
