@@ -216,6 +216,26 @@ def dlq_replay(ids: tuple[str, ...]) -> None:
     click.echo(f"{len(replayed)} dead letter(s) replayed")
 
 
+@topics.command("describe")
+def topics_describe() -> None:
+    """Partitions, replication, retention and cleanup policy of each topic, and the
+    committed lag of every consumer group reading it."""
+    import asyncio
+
+    from streams.settings import WorkerSettings
+    from techgear.topics_report import describe
+
+    for report in asyncio.run(describe(WorkerSettings().kafka_bootstrap_servers)):
+        hours = int(report.retention_ms) / 3_600_000 if report.retention_ms.isdigit() else 0
+        click.echo(
+            f"{report.name}: {report.partitions} partitions, "
+            f"replication {report.replication_factor}, "
+            f"retention {hours:g} h, cleanup {report.cleanup_policy}"
+        )
+        for group, lag in sorted(report.lag_by_group.items()):
+            click.echo(f"  group {group}: lag {lag}")
+
+
 @main.group()
 def services() -> None:
     """Local Kafka and Redis for development (no Docker needed)."""

@@ -1,0 +1,54 @@
+"""Topic configuration declared in code, applied idempotently, and described."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from schemas.topics import ESCALATIONS, TOPICS, ensure_topics, topic_configs
+from tests.conftest import REPO, process_env
+
+pytestmark = pytest.mark.integration
+
+
+async def test_drifted_configuration_is_put_back_and_other_overrides_kept(
+    kafka_bootstrap: str,
+) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await ensure_topics(kafka_bootstrap)
+        drifted = {"retention.ms": "60000", "max.message.bytes": "2000000"}
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, ESCALATIONS, configs=drifted)]
+        )
+
+        assert await ensure_topics(kafka_bootstrap) == []
+        configs = await topic_configs(admin, ESCALATIONS)
+    finally:
+        await admin.close()
+
+    spec = next(s for s in TOPICS if s.name == ESCALATIONS)
+    assert configs["retention.ms"][0] == str(spec.retention_ms)
+    assert configs["cleanup.policy"][0] == "delete"
+    assert configs["max.message.bytes"] == ("2000000", True)
+
+
+def test_describe_shows_every_topic_and_the_worker_group_lag(
+    gateway_url: str, kafka_bootstrap: str
+) -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "techgear", "topics", "describe"],
+        env=process_env(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for spec in TOPICS:
+        assert f"{spec.name}: {spec.partitions} partitions" in printed
+    assert "group techgear-worker: lag" in printed
