@@ -25,6 +25,7 @@ ANSWERS = "support.answers"
 ANSWER_DELTAS = "support.answer-deltas"
 ESCALATIONS = "support.escalations"
 DEADLETTER = "support.deadletter"
+HELPDESK_DEADLETTER = "support.helpdesk-deadletter"
 
 WORKER_GROUP_ID = "techgear-worker"
 """Consumer group (the Faust app id) of the workers; the gateway's readiness probe checks
@@ -69,6 +70,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ESCALATIONS, partitions=3, retention_ms=30 * _DAY_MS),
     # Dead letters wait for an operator; a month.
     TopicSpec(DEADLETTER, partitions=1, retention_ms=30 * _DAY_MS),
+    TopicSpec(HELPDESK_DEADLETTER, partitions=1, retention_ms=30 * _DAY_MS),
 )
 
 

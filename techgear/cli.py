@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -171,6 +172,39 @@ def topics_create() -> None:
         )
     )
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+@main.command()
+@click.option("--target", type=click.Choice(["zendesk", "freshdesk"]), required=True)
+def helpdesk(target: Literal["zendesk", "freshdesk"]) -> None:
+    """Create helpdesk tickets from support.escalations (runs until SIGINT/SIGTERM)."""
+    import asyncio
+    import signal
+
+    from streams.helpdesk.bridge import BridgeConfig, HelpdeskBridge
+    from streams.helpdesk.settings import HelpdeskSettings
+
+    configure_logging()
+    settings = HelpdeskSettings()
+    try:
+        chosen, base_url = settings.target(target)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    config = BridgeConfig(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        base_url=base_url,
+        redis_url=settings.redis_url,
+        backoff_s=settings.helpdesk_backoff_s,
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await HelpdeskBridge(chosen, config).run(stop)
+
+    asyncio.run(run())
 
 
 @main.group()

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
-from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, ESCALATIONS, REQUESTS, TOPICS
+from schemas.topics import (
+    ANSWER_DELTAS,
+    ANSWERS,
+    DEADLETTER,
+    ESCALATIONS,
+    HELPDESK_DEADLETTER,
+    REQUESTS,
+    TOPICS,
+)
 
 
 def test_every_topic_is_defined_once_with_retention() -> None:
     names = [spec.name for spec in TOPICS]
-    assert sorted(names) == sorted({REQUESTS, ANSWERS, ANSWER_DELTAS, ESCALATIONS, DEADLETTER})
+    assert sorted(names) == sorted(
+        {REQUESTS, ANSWERS, ANSWER_DELTAS, ESCALATIONS, DEADLETTER, HELPDESK_DEADLETTER}
+    )
     assert all(spec.partitions >= 1 and spec.retention_ms > 0 for spec in TOPICS)
 
 

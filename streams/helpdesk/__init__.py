@@ -1,0 +1,1 @@
+"""Reference helpdesk bridge: escalations in, Zendesk or Freshdesk tickets out."""

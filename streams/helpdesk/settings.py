@@ -1,0 +1,40 @@
+"""Configuration of ``techgear helpdesk``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.helpdesk.targets import Freshdesk, Target, Zendesk
+
+
+class HelpdeskSettings(BaseSettings):
+    """Zendesk: ``ZENDESK_URL`` (https://SUBDOMAIN.zendesk.com), ``ZENDESK_EMAIL`` and
+    ``ZENDESK_API_TOKEN`` of an agent. Freshdesk: ``FRESHDESK_URL``
+    (https://DOMAIN.freshdesk.com) and ``FRESHDESK_API_KEY``. Redis keeps which escalation
+    became which ticket; give the bridge a durable Redis in production."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    zendesk_url: str | None = None
+    zendesk_email: str | None = None
+    zendesk_api_token: SecretStr | None = None
+    freshdesk_url: str | None = None
+    freshdesk_api_key: SecretStr | None = None
+    helpdesk_backoff_s: float = 1.0
+
+    def target(self, name: Literal["zendesk", "freshdesk"]) -> tuple[Target, str]:
+        """The target and its base URL; a missing setting is a clear error."""
+        if name == "zendesk":
+            if not (self.zendesk_url and self.zendesk_email and self.zendesk_api_token):
+                raise ValueError("zendesk needs ZENDESK_URL, ZENDESK_EMAIL and ZENDESK_API_TOKEN")
+            return Zendesk(
+                self.zendesk_email, self.zendesk_api_token.get_secret_value()
+            ), self.zendesk_url
+        if not (self.freshdesk_url and self.freshdesk_api_key):
+            raise ValueError("freshdesk needs FRESHDESK_URL and FRESHDESK_API_KEY")
+        return Freshdesk(self.freshdesk_api_key.get_secret_value()), self.freshdesk_url
