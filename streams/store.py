@@ -198,23 +198,6 @@ class KnowledgeStore:
             )
         ]
 
-    def passages(self) -> list[Passage]:
-        """Every chunk, for building in-memory indexes (sentences for the offline responder)."""
-        result = self._collection.get(include=["documents", "metadatas"])
-        return [
-            Passage(
-                chunk_id=chunk_id,
-                doc_id=str(meta["doc_id"]),
-                title=str(meta["title"]),
-                heading=str(meta.get("heading", "")),
-                text=text or "",
-                score=0.0,
-            )
-            for chunk_id, text, meta in zip(
-                result["ids"], result["documents"] or [], result["metadatas"] or [], strict=True
-            )
-        ]
-
 
 def _fingerprint(chunk_ids: Any) -> str:
     return hashlib.sha256("\n".join(sorted(chunk_ids)).encode()).hexdigest()[:16]

@@ -18,6 +18,7 @@ from types import FrameType
 import httpx
 
 from gateway.settings import GatewaySettings
+from techgear.processes import stop
 from techgear.services import ServiceError, ServiceHandle, services
 
 _READY_TIMEOUT_S = 180.0
@@ -65,7 +66,7 @@ def run_all() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in reversed(children):
-            _terminate(child)
+            stop(child)
         for service in reversed(local):
             if any(handle.name == service.name for handle in started):
                 service.stop()
@@ -114,13 +115,3 @@ Press Ctrl+C to stop.
 """,
         flush=True,
     )
-
-
-def _terminate(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.terminate()
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()

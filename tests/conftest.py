@@ -19,6 +19,7 @@ from gateway.users import UserStore
 from streams.embeddings import OnnxEmbedder
 from streams.settings import WorkerSettings
 from streams.worker import ingest
+from techgear.processes import stop as stop_process
 from techgear.services import LocalKafka, LocalRedis, ServicesSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,13 +217,3 @@ def wait_until_ready(
             last = repr(exc)
         time.sleep(0.5)
     raise TimeoutError(f"{url} not ready: {last}")
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
