@@ -1,0 +1,68 @@
+"""Deployment files checked statically (no Docker engine here)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from gateway.settings import GatewaySettings
+from streams.helpdesk.settings import HelpdeskSettings
+from streams.settings import WorkerSettings
+from techgear.logs import LoggingSettings
+from techgear.services import ServicesSettings
+from tests.nginx_config import local_nginx_config
+
+REPO = Path(__file__).resolve().parents[1].parent
+SETTINGS: list[type[BaseSettings]] = [
+    GatewaySettings,
+    WorkerSettings,
+    ServicesSettings,
+    LoggingSettings,
+    HelpdeskSettings,
+]
+
+
+def documented(path: Path) -> set[str]:
+    return set(re.findall(r"^([A-Z][A-Z0-9_]+)=", path.read_text(), flags=re.MULTILINE))
+
+
+def test_every_setting_the_code_reads_is_documented_in_env_example() -> None:
+    read = {name.upper() for settings in SETTINGS for name in settings.model_fields}
+    missing = read - documented(REPO / ".env.example")
+    assert not missing, f"document in .env.example: {sorted(missing)}"
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(REPO / "docker-compose.yml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_shell_scripts_pass_shellcheck() -> None:
+    scripts = [REPO / ".ci" / "run", *sorted((REPO / "docker").rglob("*.sh"))]
+    result = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed")
+def test_nginx_configuration_is_valid(tmp_path: Path) -> None:
+    config = local_nginx_config(tmp_path, "127.0.0.2:18099", [18003, 18004])
+    result = subprocess.run(
+        ["nginx", "-t", "-c", str(config), "-p", str(tmp_path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
