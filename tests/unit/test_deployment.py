@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic_settings import BaseSettings
 
 from gateway.settings import GatewaySettings
+from schemas.topics import REQUESTS, TOPICS, WORKER_GROUP_ID
 from streams.helpdesk.settings import HelpdeskSettings
 from streams.settings import WorkerSettings
 from techgear.logs import LoggingSettings
@@ -66,3 +68,57 @@ def test_nginx_configuration_is_valid(tmp_path: Path) -> None:
         ["nginx", "-t", "-c", str(config), "-p", str(tmp_path)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+K8S = REPO / "docker" / "k8s"
+
+
+def k8s_documents(path: Path) -> list[dict[str, object]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_kubernetes_manifests_validate_against_the_kubernetes_schemas() -> None:
+    manifests = [
+        p
+        for p in sorted((K8S / "base").glob("*.yaml"))
+        if p.name not in {"kustomization.yaml", "worker-scaledobject.yaml"}
+    ]
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "kubernetes-validate"),
+            "--strict",
+            "--quiet",
+            "-k",
+            "1.30.0",
+            *map(str, manifests),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kustomizations_name_files_that_exist() -> None:
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        config = yaml.safe_load(kustomization.read_text())
+        entries = list(config.get("resources", [])) + [
+            patch["path"] for patch in config.get("patches", [])
+        ]
+        assert entries and all((kustomization.parent / entry).exists() for entry in entries), (
+            kustomization
+        )
+
+
+def test_every_setting_is_in_the_configmap_or_the_secret_template() -> None:
+    configmap = k8s_documents(K8S / "base" / "configmap.yaml")[0]
+    secret = k8s_documents(K8S / "base" / "secret.example.yaml")[0]
+    provided = set(configmap["data"]) | set(secret["stringData"])  # type: ignore[call-overload]
+    read = {name.upper() for settings in SETTINGS for name in settings.model_fields}
+    assert not read - provided, f"add to the ConfigMap or Secret: {sorted(read - provided)}"
+
+
+def test_worker_autoscaling_stops_at_the_partition_count() -> None:
+    scaled = k8s_documents(K8S / "base" / "worker-scaledobject.yaml")[0]
+    requests = next(spec for spec in TOPICS if spec.name == REQUESTS)
+    assert scaled["spec"]["maxReplicaCount"] == requests.partitions  # type: ignore[index]
+    assert scaled["spec"]["triggers"][0]["metadata"]["consumerGroup"] == WORKER_GROUP_ID  # type: ignore[index]
