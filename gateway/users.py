@@ -17,6 +17,8 @@ import bcrypt
 import orjson
 
 _ROUNDS = 12
+MAX_PASSWORD_BYTES = 72
+"""bcrypt's limit; a longer password can never have been stored, so it never matches."""
 # Checked against when the user does not exist, so timing does not reveal which names do.
 _DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(_ROUNDS))
 
@@ -50,16 +52,21 @@ class UserStore:
 
     async def authenticate(self, username: str, password: str) -> User | None:
         user = self._load().get(username)
-        hashed = user.password_hash if user else _DUMMY_HASH
-        # bcrypt takes ~0.2 s by design; keep it off the event loop.
-        matches = await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed)
-        return user if matches and user else None
+        secret = password.encode()
+        storable = len(secret) <= MAX_PASSWORD_BYTES
+        hashed = user.password_hash if user and storable else _DUMMY_HASH
+        # bcrypt takes ~0.2 s by design; keep it off the event loop. Every refusal pays the
+        # same price, so timing tells nothing about which names or lengths exist.
+        matches = await asyncio.to_thread(bcrypt.checkpw, secret[:MAX_PASSWORD_BYTES], hashed)
+        return user if matches and user and storable else None
 
     def add(self, username: str, password: str, granted: frozenset[str]) -> None:
         users = {
             name: {"password_hash": u.password_hash.decode(), "scopes": sorted(u.scopes)}
             for name, u in self._load().items()
         }
+        if len(password.encode()) > MAX_PASSWORD_BYTES:
+            raise ValueError(f"a password may have at most {MAX_PASSWORD_BYTES} bytes (bcrypt)")
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(_ROUNDS))
         users[username] = {"password_hash": hashed.decode(), "scopes": sorted(granted)}
         self._path.parent.mkdir(parents=True, exist_ok=True)

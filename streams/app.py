@@ -76,6 +76,7 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        datadir=str(settings.worker_data_dir),
         web_enabled=False,
         autodiscover=False,
         topic_disable_leader=True,

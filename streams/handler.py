@@ -245,6 +245,9 @@ class RequestHandler:
                 ESCALATIONS, escalation, key=request.conversation_id, headers=headers
             )
             state.record_escalation(request.request_id, ticket)
+            metrics.ESCALATIONS.labels(
+                escalation.reason.value, escalation.priority.value, escalation.kind.value
+            ).inc()
         answer = ChatAnswer(
             **common,
             answer=outcome.answer,
@@ -321,8 +324,6 @@ def _count(outcome: Outcome, request: ChatRequest) -> None:
     outcome_label = "escalated" if outcome.escalated else "answered"
     metrics.MESSAGES.labels(outcome.category.value, outcome_label).inc()
     metrics.CONFIDENCE.observe(outcome.confidence)
-    if outcome.escalation_reason is not None:
-        metrics.ESCALATIONS.labels(outcome.escalation_reason.value).inc()
     metrics.END_TO_END.observe(max((utc_now() - request.created_at).total_seconds(), 0.0))
 
 

@@ -31,7 +31,11 @@ RETRIEVAL = Histogram(
 LLM_LATENCY = Histogram("techgear_worker_llm_duration_seconds", "LLM call time.", buckets=_SECONDS)
 LLM_TOKENS = Counter("techgear_worker_llm_tokens_total", "LLM tokens by kind.", ["kind"])
 LLM_ERRORS = Counter("techgear_worker_llm_errors_total", "Failed LLM calls by error.", ["error"])
-ESCALATIONS = Counter("techgear_worker_escalations_total", "Escalations by reason.", ["reason"])
+ESCALATIONS = Counter(
+    "techgear_worker_escalations_total",
+    "Escalations published, by reason, priority and kind (new ticket or follow-up).",
+    ["reason", "priority", "kind"],
+)
 DEAD_LETTERS = Counter(
     "techgear_worker_dead_letters_total", "Dead letters by error.", ["error_class"]
 )

@@ -25,6 +25,8 @@ class WorkerSettings(BaseSettings):
     kafka_replication_factor: int = Field(default=1, ge=1)
     worker_app_id: str = WORKER_GROUP_ID
     """Faust app id = consumer group; changelog topic names derive from it."""
+    worker_data_dir: Path = Path(".local/faust")
+    """Faust's local state (table stores); must be writable by the worker's user."""
     worker_concurrency: int = Field(default=1, ge=1, le=64)
     """Parallel handlers per partition set; 1 keeps each conversation strictly ordered."""
 

@@ -125,7 +125,10 @@ def users_add(username: str, granted: tuple[str, ...], password_stdin: bool) -> 
     if len(password) < 8:
         raise click.ClickException("the password must have at least 8 characters")
     path = GatewaySettings().users_file
-    UserStore(path).add(username, password, frozenset(granted))
+    try:
+        UserStore(path).add(username, password, frozenset(granted))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"{username} saved in {path} with scopes {', '.join(sorted(granted))}")
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gateway.users import UserStore
 
 
@@ -26,3 +28,13 @@ async def test_a_second_store_sees_users_added_later(tmp_path: Path) -> None:
 
     user = await reader.authenticate("ravi", "pw-123456")
     assert user is not None and user.scopes == {"chat", "admin"}
+
+
+async def test_passwords_beyond_bcrypts_limit_are_refused_not_crashed(tmp_path: Path) -> None:
+    store = UserStore(tmp_path / "users.json")
+    store.add("asha", "a" * 72, frozenset({"chat"}))
+
+    assert await store.authenticate("asha", "a" * 73) is None
+    assert await store.authenticate("asha", "a" * 72) is not None
+    with pytest.raises(ValueError, match="72 bytes"):
+        store.add("ravi", "é" * 40, frozenset({"chat"}))
