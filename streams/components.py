@@ -11,8 +11,9 @@ from streams.cache import AnswerCache, NoCache, RedisAnswerCache
 from streams.classifier import QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
 from streams.gemini import GeminiResponder, LlmClassifier, gemini_chat_model
-from streams.responder import OfflineResponder
+from streams.responder import OfflineResponder, Responder
 from streams.settings import WorkerSettings
+from streams.simulated import SimulatedResponder
 from streams.store import KnowledgeStore, open_client
 from streams.workflow import AnswerWorkflow
 
@@ -67,6 +68,19 @@ def build_cache(settings: WorkerSettings) -> AnswerCache:
     return RedisAnswerCache(settings.redis_url, ttl_s=settings.cache_ttl_s)
 
 
+def build_responder(
+    settings: WorkerSettings, embedder: OnnxEmbedder, chat_model: BaseChatModel | None
+) -> Responder:
+    if settings.responder == "simulated":
+        log.warning("RESPONDER=simulated: answers are slowed down for benchmarks")
+        return SimulatedResponder(
+            OfflineResponder(embedder),
+            latency_s=settings.simulated_latency_s,
+            failure_rate=settings.simulated_failure_rate,
+        )
+    return GeminiResponder(chat_model) if chat_model else OfflineResponder(embedder)
+
+
 def build_workflow(settings: WorkerSettings) -> AnswerWorkflow:
     embedder = OnnxEmbedder()
     store = open_store(settings, embedder)
@@ -78,12 +92,12 @@ def build_workflow(settings: WorkerSettings) -> AnswerWorkflow:
     classifier = QuestionClassifier.train(
         load_training_examples(settings.classifier_examples_path), embedder
     )
-    chat_model = build_chat_model(settings)
+    chat_model = build_chat_model(settings) if settings.responder == "auto" else None
     return AnswerWorkflow(
         embedder=embedder,
         classifier=classifier,
         store=store,
-        responder=GeminiResponder(chat_model) if chat_model else OfflineResponder(embedder),
+        responder=build_responder(settings, embedder, chat_model),
         cache=build_cache(settings),
         retrieval_limit=settings.retrieval_limit,
         relevance_threshold=settings.relevance_threshold,

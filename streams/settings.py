@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,11 @@ class WorkerSettings(BaseSettings):
     """Answer cache; without it every question is answered afresh."""
     cache_ttl_s: int = Field(default=3600, ge=1)
     """Upper bound on an answer's life in the cache (knowledge-base changes end it sooner)."""
+
+    responder: Literal["auto", "offline", "simulated"] = "auto"
+    """auto: Gemini when GEMINI_API_KEY is set, else offline. simulated: benchmarks only."""
+    simulated_latency_s: float = Field(default=1.0, ge=0)
+    simulated_failure_rate: float = Field(default=0.0, ge=0, le=1)
 
     gemini_api_key: SecretStr | None = None
     gemini_model: str = "gemini-2.5-flash"
