@@ -59,12 +59,18 @@ def kafka_bootstrap(services_settings: ServicesSettings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(services_settings: ServicesSettings) -> Iterator[str]:
+def local_redis(services_settings: ServicesSettings) -> Iterator[tuple[LocalRedis, bool]]:
+    """The Redis of the tests, and whether they started it (and so may stop it)."""
     redis = LocalRedis(services_settings)
     handle = redis.start()
-    yield f"redis://{handle.address}/0"
+    yield redis, handle.started
     if handle.started:
         redis.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(local_redis: tuple[LocalRedis, bool]) -> str:
+    return f"redis://{local_redis[0].address}/0"
 
 
 @pytest.fixture(scope="session")
