@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.client_ip import Network, client_address
+from gateway.errors import error_response
 from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import RateLimiter
 
@@ -40,18 +40,12 @@ class RateLimitMiddleware:
         decision = await self.limiter.take(rate_limit_identity(scope, self.trusted))
         if not decision.allowed:
             RATE_LIMITED.labels("http").inc()
-            body = orjson.dumps(
-                {
-                    "error": {
-                        "code": "rate_limited",
-                        "message": f"rate limit exceeded; retry in {decision.retry_after_s}s",
-                    }
-                }
+            refusal = error_response(
+                429,
+                f"rate limit exceeded; retry in {decision.retry_after_s}s",
+                headers=decision.headers(),
             )
-            headers = [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
-            headers.append((b"content-type", b"application/json"))
-            await send({"type": "http.response.start", "status": 429, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await refusal(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:

@@ -270,9 +270,9 @@ class RequestHandler:
         attempts: int,
         request: ChatRequest | None,
     ) -> None:
-        peeked = _peek_ids(message.value)
+        peeked_request_id = _peek_request_id(message.value)
         letter = DeadLetter(
-            request_id=request.request_id if request else peeked.get("request_id", _UNKNOWN),
+            request_id=request.request_id if request else (peeked_request_id or _UNKNOWN),
             conversation_id=request.conversation_id if request else _key_text(message.key),
             correlation_id=request.correlation_id
             if request
@@ -334,19 +334,14 @@ def _outbound_headers(request: ChatRequest) -> dict[str, bytes]:
     }
 
 
-def _peek_ids(value: bytes) -> dict[str, str]:
-    """The ids an undecodable event still carries, so its dead letter can name them."""
+def _peek_request_id(value: bytes) -> str | None:
+    """The request id an invalid event still carries, so its dead letter can name it."""
     try:
         payload = orjson.loads(value)
     except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(payload, dict):
-        return {}
-    return {
-        name: payload[name][:128]
-        for name in ("request_id", "correlation_id")
-        if isinstance(payload.get(name), str) and payload[name]
-    }
+        return None
+    request_id = payload.get("request_id") if isinstance(payload, dict) else None
+    return request_id[:128] if isinstance(request_id, str) and request_id else None
 
 
 def _key_text(key: bytes | None) -> str:

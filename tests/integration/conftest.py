@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -20,6 +21,16 @@ def decodes_as(record: ConsumerRecord[bytes, bytes], event_type: type[EventT]) -
         return decode(record.value or b"", event_type)
     except EventDecodeError:
         return None
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    """Poll ``condition`` every half second; ``TimeoutError(what)`` when it never holds."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise TimeoutError(what)
 
 
 async def read_until(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from techgear.services import LocalRedis
 from tests.conftest import API_KEY
+from tests.integration.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
@@ -17,15 +16,6 @@ def ready_redis(gateway_url: str) -> dict[str, object]:
     body = httpx.get(f"{gateway_url}/ready", timeout=10).json()
     checks: dict[str, dict[str, object]] = body["checks"]
     return {"status": body["status"], **checks["redis"]}
-
-
-def wait_for(condition: object, what: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.5)
-    raise TimeoutError(what)
 
 
 def test_gateway_keeps_serving_without_redis_and_says_so(

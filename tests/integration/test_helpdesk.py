@@ -15,7 +15,7 @@ import redis
 
 from schemas.topics import HELPDESK_DEADLETTER
 from tests.conftest import API_KEY, REPO, STATE_DIR, process_env, stop_process
-from tests.integration.conftest import read_until
+from tests.integration.conftest import read_until, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -76,15 +76,6 @@ def mentions(items: list[dict[str, Any]], request_id: str) -> int:
     return sum(f"Reference: {request_id} " in text_of(item) for item in items)
 
 
-def wait_for(condition: Any, what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise TimeoutError(what)
-
-
 def escalate(gateway_url: str, conversation: str, message: str, **customer: str) -> str:
     response = httpx.post(
         f"{gateway_url}/v1/chat",
@@ -121,7 +112,9 @@ def test_one_ticket_per_escalation_follow_ups_as_notes_also_across_a_restart(
 
     bridge = start_bridge(target, kafka_bootstrap, redis_url)
     try:
-        wait_for(lambda: mentions(records(target)[1], followed) == 1, "the follow-up note")
+        wait_for(
+            lambda: mentions(records(target)[1], followed) == 1, "the follow-up note", timeout_s=60
+        )
     finally:
         stop_process(bridge)
     later = escalate(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tests.conftest import (
     WorkerProcess,
     stop_process,
 )
+from tests.integration.conftest import wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -86,15 +86,6 @@ def value(expr: str) -> float:
     except httpx.HTTPError:
         return float("nan")
     return float(result[0]["value"][1]) if result else 0.0
-
-
-def wait_for(condition: Any, what: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"Prometheus never showed {what}")
 
 
 CHAT_OK = 'sum(techgear_gateway_http_requests_total{route="/v1/chat",method="POST",status="200"})'
