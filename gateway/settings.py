@@ -16,7 +16,7 @@ class GatewaySettings(BaseSettings):
     callers get our 504 with a ``request_id`` rather than the balancer's anonymous one.
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Plaintext keys with the ``chat`` scope, for development; prefer ``API_KEY_DIGESTS``."""

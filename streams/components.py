@@ -11,6 +11,7 @@ from streams.cache import AnswerCache, NoCache, RedisAnswerCache
 from streams.classifier import QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
 from streams.gemini import GeminiResponder, LlmClassifier, gemini_chat_model
+from streams.llm_guard import GuardedResponder
 from streams.responder import OfflineResponder, Responder
 from streams.settings import WorkerSettings
 from streams.simulated import SimulatedResponder
@@ -57,7 +58,6 @@ def build_chat_model(settings: WorkerSettings) -> BaseChatModel | None:
         settings.gemini_api_key.get_secret_value(),
         settings.gemini_model,
         timeout_s=settings.llm_timeout_s,
-        max_retries=settings.llm_max_retries,
     )
 
 
@@ -71,14 +71,28 @@ def build_cache(settings: WorkerSettings) -> AnswerCache:
 def build_responder(
     settings: WorkerSettings, embedder: OnnxEmbedder, chat_model: BaseChatModel | None
 ) -> Responder:
+    llm: Responder
     if settings.responder == "simulated":
         log.warning("RESPONDER=simulated: answers are slowed down for benchmarks")
-        return SimulatedResponder(
+        llm = SimulatedResponder(
             OfflineResponder(embedder),
             latency_s=settings.simulated_latency_s,
             failure_rate=settings.simulated_failure_rate,
+            failure_mode=settings.simulated_failure_mode,
+            outage_file=settings.simulated_outage_file,
         )
-    return GeminiResponder(chat_model) if chat_model else OfflineResponder(embedder)
+    elif chat_model is not None:
+        llm = GeminiResponder(chat_model)
+    else:
+        return OfflineResponder(embedder)
+    return GuardedResponder(
+        llm,
+        timeout_s=settings.llm_timeout_s,
+        attempts=settings.llm_max_retries + 1,
+        backoff_s=settings.llm_retry_backoff_s,
+        failure_threshold=settings.llm_breaker_threshold,
+        open_s=settings.llm_breaker_open_s,
+    )
 
 
 def build_workflow(settings: WorkerSettings) -> AnswerWorkflow:

@@ -107,9 +107,7 @@ def _count_tokens(chunk: BaseMessageChunk) -> None:
         LLM_TOKENS.labels("output").inc(usage.get("output_tokens", 0))
 
 
-def gemini_chat_model(
-    api_key: str, model: str, *, timeout_s: float, max_retries: int
-) -> BaseChatModel:
+def gemini_chat_model(api_key: str, model: str, *, timeout_s: float) -> BaseChatModel:
     from langchain_google_genai import ChatGoogleGenerativeAI
 
     return ChatGoogleGenerativeAI(
@@ -117,6 +115,7 @@ def gemini_chat_model(
         google_api_key=api_key,
         temperature=0.2,
         timeout=timeout_s,
-        # 0 would mean "the library's default", not "no retries".
-        max_retries=max(max_retries, 1),
+        # Retries belong to GuardedResponder, where the circuit breaker sees each failure.
+        # 1 is "no retries" here; 0 would mean the library's default.
+        max_retries=1,
     )

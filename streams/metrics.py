@@ -44,3 +44,14 @@ CONSUMER_LAG = Gauge(
     "Messages of support.requests not yet committed by the worker group, per partition.",
     ["topic", "partition"],
 )
+LLM_RETRIES = Counter(
+    "techgear_worker_llm_retries_total", "LLM calls retried after a failure or timeout."
+)
+LLM_CIRCUIT_STATE = Gauge(
+    "techgear_worker_llm_circuit_state",
+    "The LLM circuit breaker: 0 closed, 1 half-open (trial call), 2 open (LLM skipped).",
+)
+LLM_CIRCUIT_REJECTIONS = Counter(
+    "techgear_worker_llm_circuit_rejections_total",
+    "Questions escalated without calling the LLM because its circuit was open.",
+)

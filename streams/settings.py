@@ -20,7 +20,7 @@ class WorkerSettings(BaseSettings):
     slow LLM call can never push the worker out of its group.
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_replication_factor: int = Field(default=1, ge=1)
@@ -53,13 +53,24 @@ class WorkerSettings(BaseSettings):
     """auto: Gemini when GEMINI_API_KEY is set, else offline. simulated: benchmarks only."""
     simulated_latency_s: float = Field(default=1.0, ge=0)
     simulated_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    simulated_failure_mode: Literal["error", "timeout"] = "error"
+    """How a simulated call fails: an error, or no reply at all (LLM_TIMEOUT_S ends it)."""
+    simulated_outage_file: Path | None = None
+    """While this file exists every simulated call fails: outage drills on a live worker."""
 
     gemini_api_key: SecretStr | None = None
     gemini_model: str = "gemini-2.5-flash"
     llm_classification_below: float = Field(default=0.5, ge=0.0, le=1.0)
     """With Gemini configured, it classifies questions the local model is less sure of."""
     llm_timeout_s: float = Field(default=30.0, gt=0)
+    """Limit on one LLM call, streaming included."""
     llm_max_retries: int = Field(default=2, ge=0)
+    """Retries of a failed or timed-out LLM call, with exponential backoff and jitter."""
+    llm_retry_backoff_s: float = Field(default=0.5, gt=0)
+    llm_breaker_threshold: int = Field(default=5, ge=1)
+    """Consecutive LLM failures that open the circuit: questions then escalate at once."""
+    llm_breaker_open_s: float = Field(default=30.0, gt=0)
+    """How long the circuit stays open before one trial call may close it."""
 
     escalation_window_s: float = Field(default=24 * 3600, gt=0)
     """A conversation escalating again within this window adds to its open ticket."""

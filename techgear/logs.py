@@ -27,7 +27,7 @@ _EMAIL = re.compile(r"\b[\w.+-]+@([\w-]+\.)+[\w-]{2,}\b")
 
 
 class LoggingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

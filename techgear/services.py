@@ -34,7 +34,7 @@ KAFKA_LOG_CONFIG = REPO_ROOT / "docker" / "kafka" / "log4j2.properties"
 
 
 class ServicesSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     techgear_state_dir: Path = Path(".local")
     """Data, logs and pid files of local services (git-ignored)."""

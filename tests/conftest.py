@@ -118,14 +118,14 @@ class WorkerProcess:
     """A `techgear worker` child process that tests can restart."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self._env = env
+        self.env = env
         self.process = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         with (STATE_DIR / "worker.log").open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "techgear", "worker"],
-                env=self._env,
+                env=self.env,
                 cwd=REPO,
                 stdout=log,
                 stderr=log,
@@ -144,6 +144,19 @@ def worker(worker_env: dict[str, str]) -> Iterator[WorkerProcess]:
     process = WorkerProcess(worker_env)
     yield process
     process.stop()
+
+
+@contextlib.contextmanager
+def substitute_worker(worker: WorkerProcess, **overrides: str) -> Iterator[WorkerProcess]:
+    """The session worker replaced by one with ``overrides`` in its environment (in the same
+    consumer group), and put back on exit."""
+    worker.stop()
+    substitute = WorkerProcess(worker.env | overrides)
+    try:
+        yield substitute
+    finally:
+        substitute.stop()
+        worker.restart()
 
 
 JWT_SECRET = "j" * 48

@@ -16,7 +16,7 @@ class HelpdeskSettings(BaseSettings):
     (https://DOMAIN.freshdesk.com) and ``FRESHDESK_API_KEY``. Redis keeps which escalation
     became which ticket; give the bridge a durable Redis in production."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -83,3 +83,27 @@ async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | Non
         await producer.send_and_wait(topic, value=value, key=key)
     finally:
         await producer.stop()
+
+
+async def records_since(
+    bootstrap: str, topic: str, start: dict[int, int]
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the ``start`` offsets (see ``end_offsets``) to its end now."""
+    end = await end_offsets(bootstrap, topic)
+    partitions = [TopicPartition(topic, p) for p in end if end[p] > start.get(p, 0)]
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, start.get(tp.partition, 0))
+        async with asyncio.timeout(30):
+            while any(await consumer.position(tp) < end[tp.partition] for tp in partitions):
+                batches = await consumer.getmany(timeout_ms=1000)
+                records.extend(r for batch in batches.values() for r in batch)
+    finally:
+        await consumer.stop()
+    return [r for r in records if r.offset < end[r.partition]]

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,26 @@ async def test_failure_mode_raises_a_retryable_llm_error(embedder: OnnxEmbedder)
     responder = SimulatedResponder(OfflineResponder(embedder), latency_s=0.0, failure_rate=1.0)
     with pytest.raises(LlmUnavailableError):
         await responder.answer("q", embedder.embed_one("q"), PASSAGES)
+
+
+async def test_outage_file_fails_every_call_while_it_exists(
+    embedder: OnnxEmbedder, tmp_path: Path
+) -> None:
+    outage = tmp_path / "llm-outage"
+    responder = SimulatedResponder(OfflineResponder(embedder), latency_s=0.0, outage_file=outage)
+    question = "How much is the FitBand 3?"
+    vector = embedder.embed_one(question)
+    assert await responder.answer(question, vector, PASSAGES) is not None
+    outage.touch()
+    with pytest.raises(LlmUnavailableError):
+        await responder.answer(question, vector, PASSAGES)
+    outage.unlink()
+    assert await responder.answer(question, vector, PASSAGES) is not None
+
+
+async def test_timeout_mode_never_replies(embedder: OnnxEmbedder) -> None:
+    responder = SimulatedResponder(
+        OfflineResponder(embedder), latency_s=0.0, failure_rate=1.0, failure_mode="timeout"
+    )
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(responder.answer("q", embedder.embed_one("q"), PASSAGES), 0.2)
