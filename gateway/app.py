@@ -38,7 +38,9 @@ def create_app(
 ) -> Starlette:
     settings = settings or GatewaySettings()
     bridge = bridge or KafkaBridge(
-        settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor
+        settings.kafka_bootstrap_servers,
+        replication_factor=settings.kafka_replication_factor,
+        publish_timeout_s=settings.kafka_publish_timeout_s,
     )
     tokens = token_service(settings)
     limiter = RateLimiter(

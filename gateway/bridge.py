@@ -43,11 +43,26 @@ log = logging.getLogger(__name__)
 
 SOURCE = "/techgear/gateway"
 _PROBE_TIMEOUT_S = 3.0
+_PUBLISH_GRACE_S = 1.0
+"""Past the producer's own deadline, in case it never reports back."""
 _METADATA_ATTEMPTS = 20
 _LISTENED = frozenset({ANSWERS, ANSWER_DELTAS, DEADLETTER})
 
 DeltaCallback = Callable[[ChatDelta], None]
 """Called on the event loop for each delta; must not block."""
+
+
+@dataclass(slots=True)
+class _DeltaRoute:
+    callback: DeltaCallback
+    next_seq: int = 0
+    """A request redelivered to a worker (after a crash) streams again from seq 0; what the
+    caller already has is not sent twice."""
+
+    def forward(self, delta: ChatDelta) -> None:
+        if delta.seq >= self.next_seq:
+            self.next_seq = delta.seq + 1
+            self.callback(delta)
 
 
 class BrokerUnavailableError(RuntimeError):
@@ -67,11 +82,18 @@ class Probe:
 
 
 class KafkaBridge:
-    def __init__(self, bootstrap_servers: str, *, replication_factor: int = 1) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        replication_factor: int = 1,
+        publish_timeout_s: float = 5.0,
+    ) -> None:
         self._bootstrap = bootstrap_servers
         self._replication_factor = replication_factor
+        self._publish_timeout_s = publish_timeout_s
         self._waiting: dict[str, asyncio.Future[ChatAnswer]] = {}
-        self._delta_callbacks: dict[str, DeltaCallback] = {}
+        self._delta_routes: dict[str, _DeltaRoute] = {}
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -81,7 +103,9 @@ class KafkaBridge:
             acks="all",
             enable_idempotence=True,
             linger_ms=1,
-            request_timeout_ms=10_000,
+            # The producer gives up on (and drops) an unsent request at this deadline, so a
+            # caller told 503 is not answered later behind their back.
+            request_timeout_ms=int(self._publish_timeout_s * 1000),
         )
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
@@ -144,7 +168,7 @@ class KafkaBridge:
         future: asyncio.Future[ChatAnswer] = asyncio.get_running_loop().create_future()
         self._waiting[request.request_id] = future
         if on_delta is not None:
-            self._delta_callbacks[request.request_id] = on_delta
+            self._delta_routes[request.request_id] = _DeltaRoute(on_delta)
         try:
             started = time.perf_counter()
             try:
@@ -155,7 +179,7 @@ class KafkaBridge:
                         key=request.conversation_id.encode(),
                         headers=list(headers_for(request, source=SOURCE).items()),
                     ),
-                    timeout_s,
+                    min(timeout_s, self._publish_timeout_s + _PUBLISH_GRACE_S),
                 )
             except (KafkaError, TimeoutError) as exc:
                 KAFKA_PRODUCE_ERRORS.inc()
@@ -164,7 +188,7 @@ class KafkaBridge:
             return await asyncio.wait_for(future, timeout_s)
         finally:
             self._waiting.pop(request.request_id, None)
-            self._delta_callbacks.pop(request.request_id, None)
+            self._delta_routes.pop(request.request_id, None)
 
     async def _listen(self) -> None:
         while True:
@@ -183,8 +207,8 @@ class KafkaBridge:
         try:
             if topic == ANSWER_DELTAS:
                 delta = decode(value, ChatDelta)
-                if callback := self._delta_callbacks.get(delta.request_id):
-                    callback(delta)
+                if route := self._delta_routes.get(delta.request_id):
+                    route.forward(delta)
             elif topic == ANSWERS:
                 answer = decode(value, ChatAnswer)
                 if future := self._pending(answer.request_id):

@@ -41,6 +41,8 @@ class GatewaySettings(BaseSettings):
     gateway_port: int = Field(default=8000, ge=1, le=65535)
     request_timeout_s: float = Field(default=30.0, gt=0)
     """How long a caller waits for the worker's answer before a 504."""
+    kafka_publish_timeout_s: float = Field(default=5.0, gt=0)
+    """How long Kafka may take to accept a question before the caller gets a 503."""
     max_body_bytes: int = Field(default=16_384, ge=1024)
     readiness_cache_s: float = Field(default=2.0, ge=0)
     """Readiness probes hit Kafka at most this often; Kubernetes probes every few seconds."""

@@ -50,12 +50,18 @@ def services_settings() -> ServicesSettings:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(services_settings: ServicesSettings) -> Iterator[str]:
+def local_kafka(services_settings: ServicesSettings) -> Iterator[tuple[LocalKafka, bool]]:
+    """The Kafka of the tests, and whether they started it (and so may stop it)."""
     kafka = LocalKafka(services_settings)
     handle = kafka.start()
-    yield handle.address
+    yield kafka, handle.started
     if handle.started:
         kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(local_kafka: tuple[LocalKafka, bool]) -> str:
+    return local_kafka[0].address
 
 
 @pytest.fixture(scope="session")
@@ -236,3 +242,8 @@ def wait_until_ready(
             last = repr(exc)
         time.sleep(0.5)
     raise TimeoutError(f"{url} not ready: {last}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fault injection stops, kills and replaces shared services: it runs after the rest."""
+    items.sort(key=lambda item: item.get_closest_marker("fault") is not None)

@@ -101,7 +101,7 @@ async def records_since(
         for tp in partitions:
             consumer.seek(tp, start.get(tp.partition, 0))
         async with asyncio.timeout(30):
-            while any(await consumer.position(tp) < end[tp.partition] for tp in partitions):
+            while [tp for tp in partitions if await consumer.position(tp) < end[tp.partition]]:
                 batches = await consumer.getmany(timeout_ms=1000)
                 records.extend(r for batch in batches.values() for r in batch)
     finally:
