@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from gateway import openapi, pages, readiness, routes, scopes
+from gateway.answer_cache import AnswerCacheReader
 from gateway.auth import CredentialsBackend
 from gateway.bridge import KafkaBridge
 from gateway.client_ip import parse_networks
@@ -43,6 +44,7 @@ def create_app(
         publish_timeout_s=settings.kafka_publish_timeout_s,
     )
     tokens = token_service(settings)
+    answer_cache = AnswerCacheReader(settings.redis_url)
     limiter = RateLimiter(
         per_minute=settings.rate_limit_per_minute,
         per_hour=settings.rate_limit_per_hour,
@@ -57,6 +59,7 @@ def create_app(
         finally:
             await bridge.stop()
             await limiter.close()
+            await answer_cache.close()
 
     app = Starlette(
         routes=[
@@ -93,6 +96,7 @@ def create_app(
     app.state.bridge = bridge
     app.state.users = UserStore(settings.users_file)
     app.state.limiter = limiter
+    app.state.answer_cache = answer_cache
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.tokens = tokens
     chroma_url = (

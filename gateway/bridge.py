@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from aiokafka.structs import RecordMetadata
 
 from gateway.metrics import KAFKA_PRODUCE_ERRORS, KAFKA_PRODUCE_LATENCY
 from schemas import (
@@ -34,6 +35,7 @@ from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
     DEADLETTER,
+    REQUEST_ID_HEADER,
     REQUESTS,
     WORKER_GROUP_ID,
     ensure_topics,
@@ -95,6 +97,7 @@ class KafkaBridge:
         self._waiting: dict[str, asyncio.Future[ChatAnswer]] = {}
         self._delta_routes: dict[str, _DeltaRoute] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         # aiokafka clients bind to the running event loop, so they are made here.
@@ -152,9 +155,32 @@ class KafkaBridge:
                 await self._listener
         for future in self._waiting.values():
             future.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self._consumer.stop()
         await self._producer.stop()
         await self._admin.close()
+
+    def publish_in_background(self, request: ChatRequest) -> None:
+        """Publish ``request`` without waiting; a failure is logged, not raised."""
+        task = asyncio.create_task(self._publish(request), name=f"publish-{request.request_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _publish(self, request: ChatRequest) -> None:
+        try:
+            await self._send(request)
+        except KafkaError as exc:
+            KAFKA_PRODUCE_ERRORS.inc()
+            log.warning("request %s not published: %r", request.request_id, exc)
+
+    def _send(self, request: ChatRequest) -> Awaitable[RecordMetadata]:
+        sending: Awaitable[RecordMetadata] = self._producer.send_and_wait(
+            REQUESTS,
+            value=encode(request),
+            key=request.conversation_id.encode(),
+            headers=list(headers_for(request, source=SOURCE).items()),
+        )
+        return sending
 
     @property
     def waiting(self) -> int:
@@ -173,13 +199,7 @@ class KafkaBridge:
             started = time.perf_counter()
             try:
                 await asyncio.wait_for(
-                    self._producer.send_and_wait(
-                        REQUESTS,
-                        value=encode(request),
-                        key=request.conversation_id.encode(),
-                        headers=list(headers_for(request, source=SOURCE).items()),
-                    ),
-                    min(timeout_s, self._publish_timeout_s + _PUBLISH_GRACE_S),
+                    self._send(request), min(timeout_s, self._publish_timeout_s + _PUBLISH_GRACE_S)
                 )
             except (KafkaError, TimeoutError) as exc:
                 KAFKA_PRODUCE_ERRORS.inc()
@@ -200,8 +220,18 @@ class KafkaBridge:
                 continue
             for partition, records in batches.items():
                 for record in records:
-                    if record.value:
+                    if record.value and self._concerns_us(record.headers):
                         self._resolve(partition.topic, record.value)
+
+    def _concerns_us(self, headers: Sequence[tuple[str, bytes]]) -> bool:
+        """Whether an event may be for a caller of this gateway. The request id header
+        spares decoding the events of other gateways' callers (and of answers already
+        given from the cache); an event without it is decoded to find out."""
+        for name, value in headers:
+            if name == REQUEST_ID_HEADER:
+                request_id = value.decode(errors="replace")
+                return request_id in self._waiting or request_id in self._delta_routes
+        return True
 
     def _resolve(self, topic: str, value: bytes) -> None:
         try:

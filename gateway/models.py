@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas import MAX_MESSAGE_CHARS, Category, ChatAnswer, Customer, EscalationReason, Source
+from schemas import (
+    MAX_MESSAGE_CHARS,
+    Category,
+    ChatAnswer,
+    ChatRequest,
+    Customer,
+    EscalationReason,
+    Source,
+)
+from schemas.answer_cache import CachedAnswer
 
 
 class ChatBody(BaseModel):
@@ -47,6 +56,20 @@ class ChatResponse(BaseModel):
             escalation_reason=answer.escalation_reason,
             sources=answer.sources,
             cached=answer.cached,
+        )
+
+    @classmethod
+    def from_cache(cls, request: ChatRequest, entry: CachedAnswer) -> ChatResponse:
+        return cls(
+            request_id=request.request_id,
+            conversation_id=request.conversation_id,
+            answer=entry.answer,
+            category=entry.category,
+            confidence=entry.confidence,
+            escalated=False,
+            escalation_reason=None,
+            sources=entry.sources,
+            cached=True,
         )
 
 

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import scopes
+from gateway.answer_cache import AnswerCacheReader
 from gateway.auth import authorize
 from gateway.body import parse_body
 from gateway.bridge import BrokerUnavailableError, KafkaBridge, ProcessingFailedError
@@ -37,6 +38,11 @@ async def chat(request: Request) -> Response:
         channel="api",
     )
     correlation.bind(request_id=request_id, conversation_id=chat_request.conversation_id)
+    if body.conversation_id is None:
+        cache: AnswerCacheReader = request.app.state.answer_cache
+        if (hit := await cache.first_answer(body.message)) is not None:
+            bridge.publish_in_background(chat_request)  # the worker records turn and answer
+            return _answer_response(ChatResponse.from_cache(chat_request, hit), cached=True)
     try:
         answer = await bridge.ask(chat_request, timeout_s=settings.request_timeout_s)
     except BrokerUnavailableError:
@@ -58,12 +64,15 @@ async def chat(request: Request) -> Response:
             f"no answer within {settings.request_timeout_s:g}s; the request is still queued",
             request_id=request_id,
         )
-    ANSWER_CACHE.labels("hit" if answer.cached else "miss").inc()
-    response = ChatResponse.from_answer(answer)
+    return _answer_response(ChatResponse.from_answer(answer), cached=answer.cached)
+
+
+def _answer_response(response: ChatResponse, *, cached: bool) -> Response:
+    ANSWER_CACHE.labels("hit" if cached else "miss").inc()
     return Response(
         orjson.dumps(response.model_dump(mode="json")),
         media_type="application/json",
-        headers={"X-Cache": "HIT" if answer.cached else "MISS"},
+        headers={"X-Cache": "HIT" if cached else "MISS"},
     )
 
 

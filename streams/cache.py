@@ -1,52 +1,24 @@
-"""Answer cache in Redis.
+"""The worker's side of the answer cache in Redis (its contract: ``schemas.answer_cache``).
 
-The key covers everything that can change an answer: the normalised question, the
-earlier turn it was resolved against (if any), the knowledge-base version, the responder
-and its prompt version. An ingestion that changes the knowledge base bumps its version,
-so every older entry becomes unreachable at once; ``CACHE_TTL_S`` bounds the rest.
-Escalations are never cached: each must reach the helpdesk.
+An ingestion that changes the knowledge base bumps its version, so every older entry
+becomes unreachable at once; ``CACHE_TTL_S`` bounds the rest. Escalations are never
+cached: each must reach the helpdesk. The worker also publishes its current scope
+(knowledge-base version, responder, prompt version) so gateways can find the entries of
+first questions themselves.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-import unicodedata
 from typing import Protocol
 
-import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
-from schemas import Category, Source
+from schemas.answer_cache import SCOPE_KEY, AnswerScope, CachedAnswer, decode_entry
 from streams.outcome import Outcome
 
 log = logging.getLogger(__name__)
-
-KEY_PREFIX = "techgear:answer:v1:"
-_SPACES = re.compile(r"\s+")
-_TRAILING_PUNCTUATION = re.compile(r"[\s?!.]+$")
-
-
-def normalize_question(question: str) -> str:
-    text = unicodedata.normalize("NFKC", question).casefold()
-    return _TRAILING_PUNCTUATION.sub("", _SPACES.sub(" ", text).strip())
-
-
-def cache_key(
-    *, question: str, context: str | None, kb_version: int, responder: str, prompt_version: str
-) -> str:
-    material = "\x1f".join(
-        [
-            normalize_question(question),
-            normalize_question(context or ""),
-            str(kb_version),
-            responder,
-            prompt_version,
-        ]
-    )
-    return KEY_PREFIX + hashlib.sha256(material.encode()).hexdigest()
 
 
 class AnswerCache(Protocol):
@@ -54,12 +26,19 @@ class AnswerCache(Protocol):
 
     async def put(self, key: str, outcome: Outcome) -> None: ...
 
+    async def publish_scope(self, scope: AnswerScope) -> None:
+        """Tell gateways which entries are current."""
+        ...
+
 
 class NoCache:
     async def get(self, key: str) -> Outcome | None:
         return None
 
     async def put(self, key: str, outcome: Outcome) -> None:
+        return None
+
+    async def publish_scope(self, scope: AnswerScope) -> None:
         return None
 
 
@@ -82,43 +61,39 @@ class RedisAnswerCache:
             return None
         if not raw:
             return None
-        return _decode(raw if isinstance(raw, bytes) else raw.encode())
+        entry = decode_entry(raw if isinstance(raw, bytes) else raw.encode())
+        if entry is None:
+            log.warning("ignoring unreadable cache entry")
+            return None
+        return Outcome(
+            answer=entry.answer,
+            category=entry.category,
+            confidence=entry.confidence,
+            responder=entry.responder,
+            sources=list(entry.sources),
+            cached=True,
+        )
 
     async def put(self, key: str, outcome: Outcome) -> None:
         if outcome.escalated:
             return
+        entry = CachedAnswer(
+            answer=outcome.answer,
+            category=outcome.category,
+            confidence=outcome.confidence,
+            responder=outcome.responder,
+            sources=outcome.sources,
+        )
         try:
-            await self._redis.set(key, _encode(outcome), ex=self._ttl_s)
+            await self._redis.set(key, entry.model_dump_json(), ex=self._ttl_s)
         except RedisError as exc:
             log.warning("answer cache unavailable: %s", exc)
 
+    async def publish_scope(self, scope: AnswerScope) -> None:
+        try:
+            await self._redis.set(SCOPE_KEY, scope.model_dump_json())
+        except RedisError as exc:
+            log.warning("cannot publish the answer cache scope: %s", exc)
+
     async def close(self) -> None:
         await self._redis.aclose()
-
-
-def _encode(outcome: Outcome) -> bytes:
-    return orjson.dumps(
-        {
-            "answer": outcome.answer,
-            "category": outcome.category.value,
-            "confidence": outcome.confidence,
-            "responder": outcome.responder,
-            "sources": [source.model_dump() for source in outcome.sources],
-        }
-    )
-
-
-def _decode(raw: bytes) -> Outcome | None:
-    try:
-        data = orjson.loads(raw)
-        return Outcome(
-            answer=data["answer"],
-            category=Category(data["category"]),
-            confidence=data["confidence"],
-            responder=data["responder"],
-            sources=[Source.model_validate(source) for source in data["sources"]],
-            cached=True,
-        )
-    except (orjson.JSONDecodeError, KeyError, ValueError):
-        log.warning("ignoring unreadable cache entry")
-        return None

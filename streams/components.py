@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from chromadb.api import ClientAPI
 from langchain_core.language_models import BaseChatModel
@@ -95,8 +96,17 @@ def build_responder(
     )
 
 
-def build_workflow(settings: WorkerSettings) -> AnswerWorkflow:
-    embedder = OnnxEmbedder()
+@dataclass(frozen=True, slots=True)
+class LocalModels:
+    """The worker's own models and knowledge: everything but the responder and cache."""
+
+    embedder: OnnxEmbedder
+    store: KnowledgeStore
+    classifier: QuestionClassifier
+
+
+def load_local_models(settings: WorkerSettings) -> LocalModels:
+    embedder = OnnxEmbedder(threads=settings.embedding_threads)
     store = open_store(settings, embedder)
     if store.count() == 0:
         raise EmptyKnowledgeBaseError(
@@ -106,12 +116,17 @@ def build_workflow(settings: WorkerSettings) -> AnswerWorkflow:
     classifier = QuestionClassifier.train(
         load_training_examples(settings.classifier_examples_path), embedder
     )
+    return LocalModels(embedder, store, classifier)
+
+
+def build_workflow(settings: WorkerSettings, models: LocalModels | None = None) -> AnswerWorkflow:
+    models = models or load_local_models(settings)
     chat_model = build_chat_model(settings) if settings.responder == "auto" else None
     return AnswerWorkflow(
-        embedder=embedder,
-        classifier=classifier,
-        store=store,
-        responder=build_responder(settings, embedder, chat_model),
+        embedder=models.embedder,
+        classifier=models.classifier,
+        store=models.store,
+        responder=build_responder(settings, models.embedder, chat_model),
         cache=build_cache(settings),
         retrieval_limit=settings.retrieval_limit,
         relevance_threshold=settings.relevance_threshold,

@@ -42,6 +42,7 @@ from schemas.topics import (
 from streams import metrics, triage
 from streams.errors import InvalidEventError, is_retryable
 from streams.memory import ConversationMemory, ConversationState, TicketRef, Turn
+from streams.ordering import ConversationLocks
 from streams.outcome import Outcome
 from streams.workflow import AnswerWorkflow
 
@@ -135,8 +136,11 @@ class RequestHandler:
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._timeout_s = timeout_s
+        self._conversations = ConversationLocks()
 
     async def handle(self, message: InboundMessage) -> None:
+        """Safe to run concurrently: questions of one conversation wait for each other,
+        in the order ``handle`` was called for them."""
         try:
             request = decode(message.value, ChatRequest)
         except EventDecodeError as exc:
@@ -147,7 +151,8 @@ class RequestHandler:
             correlation_id=request.correlation_id,
             conversation_id=request.conversation_id,
         ):
-            await self._process(message, request)
+            async with self._conversations.hold(request.conversation_id):
+                await self._process(message, request)
 
     async def _process(self, message: InboundMessage, request: ChatRequest) -> None:
         started = time.perf_counter()
@@ -157,17 +162,22 @@ class RequestHandler:
             try:
                 state = self._memory.load(request.conversation_id)
                 history = state.turns
-                deltas = DeltaEmitter(self._publisher, request, headers)
+                # Live chat streams the answer; an API caller waits for the whole of it.
+                deltas = (
+                    DeltaEmitter(self._publisher, request, headers)
+                    if request.channel == "chat"
+                    else None
+                )
                 outcome = await asyncio.wait_for(
                     self._workflow.run(
                         request_id=request.request_id,
                         question=request.message,
                         history=history,
-                        on_delta=deltas.emit,
+                        on_delta=deltas.emit if deltas else None,
                     ),
                     self._timeout_s,
                 )
-                if deltas.sent == 0:
+                if deltas and deltas.sent == 0:
                     await deltas.emit_whole(outcome.answer)
                 await self._publish_outcome(request, outcome, state, headers)
                 _count(outcome, request)

@@ -28,8 +28,12 @@ class WorkerSettings(BaseSettings):
     """Faust app id = consumer group; changelog topic names derive from it."""
     worker_data_dir: Path = Path(".local/faust")
     """Faust's local state (table stores); must be writable by the worker's user."""
-    worker_concurrency: int = Field(default=1, ge=1, le=64)
-    """Parallel handlers per partition set; 1 keeps each conversation strictly ordered."""
+    worker_concurrency: int = Field(default=16, ge=1, le=1024)
+    """Questions one worker handles at once; a conversation's questions still go in order."""
+
+    embedding_threads: int = Field(default=1, ge=0)
+    """Threads of one embedding call (0: one per core). One leaves the other cores to the
+    event loop and concurrent work; batching supplies the throughput."""
 
     knowledge_path: Path = Path("data/knowledge")
     classifier_examples_path: Path = Path("data/classifier")

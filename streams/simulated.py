@@ -62,8 +62,12 @@ class SimulatedResponder:
         text = reply.text if reply else ""
         words = text.split(" ") if text else [""]
         pause = self._latency_s / len(words)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         for index, word in enumerate(words):
-            await asyncio.sleep(pause)
+            # Paced on the clock, as a remote model is: a busy event loop here must not
+            # stretch the simulated latency word by word.
+            await asyncio.sleep(max(0.0, started + (index + 1) * pause - loop.time()))
             if on_delta and reply:
                 await on_delta(word if index == len(words) - 1 else word + " ")
         return reply

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +78,14 @@ class KnowledgeStore:
         embedder: OnnxEmbedder,
         *,
         reopen: Callable[[], ClientAPI] | None = None,
+        version_check_interval_s: float = 1.0,
     ) -> None:
-        """``reopen`` gives a fresh client when the version moves under an embedded store."""
+        """``reopen`` gives a fresh client when the version moves under an embedded store.
+        ``current_version`` reads the stored version at most every
+        ``version_check_interval_s``: it is asked on every question."""
         self._embedder = embedder
+        self._version_check_interval_s = version_check_interval_s
+        self._version_checked_at = -math.inf
         self._name = collection_name
         self._embedding_function = ChromaOnnxEmbeddingFunction(embedder)
         self._reopen = reopen
@@ -92,7 +99,7 @@ class KnowledgeStore:
             embedding_function=self._embedding_function,  # type: ignore[arg-type]
             metadata={"embedding_model": self._embedder.model_name, "kb_version": 0},
         )
-        self._opened_version = self.version
+        self._opened_version = self._known_version = self.version
         built_with = self.metadata.get("embedding_model")
         if built_with != self._embedder.model_name:
             raise EmbeddingModelMismatchError(
@@ -114,6 +121,10 @@ class KnowledgeStore:
         """The version as stored now, seeing ingestions made by other processes; the
         store reopens itself when it moved."""
         with self._lock:
+            now = time.monotonic()
+            if now - self._version_checked_at < self._version_check_interval_s:
+                return self._known_version
+            self._version_checked_at = now
             collection = self._client.get_collection(
                 self._name,
                 embedding_function=self._embedding_function,  # type: ignore[arg-type]
@@ -122,6 +133,7 @@ class KnowledgeStore:
             if version != self._opened_version and self._reopen is not None:
                 log.info("knowledge base moved to version %d; reopening the store", version)
                 self._open(self._reopen())
+            self._known_version = version
             return version
 
     def count(self) -> int:

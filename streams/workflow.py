@@ -20,8 +20,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from schemas import Category, EscalationReason
+from schemas.answer_cache import AnswerScope, cache_key
 from streams import replies
-from streams.cache import AnswerCache, cache_key
+from streams.batching import BatchingEmbedder
+from streams.cache import AnswerCache
 from streams.classifier import Classification, QuestionClassifier
 from streams.embeddings import OnnxEmbedder, Vectors
 from streams.errors import LlmUnavailableError
@@ -70,7 +72,7 @@ class AnswerWorkflow:
     ) -> None:
         """``second_opinion`` (an LLM) is asked when the local classifier's confidence is
         under ``second_opinion_below``."""
-        self._embedder = embedder
+        self._questions = BatchingEmbedder(embedder)
         self._classifier = classifier
         self._store = store
         self._responder = responder
@@ -80,6 +82,7 @@ class AnswerWorkflow:
         self._retrieval_limit = retrieval_limit
         self._relevance_threshold = relevance_threshold
         self._graph = self._build()
+        self._published_scope: AnswerScope | None = None
 
     async def run(
         self,
@@ -91,12 +94,18 @@ class AnswerWorkflow:
     ) -> Outcome:
         """``on_delta`` receives the answer's text as a streaming responder produces it."""
         contextual = contextual_question(question, history)
-        key = cache_key(
-            question=question,
-            context=history[-1].question if contextual else None,
+        scope = AnswerScope(
             kb_version=await asyncio.to_thread(self._store.current_version),
             responder=self._responder.name,
             prompt_version=self._responder.prompt_version,
+        )
+        if scope != self._published_scope:
+            await self._cache.publish_scope(scope)
+            self._published_scope = scope
+        key = cache_key(
+            question=question,
+            context=history[-1].question if contextual else None,
+            scope=scope,
         )
         cached = await self._cache.get(key)
         if cached is not None:
@@ -133,7 +142,7 @@ class AnswerWorkflow:
 
     async def _classify(self, state: _State) -> _State:
         text = state["contextual"] or state["question"]
-        vector = await asyncio.to_thread(self._embedder.embed_one, text)
+        vector = await self._questions.embed_one(text)
         classification = self._classifier.classify(text, vector)
         if self._second_opinion and classification.confidence < self._second_opinion_below:
             category = await self._second_opinion.classify(text)

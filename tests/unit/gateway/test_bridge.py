@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from gateway.bridge import _DeltaRoute
+import asyncio
+
+from gateway.bridge import KafkaBridge, _DeltaRoute
 from schemas import ChatDelta
 
 
@@ -22,3 +24,12 @@ def test_a_gap_does_not_stop_the_stream() -> None:
     for seq in (0, 2, 3):
         route.forward(delta(seq, "x"))
     assert received == [0, 2, 3]
+
+
+async def test_only_events_for_this_gateways_callers_are_decoded() -> None:
+    bridge = KafkaBridge("127.0.0.1:1")
+    bridge._waiting["mine"] = asyncio.get_running_loop().create_future()
+
+    assert bridge._concerns_us([("ce_id", b"x"), ("request_id", b"mine")])
+    assert not bridge._concerns_us([("request_id", b"another-gateways")])
+    assert bridge._concerns_us([])  # no header: decoded to find out

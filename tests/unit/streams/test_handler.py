@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Mapping
 from typing import Any
@@ -62,6 +63,22 @@ class ScriptedWorkflow:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
+        return self.outcome
+
+
+class GatedWorkflow(ScriptedWorkflow):
+    """Records the questions it starts; each waits for the gate to open."""
+
+    def __init__(self) -> None:
+        super().__init__(ANSWERED)
+        self.started: list[str] = []
+        self.gate = asyncio.Event()
+
+    async def run(
+        self, *, request_id: str, question: str, history: object = (), on_delta: object = None
+    ) -> Outcome:
+        self.started.append(question)
+        await self.gate.wait()
         return self.outcome
 
 
@@ -173,7 +190,7 @@ async def test_permanent_failure_is_dead_lettered_at_once() -> None:
     assert letter.attempts == 1 and workflow.calls == 1
 
 
-async def test_unstreamed_answer_is_sent_as_ordered_deltas_before_the_answer() -> None:
+async def test_unstreamed_chat_answer_is_sent_as_ordered_deltas_before_the_answer() -> None:
     publisher = RecordingPublisher()
     long_answer = Outcome(
         answer="The SmartWatch Pro X costs ₹15,999 and comes with a one year standard warranty.",
@@ -181,12 +198,47 @@ async def test_unstreamed_answer_is_sent_as_ordered_deltas_before_the_answer() -
         confidence=0.9,
         responder="offline",
     )
-    await handler(ScriptedWorkflow(long_answer), publisher).handle(message(request_bytes()))
+    await handler(ScriptedWorkflow(long_answer), publisher).handle(
+        message(request_bytes(channel="chat"))
+    )
 
     assert [d.seq for d in publisher.deltas] == list(range(len(publisher.deltas)))
     assert len(publisher.deltas) > 1
     assert "".join(d.text for d in publisher.deltas) == long_answer.answer
     assert all(d.request_id == "req-1" for d in publisher.deltas)
+
+
+async def test_an_api_answer_comes_whole_without_deltas() -> None:
+    publisher = RecordingPublisher()
+    await handler(ScriptedWorkflow(ANSWERED), publisher).handle(
+        message(request_bytes(channel="api"))
+    )
+    assert publisher.deltas == []
+    assert [topic for topic, _, _, _ in publisher.sent] == [ANSWERS]
+
+
+async def test_questions_of_one_conversation_are_handled_in_order_others_in_parallel() -> None:
+    publisher = RecordingPublisher()
+    workflow = GatedWorkflow()
+    questions = handler(workflow, publisher)
+    first = asyncio.create_task(
+        questions.handle(message(request_bytes(request_id="a1", message="first")))
+    )
+    second = asyncio.create_task(
+        questions.handle(message(request_bytes(request_id="a2", message="second")))
+    )
+    other = asyncio.create_task(
+        questions.handle(
+            message(request_bytes(request_id="b1", conversation_id="conv-2", message="other"))
+        )
+    )
+    await asyncio.sleep(0.01)
+    assert workflow.started == ["first", "other"]  # "second" waits for "first"
+    workflow.gate.set()
+    await asyncio.gather(first, second, other)
+    assert workflow.started == ["first", "other", "second"]
+    answered = [e.request_id for t, e, _, _ in publisher.sent if t == ANSWERS]
+    assert answered.index("a1") < answered.index("a2")
 
 
 def escalations(publisher: RecordingPublisher) -> list[Escalation]:

@@ -68,3 +68,23 @@ def test_collection_built_with_another_model_is_refused(
 
     with pytest.raises(EmbeddingModelMismatchError, match="re-ingest"):
         KnowledgeStore(client, "kb-test", embedder)
+
+
+def test_current_version_sees_another_writer_after_the_check_interval(
+    tmp_path: Path, kb: Path, embedder: OnnxEmbedder
+) -> None:
+    reader = KnowledgeStore(
+        open_client(path=tmp_path / "db"), "kb-test", embedder, version_check_interval_s=3600
+    )
+    writer = KnowledgeStore(open_client(path=tmp_path / "db"), "kb-test", embedder)
+    assert reader.current_version() == 0
+    writer.ingest(chunk_tree(kb))
+    assert reader.current_version() == 0  # not read again within the interval
+
+    eager = KnowledgeStore(
+        open_client(path=tmp_path / "db"), "kb-test", embedder, version_check_interval_s=0
+    )
+    writer.ingest(chunk_tree(kb))
+    write_doc(kb, "returns", "## Window\nReturns are accepted within 10 days of delivery.")
+    writer.ingest(chunk_tree(kb))
+    assert eager.current_version() == 2

@@ -1,0 +1,77 @@
+"""Answers to first questions straight from the workers' cache in Redis.
+
+A question that opens a conversation has no earlier turn to be read against, so its cache
+key depends only on the question and the scope the workers publish (knowledge-base
+version, responder, prompt version). A hit is answered here, without the round trip
+through Kafka and a worker; the request is still published so the worker records the
+turn and the answer event. Any Redis failure is a miss.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from schemas.answer_cache import (
+    SCOPE_KEY,
+    AnswerScope,
+    CachedAnswer,
+    cache_key,
+    decode_entry,
+    decode_scope,
+)
+
+log = logging.getLogger(__name__)
+
+_SCOPE_REFRESH_S = 1.0
+_PAUSE_AFTER_FAILURE_S = 5.0
+_REDIS_TIMEOUT_S = 0.25
+
+
+class AnswerCacheReader:
+    def __init__(self, redis_url: str | None) -> None:
+        self._redis = (
+            Redis.from_url(
+                redis_url,
+                socket_timeout=_REDIS_TIMEOUT_S,
+                socket_connect_timeout=_REDIS_TIMEOUT_S,
+            )
+            if redis_url
+            else None
+        )
+        self._scope: AnswerScope | None = None
+        self._scope_read_at = -_SCOPE_REFRESH_S
+        self._paused_until = 0.0
+
+    async def first_answer(self, question: str) -> CachedAnswer | None:
+        """The cached answer to ``question`` asked as a conversation's first."""
+        if self._redis is None or time.monotonic() < self._paused_until:
+            return None
+        try:
+            scope = await self._current_scope(self._redis)
+            if scope is None:
+                return None
+            raw = await self._redis.get(cache_key(question=question, context=None, scope=scope))
+        except (RedisError, OSError) as exc:
+            # Redis is down: don't make every request wait for it to say so again.
+            self._paused_until = time.monotonic() + _PAUSE_AFTER_FAILURE_S
+            log.warning(
+                "answer cache unavailable, not looking for %gs: %s", _PAUSE_AFTER_FAILURE_S, exc
+            )
+            return None
+        return decode_entry(raw) if isinstance(raw, bytes) else None
+
+    async def _current_scope(self, redis: Redis) -> AnswerScope | None:
+        now = time.monotonic()
+        if now - self._scope_read_at >= _SCOPE_REFRESH_S:
+            raw = await redis.get(SCOPE_KEY)
+            self._scope = decode_scope(raw) if isinstance(raw, bytes) else None
+            self._scope_read_at = now
+        return self._scope
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
