@@ -75,7 +75,8 @@ def create_app(
         broker=brokers,
         key_serializer="raw",
         value_serializer="raw",
-        store="memory://",
+        # On disk, so memory does not grow with the number of conversations.
+        store="rocksdb://",
         datadir=str(settings.worker_data_dir),
         web_enabled=False,
         autodiscover=False,
@@ -97,6 +98,13 @@ def create_app(
         key_type=bytes,
         value_type=bytes,
         partitions=next(spec.partitions for spec in TOPICS if spec.name == REQUESTS),
+        # Conversations are forgotten after CONVERSATION_TTL_S, in the local store and in
+        # the changelog, which otherwise keeps every conversation ever held.
+        options={"ttl": int(settings.conversation_ttl_s)},
+        extra_topic_configs={
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(int(settings.conversation_ttl_s * 1000)),
+        },
     )
     handler = handler_factory(FaustPublisher(app), FaustTableMemory(memory))
 

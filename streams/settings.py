@@ -78,6 +78,9 @@ class WorkerSettings(BaseSettings):
 
     escalation_window_s: float = Field(default=24 * 3600, gt=0)
     """A conversation escalating again within this window adds to its open ticket."""
+    conversation_ttl_s: float = Field(default=7 * 24 * 3600, ge=3600)
+    """How long a worker remembers a conversation after its last question; keep it above
+    ESCALATION_WINDOW_S so follow-ups still find their ticket."""
     processing_attempts: int = Field(default=3, ge=1, le=10)
     """Attempts at a message failing with a retryable error before it is dead-lettered."""
     retry_backoff_s: float = Field(default=0.5, ge=0)

@@ -117,6 +117,7 @@ def worker_env(kafka_bootstrap: str, redis_url: str, chroma_path: Path) -> dict[
         RETRY_BACKOFF_S="0.1",
         WORKER_METRICS_PORT=str(WORKER_METRICS_PORT),
         LAG_INTERVAL_S="1",
+        WORKER_DATA_DIR=str(STATE_DIR / "faust"),
     )
 
 

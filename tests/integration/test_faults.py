@@ -159,7 +159,11 @@ def test_gateway_answers_503_while_kafka_is_down_and_serves_after(
         before = client.post("/v1/chat", json=question)
         kafka.stop()
         try:
-            during = [client.post("/v1/chat", json=question) for _ in range(3)]
+            during = [
+                client.post("/v1/chat", json={"message": f"{question['message']} ({n})"})
+                for n in (uuid.uuid4().hex[:8] for _ in range(3))
+            ]
+            cached_during = client.post("/v1/chat", json=question)
             ready_during = httpx.get(f"{gateway_url}/ready", timeout=15)
         finally:
             kafka.start()
@@ -174,6 +178,8 @@ def test_gateway_answers_503_while_kafka_is_down_and_serves_after(
     assert [r.status_code for r in during] == [503, 503, 503]
     assert all(r.headers["Retry-After"].isdigit() for r in during)
     assert all(r.json()["error"]["code"] == "unavailable" for r in during)
+    # A first question the cache can answer is still answered, from the gateway.
+    assert cached_during.status_code == 200 and cached_during.headers["X-Cache"] == "HIT"
     assert ready_during.status_code == 503
     assert after.status_code == 200 and "₹2,999" in after.json()["answer"]
     assert worker.process.poll() is None  # the worker rode out the outage
