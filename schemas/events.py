@@ -121,8 +121,9 @@ class ChatDelta(Event):
     """A piece of an answer as it is produced, on ``support.answer-deltas``.
 
     Deltas of one request carry ``seq`` 0, 1, 2, ...; their concatenation is the answer
-    text. They are a courtesy to streaming clients: the ``ChatAnswer`` that follows is
-    the authority, and an answer from the cache comes without deltas.
+    text. They are a courtesy to live chat (requests of channel ``chat``; API requests get
+    none): the ``ChatAnswer`` that follows is the authority. A request processed again
+    after a crash streams again from ``seq`` 0.
     """
 
     event_type: Literal["chat.delta"] = "chat.delta"
