@@ -86,8 +86,13 @@ def worker_serving_metrics() -> bool:
     return True
 
 
+@pytest.mark.parametrize("failure_mode", ["error", "timeout"])
 async def test_llm_outage_escalates_then_the_circuit_opens_and_recovery_closes_it(
-    gateway_url: str, worker: WorkerProcess, kafka_bootstrap: str, tmp_path: Path
+    gateway_url: str,
+    worker: WorkerProcess,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    failure_mode: str,
 ) -> None:
     outage = tmp_path / "llm-outage"
     nonce = uuid.uuid4().hex[:8]  # fresh questions: a cached answer would not reach the LLM
@@ -98,7 +103,8 @@ async def test_llm_outage_escalates_then_the_circuit_opens_and_recovery_closes_i
             RESPONDER="simulated",
             SIMULATED_LATENCY_S="0.05",
             SIMULATED_OUTAGE_FILE=str(outage),
-            LLM_TIMEOUT_S="2",
+            SIMULATED_FAILURE_MODE=failure_mode,
+            LLM_TIMEOUT_S="1",
             LLM_MAX_RETRIES="2",
             LLM_RETRY_BACKOFF_S="0.05",
             LLM_BREAKER_THRESHOLD="3",
