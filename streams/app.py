@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from schemas import encode
 from schemas.cloudevents import headers_for
-from schemas.topics import REQUESTS, TOPICS
+from schemas.topics import REQUESTS, TOPICS, TopicSpec
 from streams.handler import InboundMessage, Publisher, RequestHandler
 from streams.lag import LagProbe
 from streams.memory import ConversationMemory, ConversationState, decode_state, encode_state
@@ -65,6 +65,18 @@ class FaustPublisher:
             await delivery
 
 
+def memory_changelog(settings: WorkerSettings) -> TopicSpec:
+    """The conversation table's changelog topic, as Faust names it. Co-partitioned with
+    ``support.requests``, so a conversation's memory sits on the worker that receives its
+    questions."""
+    return TopicSpec(
+        f"{settings.worker_app_id}-{MEMORY_TABLE}-changelog",
+        partitions=next(spec.partitions for spec in TOPICS if spec.name == REQUESTS),
+        retention_ms=int(settings.conversation_ttl_s * 1000),
+        cleanup_policy="compact,delete",
+    )
+
+
 def create_app(
     settings: WorkerSettings,
     handler_factory: Callable[[Publisher, ConversationMemory], RequestHandler],
@@ -90,21 +102,17 @@ def create_app(
         broker_max_poll_interval=settings.broker_max_poll_interval_s,
     )
     requests = app.topic(REQUESTS, key_type=bytes, value_type=bytes)
-    # Co-partitioned with support.requests (same key, same partition count), so a
-    # conversation's memory sits on the worker that receives its questions.
+    changelog = memory_changelog(settings)
     memory = app.Table(
         MEMORY_TABLE,
         default=None,
         key_type=bytes,
         value_type=bytes,
-        partitions=next(spec.partitions for spec in TOPICS if spec.name == REQUESTS),
+        partitions=changelog.partitions,
         # Conversations are forgotten after CONVERSATION_TTL_S, in the local store and in
         # the changelog, which otherwise keeps every conversation ever held.
         options={"ttl": int(settings.conversation_ttl_s)},
-        extra_topic_configs={
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str(int(settings.conversation_ttl_s * 1000)),
-        },
+        extra_topic_configs=changelog.configs,
     )
     handler = handler_factory(FaustPublisher(app), FaustTableMemory(memory))
 

@@ -10,8 +10,8 @@ from faust.worker import Worker
 from prometheus_client import start_http_server
 from tqdm import tqdm
 
-from schemas.topics import ensure_topics
-from streams.app import create_app
+from schemas.topics import TOPICS, ensure_topics
+from streams.app import create_app, memory_changelog
 from streams.components import build_workflow, drop_collection, open_store
 from streams.embeddings import OnnxEmbedder
 from streams.handler import Publisher, RequestHandler
@@ -27,7 +27,9 @@ def run_worker(settings: WorkerSettings) -> None:
     """Run the Faust worker in the foreground until SIGINT or SIGTERM."""
     asyncio.run(
         ensure_topics(
-            settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor
+            settings.kafka_bootstrap_servers,
+            replication_factor=settings.kafka_replication_factor,
+            specs=(*TOPICS, memory_changelog(settings)),
         )
     )
     workflow = build_workflow(settings)

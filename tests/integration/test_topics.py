@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas.topics import ESCALATIONS, TOPICS, ensure_topics, topic_configs
-from tests.conftest import REPO, process_env
+from streams.app import memory_changelog
+from streams.settings import WorkerSettings
+from tests.conftest import REPO, WorkerProcess, process_env
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +55,25 @@ def test_describe_shows_every_topic_and_the_worker_group_lag(
     for spec in TOPICS:
         assert f"{spec.name}: {spec.partitions} partitions" in printed
     assert "group techgear-worker: lag" in printed
+
+
+async def test_conversation_changelog_forgets_conversations_after_their_ttl(
+    kafka_bootstrap: str, worker: WorkerProcess
+) -> None:
+    """The worker puts its table's changelog in line at start, even one created before."""
+    changelog = memory_changelog(WorkerSettings(_env_file=None))  # type: ignore[call-arg]
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        configs: dict[str, tuple[str, bool]] = {}
+        for _ in range(60):  # the session worker may still be starting
+            if changelog.name in await admin.list_topics():
+                configs = await topic_configs(admin, changelog.name)
+                if configs["cleanup.policy"][0] == changelog.cleanup_policy:
+                    break
+            await asyncio.sleep(1)
+    finally:
+        await admin.close()
+
+    assert configs["cleanup.policy"][0] == "compact,delete"
+    assert configs["retention.ms"][0] == str(7 * 24 * 3600 * 1000)
