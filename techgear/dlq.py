@@ -6,11 +6,11 @@ import base64
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 
 from schemas import DeadLetter, EventDecodeError, decode
 from schemas.topics import DEADLETTER
+from techgear.records import read_records
 
 REPLAYED_FROM_HEADER = "replayed_from"
 
@@ -23,43 +23,14 @@ class StoredDeadLetter:
 
 
 async def list_dead_letters(bootstrap_servers: str) -> list[StoredDeadLetter]:
-    """Every dead letter still retained, oldest first."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([DEADLETTER])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(DEADLETTER, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
+    """Every dead letter still retained, oldest first within each partition."""
     letters: list[StoredDeadLetter] = []
-    try:
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        for tp, first in (await consumer.beginning_offsets(partitions)).items():
-            consumer.seek(tp, first)
-        remaining = {tp for tp in partitions if ends[tp] > await consumer.position(tp)}
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=2000)
-            if not batches:
-                break
-            for tp, records in batches.items():
-                for record in records:
-                    try:
-                        letters.append(
-                            StoredDeadLetter(
-                                tp.partition, record.offset, decode(record.value or b"", DeadLetter)
-                            )
-                        )
-                    except EventDecodeError:
-                        continue
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    for record in await read_records(bootstrap_servers, DEADLETTER):
+        try:
+            letter = decode(record.value or b"", DeadLetter)
+        except EventDecodeError:
+            continue
+        letters.append(StoredDeadLetter(record.partition, record.offset, letter))
     return letters
 
 

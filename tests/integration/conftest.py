@@ -5,8 +5,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from schemas import EventDecodeError, decode
@@ -59,23 +58,6 @@ async def read_until(
     raise AssertionError("unreachable")
 
 
-async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        offsets = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    return {tp.partition: offset for tp, offset in offsets.items()}
-
-
 async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
@@ -83,27 +65,3 @@ async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | Non
         await producer.send_and_wait(topic, value=value, key=key)
     finally:
         await producer.stop()
-
-
-async def records_since(
-    bootstrap: str, topic: str, start: dict[int, int]
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topic`` from the ``start`` offsets (see ``end_offsets``) to its end now."""
-    end = await end_offsets(bootstrap, topic)
-    partitions = [TopicPartition(topic, p) for p in end if end[p] > start.get(p, 0)]
-    if not partitions:
-        return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, start.get(tp.partition, 0))
-        async with asyncio.timeout(30):
-            while [tp for tp in partitions if await consumer.position(tp) < end[tp.partition]]:
-                batches = await consumer.getmany(timeout_ms=1000)
-                records.extend(r for batch in batches.values() for r in batch)
-    finally:
-        await consumer.stop()
-    return [r for r in records if r.offset < end[r.partition]]

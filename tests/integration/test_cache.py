@@ -19,8 +19,9 @@ from schemas import ChatAnswer
 from schemas.topics import ANSWERS
 from streams.settings import WorkerSettings
 from streams.worker import ingest
+from techgear.records import end_offsets, read_records
 from tests.conftest import API_KEY, REPO
-from tests.integration.conftest import decodes_as, end_offsets, records_since
+from tests.integration.conftest import decodes_as
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +89,7 @@ async def test_a_first_question_answered_by_the_gateway_still_reaches_the_worker
     # ... and published the answer event of the request the gateway answered.
     answered = [
         event.request_id
-        for record in await records_since(kafka_bootstrap, ANSWERS, answers_from)
+        for record in await read_records(kafka_bootstrap, ANSWERS, answers_from)
         if (event := decodes_as(record, ChatAnswer)) is not None
     ]
     assert hit.json()["request_id"] in answered

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import ChatAnswer, Escalation, EscalationReason, decode
 from schemas.topics import ANSWERS, ESCALATIONS, WORKER_GROUP_ID
+from techgear.records import end_offsets, read_records
 from techgear.services import LocalKafka, LocalRedis
 from tests.conftest import (
     API_KEY,
@@ -24,13 +25,7 @@ from tests.conftest import (
     running_gateway,
     substitute_worker,
 )
-from tests.integration.conftest import (
-    decodes_as,
-    end_offsets,
-    read_until,
-    records_since,
-    wait_for,
-)
+from tests.integration.conftest import decodes_as, read_until, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
@@ -227,7 +222,7 @@ async def test_worker_killed_mid_stream_every_caller_gets_one_answer_and_no_doub
     assert len(asked) == len(questions)
     assert all(("₹2,999" in b["answer"]) != b["escalated"] for b in bodies)
     escalations: dict[str, int] = {}
-    for record in await records_since(kafka_bootstrap, ESCALATIONS, escalations_from):
+    for record in await read_records(kafka_bootstrap, ESCALATIONS, escalations_from):
         event = decodes_as(record, Escalation)
         if event is not None and event.request_id in asked:
             escalations[event.request_id] = escalations.get(event.request_id, 0) + 1
@@ -236,7 +231,7 @@ async def test_worker_killed_mid_stream_every_caller_gets_one_answer_and_no_doub
     assert escalations == dict.fromkeys(escalated, 1)
     answered = {
         event.request_id
-        for record in await records_since(kafka_bootstrap, ANSWERS, answers_from)
+        for record in await read_records(kafka_bootstrap, ANSWERS, answers_from)
         if (event := decodes_as(record, ChatAnswer)) is not None
     }
     assert asked <= answered
@@ -279,7 +274,7 @@ async def test_an_llm_slower_than_the_poll_interval_causes_no_rebalance_or_doubl
     asked = [r.json()["request_id"] for r in responses]
     published = [
         event.request_id
-        for record in await records_since(kafka_bootstrap, ANSWERS, answers_from)
+        for record in await read_records(kafka_bootstrap, ANSWERS, answers_from)
         if (event := decodes_as(record, ChatAnswer)) is not None and event.request_id in asked
     ]
     assert sorted(published) == sorted(asked)  # each processed once: nothing redelivered

@@ -11,8 +11,9 @@ import pytest
 
 from schemas import ChatAnswer, DeadLetter, Escalation, decode
 from schemas.topics import ANSWERS, DEADLETTER, ESCALATIONS, REQUESTS
+from techgear.records import end_offsets
 from tests.conftest import API_KEY
-from tests.integration.conftest import decodes_as, end_offsets, produce_raw, read_until
+from tests.integration.conftest import decodes_as, produce_raw, read_until
 
 pytestmark = pytest.mark.integration
 

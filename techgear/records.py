@@ -1,0 +1,61 @@
+"""Reading a topic's retained records, for operator tools (and the tests that check them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
+
+_FETCH_TIMEOUT_MS = 2000
+
+
+async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+    """The next offset of each partition of ``topic``: where a read "from now" starts."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        partitions = await _partitions(bootstrap_servers, topic)
+        offsets = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in offsets.items()}
+
+
+async def read_records(
+    bootstrap_servers: str, topic: str, start: Mapping[int, int] | None = None
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records of ``topic`` from the ``start`` offsets (the oldest retained when
+    omitted) to its end as of this call, partition by partition in offset order."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        partitions = await _partitions(bootstrap_servers, topic)
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        oldest = await consumer.beginning_offsets(partitions)
+        for tp in partitions:
+            # An explicit seek: seek_to_beginning() may lose to the default reset (latest).
+            consumer.seek(tp, oldest[tp] if start is None else start.get(tp.partition, 0))
+        while pending := [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            batches = await consumer.getmany(*pending, timeout_ms=_FETCH_TIMEOUT_MS)
+            if not batches:
+                break  # nothing more arrives below the recorded ends
+            records.extend(r for batch in batches.values() for r in batch)
+    finally:
+        await consumer.stop()
+    return [r for r in records if r.offset < ends[TopicPartition(topic, r.partition)]]
+
+
+async def _partitions(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
