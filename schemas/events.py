@@ -187,11 +187,21 @@ class Escalation(Event):
     sources: list[Source] = Field(default_factory=list)
 
 
+DEAD_LETTER_MAX_VALUE_BYTES = 128 * 1024
+"""Original bytes a dead letter carries at most (base64 makes them 4/3 larger): with the
+rest of the letter it stays far below the broker's default 1 MiB message size."""
+DEAD_LETTER_MAX_KEY_BYTES = 1024
+
+
 class DeadLetter(BaseModel):
     """A message the worker could not process, with everything needed to replay it.
 
     ``request_id`` and ``conversation_id`` are ``"unknown"`` when the original bytes
-    could not be decoded far enough to read them.
+    could not be decoded far enough to read them. A letter is bounded in size: when the
+    original key or value was larger than it may carry, ``original_truncated`` is true,
+    the ``*_b64`` fields hold a prefix only, and ``original_size``/``original_sha256``
+    describe the whole value, so a replay re-reads it from ``source_topic`` at
+    ``source_partition``/``source_offset`` while that topic still retains it.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -208,6 +218,9 @@ class DeadLetter(BaseModel):
     source_offset: int
     original_key_b64: str | None
     original_value_b64: str
+    original_size: int | None = Field(default=None, ge=0)
+    original_sha256: str | None = None
+    original_truncated: bool = False
     error_class: str
     error_message: str
     retryable: bool
