@@ -311,8 +311,12 @@ async def _kafka_answers(address: str) -> bool:
 
 
 def _kafka_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding. Like Kafka's
+    own ``Uuid.randomUuid``, never one starting with "-", which the command line would
+    take for an option (one id in 64)."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()).startswith("-"):
+        pass
+    return cluster_id.rstrip("=")
 
 
 def _alive(pid: int) -> bool:
