@@ -1,19 +1,28 @@
-"""The Faust application: one named agent answering ``support.requests``."""
+"""The Faust application: one named agent answering ``support.requests``.
+
+The agent only takes messages in: a :class:`ConversationDispatcher` handles them
+concurrently (a conversation's in order) and an :class:`InFlightLedger` keeps commits
+below every message not yet answered or dead-lettered (see ``streams.commits``).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 
 import faust
 from aiokafka.errors import KafkaError
-from faust.types import EventT, TableT
+from faust.types import TP, EventT, TableT
 from pydantic import BaseModel
 
 from schemas import encode
 from schemas.cloudevents import headers_for
 from schemas.topics import REQUESTS, TOPICS, TopicSpec
-from streams.handler import InboundMessage, Publisher, RequestHandler
+from streams.commits import LedgerApp
+from streams.dispatch import ConversationDispatcher
+from streams.handler import Publisher, RequestHandler
+from streams.inbound import InboundMessage
+from streams.inflight import InFlightLedger
 from streams.lag import LagProbe
 from streams.memory import ConversationMemory, ConversationState, decode_state, encode_state
 from streams.settings import WorkerSettings
@@ -82,8 +91,19 @@ def create_app(
     handler_factory: Callable[[Publisher, ConversationMemory], RequestHandler],
 ) -> faust.App:
     brokers = ";".join(f"kafka://{host}" for host in settings.kafka_bootstrap_servers.split(","))
-    app = faust.App(
+    ledger = InFlightLedger()
+    dispatcher: ConversationDispatcher | None = None
+
+    def abandon(partitions: Set[TP]) -> None:
+        if dispatcher is not None:
+            dispatcher.abandon(partitions)
+
+    app = LedgerApp(
         settings.worker_app_id,
+        ledger=ledger,
+        # Within the rebalance timeout, so a slow handler cannot stall the whole group.
+        drain_timeout_s=settings.broker_rebalance_timeout_s / 2,
+        on_revoke=abandon,
         broker=brokers,
         key_serializer="raw",
         value_serializer="raw",
@@ -100,6 +120,7 @@ def create_app(
         broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
         broker_max_poll_interval=settings.broker_max_poll_interval_s,
+        broker_commit_interval=settings.broker_commit_interval_s,
     )
     requests = app.topic(REQUESTS, key_type=bytes, value_type=bytes)
     changelog = memory_changelog(settings)
@@ -115,22 +136,32 @@ def create_app(
         extra_topic_configs=changelog.configs,
     )
     handler = handler_factory(FaustPublisher(app), FaustTableMemory(memory))
+    dispatcher = ConversationDispatcher(
+        handler.handle,
+        ledger,
+        concurrency=settings.worker_concurrency,
+        max_pending=settings.worker_max_pending,
+    )
 
-    @app.agent(requests, name=AGENT_NAME, concurrency=settings.worker_concurrency)
+    # One actor: it keeps each partition's order, and Faust acknowledges every message as
+    # soon as it is taken in, so its acked offsets stay contiguous; the ledger decides
+    # what is committed.
+    @app.agent(requests, name=AGENT_NAME, concurrency=1)
     async def answer_requests(stream: faust.StreamT[bytes]) -> None:
         event: EventT[bytes]
         async for event in stream.events():
             message = event.message
-            await handler.handle(
-                InboundMessage(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value or b"",
-                    headers=_header_map(message.headers),
-                )
+            inbound = InboundMessage(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value or b"",
+                headers=_header_map(message.headers),
             )
+            # The task handling it inherits this context, where Faust's table writes
+            # find the event (and so the partition) they belong to.
+            await dispatcher.submit(inbound, context=event)
 
     lag = LagProbe(settings.kafka_bootstrap_servers, settings.worker_app_id)
 

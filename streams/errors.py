@@ -8,11 +8,30 @@
         ├── InvalidEventError     undecodable or invalid event bytes
         └── ContentRefusedError   content the system will not process
 
+Kafka's refusals of a record itself are permanent too: a record over the broker's
+message size (``MessageSizeTooLargeError``, ``RecordListTooLargeError``,
+``RecordTooLargeError``), a topic the client may not write (``TopicAuthorizationFailedError``)
+or a record the broker will not take (``InvalidTopicError``, ``CorruptRecordException``,
+``PolicyViolationError``). Any other Kafka error (broker unreachable, leader moving, a
+delivery timeout) is retryable.
+
 Anything else raised while processing counts as retryable: an unknown failure gets the
 benefit of the doubt before it is dead-lettered.
 """
 
 from __future__ import annotations
+
+from aiokafka import errors as kafka_errors
+
+KAFKA_REFUSALS: tuple[type[Exception], ...] = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.RecordTooLargeError,
+    kafka_errors.TopicAuthorizationFailedError,
+    kafka_errors.InvalidTopicError,
+    kafka_errors.CorruptRecordException,
+    kafka_errors.PolicyViolationError,
+)
 
 
 class ProcessingError(Exception):
@@ -44,4 +63,6 @@ class ContentRefusedError(PermanentError):
 
 
 def is_retryable(error: BaseException) -> bool:
-    return error.retryable if isinstance(error, ProcessingError) else True
+    if isinstance(error, ProcessingError):
+        return error.retryable
+    return not isinstance(error, KAFKA_REFUSALS)

@@ -1,21 +1,21 @@
 """Processing of one ``support.requests`` message, independent of Faust.
 
 A message is either answered (a ``ChatAnswer``, plus an ``Escalation`` when a person must
-take over) or dead-lettered with its original bytes; the handler returns only once one
-of these is durably written, so the consumer never commits past an unprocessed message.
+take over) or dead-lettered with its original bytes (bounded: see ``streams.deadletters``);
+``handle`` returns only once one of these is durably written, and raises when neither
+could be (the broker refused even the bounded letter), so the caller never counts an
+unprocessed message as done. Calls for one conversation must not overlap (the
+dispatcher runs them in order).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
-import orjson
 from pydantic import BaseModel
 
 from schemas import (
@@ -40,28 +40,18 @@ from schemas.topics import (
     REQUEST_ID_HEADER,
 )
 from streams import metrics, triage
-from streams.errors import InvalidEventError, is_retryable
+from streams.deadletters import bounded_headers, dead_letter_for
+from streams.errors import KAFKA_REFUSALS, InvalidEventError, is_retryable
+from streams.inbound import InboundMessage
 from streams.memory import ConversationMemory, ConversationState, TicketRef, Turn
-from streams.ordering import ConversationLocks
 from streams.outcome import Outcome
 from streams.workflow import AnswerWorkflow
 
 log = logging.getLogger(__name__)
 
-_UNKNOWN = "unknown"
 _MAX_PUBLISH_BACKOFF_S = 30.0
 _WORDS_PER_DELTA = 6
 _LOGGED_CHARS = 300
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: Mapping[str, bytes]
 
 
 class Publisher(Protocol):
@@ -136,11 +126,8 @@ class RequestHandler:
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._timeout_s = timeout_s
-        self._conversations = ConversationLocks()
 
     async def handle(self, message: InboundMessage) -> None:
-        """Safe to run concurrently: questions of one conversation wait for each other,
-        in the order ``handle`` was called for them."""
         try:
             request = decode(message.value, ChatRequest)
         except EventDecodeError as exc:
@@ -151,8 +138,7 @@ class RequestHandler:
             correlation_id=request.correlation_id,
             conversation_id=request.conversation_id,
         ):
-            async with self._conversations.hold(request.conversation_id):
-                await self._process(message, request)
+            await self._process(message, request)
 
     async def _process(self, message: InboundMessage, request: ChatRequest) -> None:
         started = time.perf_counter()
@@ -280,52 +266,51 @@ class RequestHandler:
         attempts: int,
         request: ChatRequest | None,
     ) -> None:
-        peeked_request_id = _peek_request_id(message.value)
-        letter = DeadLetter(
-            request_id=request.request_id if request else (peeked_request_id or _UNKNOWN),
-            conversation_id=request.conversation_id if request else _key_text(message.key),
-            correlation_id=request.correlation_id
-            if request
-            else _header_text(message, CORRELATION_HEADER),
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
-            original_key_b64=base64.b64encode(message.key).decode()
-            if message.key is not None
-            else None,
-            original_value_b64=base64.b64encode(message.value).decode(),
-            error_class=type(error).__name__,
-            error_message=str(error)[:2000],
-            retryable=is_retryable(error),
-            attempts=attempts,
-        )
+        letter = dead_letter_for(message, error, attempts=attempts, request=request)
         metrics.DEAD_LETTERS.labels(letter.error_class).inc()
         if request is not None:
             metrics.MESSAGES.labels("unknown", "dead_lettered").inc()
+        source = f"{message.topic}/{message.partition}@{message.offset}"
         log.error(
-            "message %s/%d@%d dead-lettered after %d attempt(s): %s: %s",
-            message.topic,
-            message.partition,
-            message.offset,
+            "message %s dead-lettered after %d attempt(s): %s: %s",
+            source,
             attempts,
             letter.error_class,
             letter.error_message,
             extra={
                 "request_id": letter.request_id,
-                "source": f"{message.topic}/{message.partition}@{message.offset}",
+                "source": source,
                 "error": f"{letter.error_class}: {letter.error_message}",
             },
         )
-        headers = dict(message.headers)
+        headers = bounded_headers(message.headers)
+        try:
+            await self._publish_dead_letter(letter, headers)
+        except KAFKA_REFUSALS as refusal:
+            # The broker takes less than even a bounded letter: send the coordinates only.
+            log.error("dead letter refused (%r); sending it without the original bytes", refusal)
+            bare = dead_letter_for(
+                message, error, attempts=attempts, request=request, keep_original=False
+            )
+            await self._publish_dead_letter(bare, {})
+
+    async def _publish_dead_letter(self, letter: DeadLetter, headers: Mapping[str, bytes]) -> None:
+        """Publish, retrying while the broker is unreachable (the offset must not pass this
+        message meanwhile); a refusal of the record itself is raised at once."""
         delay = self._backoff_s or 0.1
-        while True:  # the broker being down must not advance the offset past this message
+        while True:
             try:
                 await self._publisher.publish(
-                    DEADLETTER, letter, key=letter.conversation_id, headers=headers
+                    DEADLETTER,
+                    letter,
+                    key=letter.conversation_id,
+                    headers=headers,
                 )
                 return
-            except Exception:
-                log.exception("cannot write dead letter; retrying")
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
+                log.warning("cannot write dead letter (%r); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_PUBLISH_BACKOFF_S)
 
@@ -342,23 +327,3 @@ def _outbound_headers(request: ChatRequest) -> dict[str, bytes]:
         CORRELATION_HEADER: request.correlation_id.encode(),
         REQUEST_ID_HEADER: request.request_id.encode(),
     }
-
-
-def _peek_request_id(value: bytes) -> str | None:
-    """The request id an invalid event still carries, so its dead letter can name it."""
-    try:
-        payload = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-    request_id = payload.get("request_id") if isinstance(payload, dict) else None
-    return request_id[:128] if isinstance(request_id, str) and request_id else None
-
-
-def _key_text(key: bytes | None) -> str:
-    text = key.decode("utf-8", "replace").strip() if key else ""
-    return text[:128] or _UNKNOWN
-
-
-def _header_text(message: InboundMessage, name: str) -> str | None:
-    value = message.headers.get(name)
-    return value.decode("utf-8", "replace")[:128] if value else None

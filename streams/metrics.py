@@ -55,3 +55,13 @@ LLM_CIRCUIT_REJECTIONS = Counter(
     "techgear_worker_llm_circuit_rejections_total",
     "Questions escalated without calling the LLM because its circuit was open.",
 )
+IN_FLIGHT = Gauge(
+    "techgear_worker_in_flight_messages",
+    "Requests taken in and not yet answered or dead-lettered (queued behind their "
+    "conversation or being handled).",
+)
+UNSETTLED = Counter(
+    "techgear_worker_unsettled_messages_total",
+    "Requests neither answered nor dead-lettered (the dead letter could not be written): "
+    "their partition's commits stop below them until the worker restarts.",
+)

@@ -29,7 +29,11 @@ class WorkerSettings(BaseSettings):
     worker_data_dir: Path = Path(".local/faust")
     """Faust's local state (table stores); must be writable by the worker's user."""
     worker_concurrency: int = Field(default=16, ge=1, le=1024)
-    """Questions one worker handles at once; a conversation's questions still go in order."""
+    """Questions one worker handles at once; a conversation's questions still go in order,
+    and a conversation's backlog waits without taking any of these slots."""
+    worker_max_pending: int = Field(default=2000, ge=1, le=100_000)
+    """Questions one worker holds at most (handled or queued behind their conversation);
+    past it the worker stops reading until some are done. Each holds its message bytes."""
 
     embedding_threads: int = Field(default=1, ge=0)
     """Threads of one embedding call (0: one per core). One leaves the other cores to the
@@ -90,6 +94,8 @@ class WorkerSettings(BaseSettings):
     broker_heartbeat_interval_s: float = Field(default=3.0, gt=0)
     broker_rebalance_timeout_s: float = Field(default=30.0, gt=0)
     broker_max_poll_interval_s: float = Field(default=300.0, gt=0)
+    broker_commit_interval_s: float = Field(default=2.8, gt=0)
+    """How often settled offsets are committed: what a crash makes the next owner redo."""
 
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9108, ge=0, le=65535)

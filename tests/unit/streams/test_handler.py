@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-import asyncio
 import base64
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import BaseModel
 
 from schemas import (
@@ -23,7 +24,8 @@ from schemas import (
 )
 from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, ESCALATIONS
 from streams.errors import ContentRefusedError, LlmUnavailableError
-from streams.handler import InboundMessage, RequestHandler
+from streams.handler import RequestHandler
+from streams.inbound import InboundMessage
 from streams.memory import DictMemory
 from streams.outcome import Outcome
 
@@ -63,22 +65,6 @@ class ScriptedWorkflow:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
-        return self.outcome
-
-
-class GatedWorkflow(ScriptedWorkflow):
-    """Records the questions it starts; each waits for the gate to open."""
-
-    def __init__(self) -> None:
-        super().__init__(ANSWERED)
-        self.started: list[str] = []
-        self.gate = asyncio.Event()
-
-    async def run(
-        self, *, request_id: str, question: str, history: object = (), on_delta: object = None
-    ) -> Outcome:
-        self.started.append(question)
-        await self.gate.wait()
         return self.outcome
 
 
@@ -217,30 +203,6 @@ async def test_an_api_answer_comes_whole_without_deltas() -> None:
     assert [topic for topic, _, _, _ in publisher.sent] == [ANSWERS]
 
 
-async def test_questions_of_one_conversation_are_handled_in_order_others_in_parallel() -> None:
-    publisher = RecordingPublisher()
-    workflow = GatedWorkflow()
-    questions = handler(workflow, publisher)
-    first = asyncio.create_task(
-        questions.handle(message(request_bytes(request_id="a1", message="first")))
-    )
-    second = asyncio.create_task(
-        questions.handle(message(request_bytes(request_id="a2", message="second")))
-    )
-    other = asyncio.create_task(
-        questions.handle(
-            message(request_bytes(request_id="b1", conversation_id="conv-2", message="other"))
-        )
-    )
-    await asyncio.sleep(0.01)
-    assert workflow.started == ["first", "other"]  # "second" waits for "first"
-    workflow.gate.set()
-    await asyncio.gather(first, second, other)
-    assert workflow.started == ["first", "other", "second"]
-    answered = [e.request_id for t, e, _, _ in publisher.sent if t == ANSWERS]
-    assert answered.index("a1") < answered.index("a2")
-
-
 def escalations(publisher: RecordingPublisher) -> list[Escalation]:
     return [event for topic, event, _, _ in publisher.sent if isinstance(event, Escalation)]
 
@@ -289,3 +251,72 @@ async def test_escalation_is_shaped_for_a_helpdesk() -> None:
     assert "asked for a person" in escalation.summary
     assert escalation.priority is Priority.NORMAL and escalation.ticket_type is TicketType.QUESTION
     assert "reason-human_requested" in escalation.tags and escalation.channel == "api"
+
+
+class RefusingPublisher(RecordingPublisher):
+    """Refuses dead letters larger than ``max_bytes``, as a broker's message size does."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__()
+        self.max_bytes = max_bytes
+
+    async def publish(
+        self,
+        topic: str,
+        event: BaseModel,
+        *,
+        key: str,
+        headers: Mapping[str, bytes],
+        wait: bool = True,
+    ) -> None:
+        if topic == DEADLETTER and len(encode(event)) > self.max_bytes:
+            raise MessageSizeTooLargeError()
+        await super().publish(topic, event, key=key, headers=headers, wait=wait)
+
+
+async def test_oversized_record_gets_a_bounded_dead_letter_naming_its_source() -> None:
+    value = b"a" * 900_000
+    publisher = RecordingPublisher()
+    hostile = InboundMessage(
+        topic="support.requests",
+        partition=2,
+        offset=201,
+        key=b"k" * 5000,
+        value=value,
+        headers={"big": b"h" * 100_000, "correlation_id": b"c"},
+    )
+    await handler(ScriptedWorkflow(ANSWERED), publisher).handle(hostile)
+
+    [(topic, letter, _, headers)] = publisher.sent
+    assert topic == DEADLETTER and isinstance(letter, DeadLetter)
+    assert len(encode(letter)) + sum(len(v) for v in headers.values()) <= 256 * 1024
+    assert letter.original_truncated and letter.original_size == len(value)
+    assert letter.original_sha256 == hashlib.sha256(value).hexdigest()
+    assert value.startswith(base64.b64decode(letter.original_value_b64))
+    assert (letter.source_partition, letter.source_offset) == (2, 201)
+    assert "big" not in headers
+
+
+async def test_small_record_dead_letter_keeps_every_byte() -> None:
+    publisher = RecordingPublisher()
+    await handler(ScriptedWorkflow(ANSWERED), publisher).handle(message(b"not json"))
+
+    [(_, letter, _, _)] = publisher.sent
+    assert isinstance(letter, DeadLetter) and not letter.original_truncated
+    assert base64.b64decode(letter.original_value_b64) == b"not json"
+
+
+async def test_letter_refused_as_too_large_is_sent_without_the_original_bytes() -> None:
+    publisher = RefusingPublisher(max_bytes=2000)
+    await handler(ScriptedWorkflow(ANSWERED), publisher).handle(message(b"x" * 10_000))
+
+    [(_, letter, _, _)] = publisher.sent
+    assert isinstance(letter, DeadLetter) and letter.original_truncated
+    assert letter.original_value_b64 == "" and letter.original_size == 10_000
+
+
+async def test_handle_raises_when_even_the_bare_letter_is_refused() -> None:
+    publisher = RefusingPublisher(max_bytes=10)
+    with pytest.raises(MessageSizeTooLargeError):
+        await handler(ScriptedWorkflow(ANSWERED), publisher).handle(message(b"x"))
+    assert publisher.sent == []

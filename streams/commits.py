@@ -1,0 +1,91 @@
+"""Offset commits that never pass an unsettled message.
+
+faust-streaming 0.15 commits past an in-flight message: its gap check
+(``min(acked) - committed_offset > 1`` in ``transport/consumer.py``) lets a single
+unacknowledged message at the head of a partition through once later ones are acked, and
+a crash then loses it. The worker's agent acknowledges every message to Faust as soon as
+it is taken in, so Faust's acked offsets are always contiguous, and this consumer caps
+every commit at the :class:`~streams.inflight.InFlightLedger`'s floor: an offset is
+committed only when every message before it on its partition was answered or
+dead-lettered.
+
+On revocation the app abandons the revoked partitions' messages that have not started,
+the consumer waits (at most ``drain_timeout_s``) for the running ones to settle and
+commits what did, so a rebalance neither hands a finished message to the next owner to
+process again nor lets the last commit pass an abandoned one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Set
+from typing import Any, ClassVar, cast
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, ConsumerT, TransportT
+
+from streams.inflight import InFlightLedger
+
+log = logging.getLogger(__name__)
+
+
+class LedgerApp(faust.App):
+    """A Faust app whose consumer commits within an :class:`InFlightLedger`."""
+
+    def __init__(
+        self,
+        *args: Any,
+        ledger: InFlightLedger,
+        drain_timeout_s: float,
+        on_revoke: Callable[[Set[TP]], None],
+        **kwargs: Any,
+    ) -> None:
+        self.ledger = ledger
+        self.drain_timeout_s = drain_timeout_s
+        self.on_revoke = on_revoke
+        super().__init__(*args, **kwargs)
+
+    def _new_transport(self) -> TransportT:
+        return LedgerTransport(self.conf.broker_consumer, self)
+
+
+class LedgerConsumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._acked_to: dict[TP, int] = {}
+
+    @property
+    def _ledger_app(self) -> LedgerApp:
+        return cast(LedgerApp, self.app)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        acked_to = super()._new_offset(tp)
+        if acked_to is not None:
+            # Faust forgets the acked offsets it returns; remember how far they reached.
+            self._acked_to[tp] = max(acked_to, self._acked_to.get(tp, acked_to))
+        reached = self._acked_to.get(tp)
+        floor = self._ledger_app.ledger.floor(tp)
+        if reached is None or floor is None:
+            return reached
+        return min(reached, floor)
+
+    async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
+        app = self._ledger_app
+        app.on_revoke(revoked)
+        if not await app.ledger.wait_settled(revoked, app.drain_timeout_s):
+            log.warning(
+                "%d message(s) of revoked partitions still running after %.0f s: "
+                "their offsets stay uncommitted and the next owner processes them again",
+                app.ledger.running(revoked),
+                app.drain_timeout_s,
+            )
+        await self.commit(set(revoked))
+        app.ledger.release(revoked)
+        for tp in revoked:
+            self._acked_to.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
+
+
+class LedgerTransport(faust_aiokafka.Transport):
+    Consumer: ClassVar[type[ConsumerT]] = LedgerConsumer

@@ -1,0 +1,96 @@
+"""Which source offsets the worker has taken in and not yet settled.
+
+Kafka's committed offset means "everything before this is done". The worker hands each
+message to a handler that may finish after later messages of its partition, so the
+highest offset it may commit on a partition is the lowest one still unsettled there: the
+commit floor. A message is settled once it was answered or dead-lettered. A message
+abandoned at a rebalance (taken in, never started) keeps holding the floor until its
+partition is released, so the last commit before the partition moves cannot pass it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from faust.types import TP
+
+
+@dataclass(eq=False, slots=True)
+class Ticket:
+    """One delivery of one message; a redelivered offset gets a ticket of its own."""
+
+    tp: TP
+    offset: int
+    abandoned: bool = field(default=False)
+
+
+class InFlightLedger:
+    def __init__(self) -> None:
+        self._tickets: dict[TP, set[Ticket]] = defaultdict(set)
+        self._waiters: list[tuple[frozenset[TP], asyncio.Future[None]]] = []
+
+    def take(self, tp: TP, offset: int) -> Ticket:
+        """``offset`` of ``tp`` is being processed: no commit may pass it until settled."""
+        ticket = Ticket(tp, offset)
+        self._tickets[tp].add(ticket)
+        return ticket
+
+    def settle(self, ticket: Ticket) -> None:
+        """The message was answered or dead-lettered (no-op for an abandoned ticket)."""
+        if ticket.abandoned:
+            return
+        self._drop(ticket)
+        self._wake()
+
+    def abandon(self, ticket: Ticket) -> None:
+        """The message will not be processed here: it holds the floor until released."""
+        ticket.abandoned = True
+        self._wake()
+
+    def release(self, tps: Iterable[TP]) -> None:
+        """Forget every ticket of ``tps``: their partitions were revoked and committed."""
+        for tp in tps:
+            for ticket in self._tickets.pop(tp, set()):
+                ticket.abandoned = True  # a handler still running settles nothing now
+
+    def floor(self, tp: TP) -> int | None:
+        """The lowest unsettled offset of ``tp``: the highest offset that may be
+        committed (Kafka commits the next offset to read); ``None`` when all are settled."""
+        tickets = self._tickets.get(tp)
+        return min(ticket.offset for ticket in tickets) if tickets else None
+
+    def running(self, tps: Iterable[TP] | None = None) -> int:
+        """Tickets of ``tps`` (all partitions when ``None``) neither settled nor abandoned."""
+        chosen = self._tickets.keys() if tps is None else set(tps) & self._tickets.keys()
+        return sum(not t.abandoned for tp in chosen for t in self._tickets[tp])
+
+    async def wait_settled(self, tps: Iterable[TP], timeout_s: float) -> bool:
+        """Wait until nothing of ``tps`` is running; ``False`` if ``timeout_s`` ran out."""
+        chosen = frozenset(tps)
+        if not self.running(chosen):
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((chosen, waiter))
+        try:
+            await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters = [(t, w) for t, w in self._waiters if w is not waiter]
+        return True
+
+    def _drop(self, ticket: Ticket) -> None:
+        tickets = self._tickets.get(ticket.tp)
+        if tickets is None:
+            return
+        tickets.discard(ticket)
+        if not tickets:
+            del self._tickets[ticket.tp]
+
+    def _wake(self) -> None:
+        for tps, waiter in self._waiters:
+            if not waiter.done() and not self.running(tps):
+                waiter.set_result(None)
