@@ -1,5 +1,5 @@
-"""The worker never commits past a message it has not answered, whatever order its
-concurrent handlers finish in, and a worker killed then loses nothing.
+"""The worker never commits past a message it has not answered or dead-lettered, whatever
+order its concurrent handlers finish in, and a worker killed then loses nothing.
 
 The scenario of faust-streaming's gap-check bug: a slow question at the head of a
 partition (its LLM call hangs), later questions of that partition answered and
@@ -10,6 +10,7 @@ answered by the next worker.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,13 +19,13 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from schemas import ChatAnswer, ChatRequest, encode
-from schemas.topics import ANSWERS, REQUESTS, WORKER_GROUP_ID, ensure_topics
+from schemas import ChatAnswer, ChatRequest, DeadLetter, decode, encode
+from schemas.topics import ANSWERS, DEADLETTER, REQUESTS, WORKER_GROUP_ID, ensure_topics
 from techgear.records import end_offsets, read_records
 from tests.conftest import WorkerProcess, substitute_worker
-from tests.integration.conftest import decodes_as
+from tests.integration.conftest import decodes_as, read_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.fault]
+pytestmark = pytest.mark.integration
 
 SLOW_PARTITION, WITNESS_PARTITION = 3, 4
 OUT_OF_SCOPE = "What's the weather like in Paris this weekend?"  # declined without the LLM
@@ -38,7 +39,7 @@ async def committed(bootstrap: str, partition: int) -> int:
     finally:
         await admin.close()
     meta = offsets.get(TopicPartition(REQUESTS, partition))
-    return meta.offset if meta is not None else -1
+    return int(meta.offset) if meta is not None else -1
 
 
 async def produce(bootstrap: str, partition: int, message: str) -> tuple[str, int]:
@@ -85,6 +86,7 @@ async def until(
         raise TimeoutError(what) from None
 
 
+@pytest.mark.fault
 async def test_slow_head_message_is_not_committed_past_and_is_answered_after_sigkill(
     worker: WorkerProcess, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -149,3 +151,37 @@ async def test_slow_head_message_is_not_committed_past_and_is_answered_after_sig
             return await committed(kafka_bootstrap, SLOW_PARTITION) == slow_offset + 6
 
         await until(partition_drained, "the slow partition committed to its end")
+
+
+async def test_record_over_the_dead_letter_size_gets_a_bounded_letter_and_is_committed(
+    worker: WorkerProcess, kafka_bootstrap: str
+) -> None:
+    await ensure_topics(kafka_bootstrap)
+    value = b"a" * 900_000  # its letter with every byte in base64 would exceed 1 MiB
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=2**20)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(REQUESTS, value=value, key=b"k", partition=0)
+        offset: int = sent.offset
+    finally:
+        await producer.stop()
+
+    record = await read_until(
+        kafka_bootstrap,
+        DEADLETTER,
+        lambda r: (
+            (letter := decodes_as(r, DeadLetter)) is not None
+            and (letter.source_partition, letter.source_offset) == (0, sent.offset)
+        ),
+        timeout_s=300,
+    )
+    letter = decode(record.value or b"", DeadLetter)
+    assert len(record.value or b"") <= 256 * 1024
+    assert letter.original_truncated and letter.original_size == len(value)
+    assert letter.original_sha256 == hashlib.sha256(value).hexdigest()
+    assert letter.error_class == "InvalidEventError"
+
+    async def committed_past() -> bool:
+        return await committed(kafka_bootstrap, 0) > offset
+
+    await until(committed_past, "the oversized record's offset committed")
