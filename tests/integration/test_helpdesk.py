@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from tests.integration.conftest import read_until, wait_for
 
 pytestmark = pytest.mark.integration
 
-FAKE_PORT = 18901
+FAKE_PORT = int(os.environ.get("TEST_FAKE_HELPDESK_PORT", "18901"))
 FAKE_URL = f"http://127.0.0.1:{FAKE_PORT}"
 
 
