@@ -1,8 +1,11 @@
-"""``techgear helpdesk``: consume ``support.escalations``, create tickets, nothing lost.
+"""``techgear helpdesk``: consume ``support.escalations``; one ticket per escalation, one
+private note per follow-up, none lost and none doubled.
+
+Delivery is at least once, and deduplicated into once:
 
 * The bridge reads in its own consumer group and commits record by record
-  (``{partition: offset + 1}``), only once that record's ticket or note exists at the
-  helpdesk *and* is recorded in Redis, or the record went to
+  (``{partition: offset + 1}``), only once that record's ticket or note is durable (made at
+  the helpdesk *and* recorded in Redis) or the record went to
   ``support.helpdesk-deadletter``. A crash anywhere before that leaves the record, and
   everything after it, to be delivered again.
 * Handling a record is retried with exponential backoff (honouring ``Retry-After``) for as
@@ -10,10 +13,16 @@
   the API documents. Meanwhile nothing after it on its partition is touched. A request the
   helpdesk refuses as invalid (another 4xx) goes to the dead letters with the helpdesk's
   reply. Any other error stops the bridge, loudly, with the record uncommitted.
-* Redis remembers which escalation became which ticket, so a redelivered event never opens
-  a second ticket; Zendesk's ``Idempotency-Key`` covers the instant between creating a
-  ticket and remembering it. A Freshdesk ticket or a note made in that instant can still
-  be repeated.
+* Redis keeps, per target, ``event:<event_id>`` (done: the ticket's id),
+  ``ticket:<event_id>`` (the ticket an escalation opened, for its follow-ups) and
+  ``note:<event_id>`` (the note a follow-up became). A redelivered record Redis knows is
+  committed without calling the helpdesk.
+* Before each write to the helpdesk the bridge stores ``attempt:<event_id>``. Finding it
+  means an earlier try may have reached the helpdesk without being recorded, so the bridge
+  looks there first for the ticket or note carrying the escalation's marker (see
+  ``targets``) and records the one it finds. Zendesk ticket creation also sends the
+  ``Idempotency-Key``. A write the helpdesk certainly did not act on (429, no connection)
+  clears the marker again.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -35,8 +45,8 @@ from redis.exceptions import RedisError
 
 from schemas import Escalation, EscalationKind, EventDecodeError, decode
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
-from streams.helpdesk.errors import RefusedError, TransientError
-from streams.helpdesk.targets import HttpCall, Target
+from streams.helpdesk.errors import NotAppliedError, RefusedError, TransientError
+from streams.helpdesk.targets import Found, HttpCall, Target
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,13 @@ class BridgeConfig:
     redis_url: str
     backoff_s: float = 1.0
     timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    ticket_id: str
+    note_id: str | None = None
+    """Set when the escalation became a note on ``ticket_id``."""
 
 
 class HelpdeskBridge:
@@ -152,24 +169,71 @@ class HelpdeskBridge:
         if await self._redis.exists(self._key("event", escalation.event_id)):
             return  # already a ticket or a note: a redelivery
         try:
-            ticket_id = await self._deliver(escalation)
+            delivery = await self._deliver(escalation)
         except RefusedError as exc:
+            await self._redis.delete(self._key("attempt", escalation.event_id))
             await self._dead_letter(producer, record, str(exc))
             return
-        await self._redis.set(self._key("event", escalation.event_id), ticket_id)
-        log.info("escalation %s is %s ticket %s", escalation.event_id, self._target.name, ticket_id)
+        await self._record(escalation, delivery)
+        log.info(
+            "escalation %s is %s ticket %s%s",
+            escalation.event_id,
+            self._target.name,
+            delivery.ticket_id,
+            f" note {delivery.note_id}" if delivery.note_id else "",
+        )
 
-    async def _deliver(self, escalation: Escalation) -> str:
-        ticket_key = self._key("ticket", escalation.ticket_event_id)
+    async def _deliver(self, escalation: Escalation) -> Delivery:
+        ticket_id = None
         if escalation.kind is EscalationKind.FOLLOW_UP:
             ticket_id = await self._get("ticket", escalation.ticket_event_id)
-            if ticket_id is not None:
-                await self._send(self._target.add_note(ticket_id, escalation))
-                return ticket_id
-        reply = await self._send(self._target.create(escalation))
-        ticket_id = self._read(reply, lambda r: self._target.ticket_id(r.json()))
-        await self._redis.set(ticket_key, ticket_id)
-        return ticket_id
+        attempt = self._key("attempt", escalation.event_id)
+        attempted_at = await self._get("attempt", escalation.event_id)
+        if attempted_at is not None:
+            found = await self._find(escalation, ticket_id)
+            if found is not None:
+                return found
+            since = time.time() - float(attempted_at)
+            if ticket_id is None and since < self._target.ticket_search_lag_s:
+                raise TransientError(f"the ticket tried {since:.0f}s ago may not be searchable yet")
+        await self._redis.set(attempt, str(time.time()))
+        try:
+            if ticket_id is None:
+                reply = await self._send(self._target.create(escalation))
+                return Delivery(self._read(reply, self._target.ticket_id))
+            reply = await self._send(self._target.add_note(ticket_id, escalation))
+            return Delivery(ticket_id, self._read(reply, self._target.note_id))
+        except NotAppliedError:
+            await self._redis.delete(attempt)
+            raise
+
+    async def _find(self, escalation: Escalation, ticket_id: str | None) -> Delivery | None:
+        """The ticket (or, given ``ticket_id``, the note) an earlier try made, if any."""
+        call: HttpCall | None
+        if ticket_id is None:
+            call, read = self._target.find_ticket(escalation), self._target.ticket_found
+        else:
+            call, read = self._target.find_note(ticket_id), self._target.note_found
+        while call is not None:
+            reply = await self._send(call)
+            found: Found = self._read(reply, lambda r: read(r, escalation))
+            if found.id is not None:
+                log.info(
+                    "escalation %s found made by an earlier try: %s", escalation.event_id, found.id
+                )
+                return Delivery(found.id) if ticket_id is None else Delivery(ticket_id, found.id)
+            call = found.next
+        return None
+
+    async def _record(self, escalation: Escalation, delivery: Delivery) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key("event", escalation.event_id), delivery.ticket_id)
+            if delivery.note_id is None:
+                pipe.set(self._key("ticket", escalation.ticket_event_id), delivery.ticket_id)
+            else:
+                pipe.set(self._key("note", escalation.event_id), delivery.note_id)
+            pipe.delete(self._key("attempt", escalation.event_id))
+            await pipe.execute()
 
     def _key(self, kind: str, event_id: str) -> str:
         return f"{_KEY_PREFIX}{self._target.name}:{kind}:{event_id}"
@@ -181,12 +245,16 @@ class HelpdeskBridge:
         name = self._target.name
         try:
             response = await self._http.request(
-                call.method, call.path, json=call.body, headers=call.headers
+                call.method, call.path, json=call.body, headers=call.headers, params=call.params
             )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise NotAppliedError(f"{name} unreachable: {exc!r}") from exc
         except httpx.TransportError as exc:
             raise TransientError(f"{name} did not answer: {exc!r}") from exc
         status = response.status_code
-        if status == 429 or status >= 500:
+        if status == 429:
+            raise NotAppliedError(f"{name} answered 429", retry_after=_retry_after(response))
+        if status >= 500:
             raise TransientError(f"{name} answered {status}", retry_after=_retry_after(response))
         if status >= 300:
             raise RefusedError(status, response.text)

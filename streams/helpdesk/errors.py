@@ -3,8 +3,11 @@
     HelpdeskError
     ├── RefusedError        the helpdesk refused the request as invalid (4xx other than 429):
     │                       retrying cannot help, the escalation goes to the dead letters
-    └── TransientError      429, 5xx, the network, a reply not shaped as the API documents:
-                            retry after a backoff
+    └── TransientError      5xx, a broken connection or timeout, a reply not shaped as the API
+        │                   documents: the request may or may not have taken effect; retry
+        │                   after a backoff, looking at the helpdesk before writing again
+        └── NotAppliedError 429, or no connection made: the helpdesk certainly did not act
+                            on the request; retry after a backoff
 
 Redis errors, and Kafka's connection errors and timeouts while dead-lettering, are retried
 as transient too.
@@ -29,3 +32,7 @@ class TransientError(HelpdeskError):
         super().__init__(message)
         self.retry_after = retry_after
         """Seconds the helpdesk asked to wait (``Retry-After``), if it did."""
+
+
+class NotAppliedError(TransientError):
+    pass
