@@ -322,7 +322,8 @@ def own_redis() -> Iterator[LocalRedis]:
     )
     local = LocalRedis(settings)
     local.start()
-    redis.Redis(port=OWN_REDIS_PORT).flushall()
+    with redis.Redis(port=OWN_REDIS_PORT) as client:
+        client.flushall()
     yield local
     local.stop()
 
