@@ -1,44 +1,61 @@
-"""``techgear helpdesk``: consume ``support.escalations``, create tickets, exactly once.
+"""``techgear helpdesk``: consume ``support.escalations``; one ticket per escalation, one
+private note per follow-up, none lost and none doubled.
 
-The bridge reads in its own consumer group and commits an escalation's offset only once
-its ticket (or note) exists. Redis remembers which escalation became which ticket, so a
-restart mid-stream, or a redelivered event, never opens a second ticket; Zendesk's
-``Idempotency-Key`` covers the instant between creating a ticket and remembering it.
-Rate limits (429) and server errors (5xx) are retried with backoff, honouring
-``Retry-After``, for as long as it takes; a request the helpdesk refuses as invalid
-(other 4xx) goes to ``support.helpdesk-deadletter`` with the helpdesk's reply.
+Delivery is at least once, and deduplicated into once:
+
+* The bridge reads in its own consumer group and commits record by record
+  (``{partition: offset + 1}``), only once that record's ticket or note is durable (made at
+  the helpdesk *and* recorded in Redis) or the record went to
+  ``support.helpdesk-deadletter``. A crash anywhere before that leaves the record, and
+  everything after it, to be delivered again.
+* Handling a record is retried with exponential backoff (honouring ``Retry-After``) for as
+  long as it fails transiently: Redis or the network down, 429, 5xx, a reply not shaped as
+  the API documents. Meanwhile nothing after it on its partition is touched. A request the
+  helpdesk refuses as invalid (another 4xx) goes to the dead letters with the helpdesk's
+  reply. Any other error stops the bridge, loudly, with the record uncommitted.
+* Redis keeps, per target, ``event:<event_id>`` (done: the ticket's id),
+  ``ticket:<event_id>`` (the ticket an escalation opened, for its follow-ups) and
+  ``note:<event_id>`` (the note a follow-up became). A redelivered record Redis knows is
+  committed without calling the helpdesk.
+* Before each write to the helpdesk the bridge stores ``attempt:<event_id>``. Finding it
+  means an earlier try may have reached the helpdesk without being recorded, so the bridge
+  looks there first for the ticket or note carrying the escalation's marker (see
+  ``targets``) and records the one it finds. Zendesk ticket creation also sends the
+  ``Idempotency-Key``. A write the helpdesk certainly did not act on (429, no connection)
+  clears the marker again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar, cast
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from schemas import Escalation, EscalationKind, EventDecodeError, decode
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
-from streams.helpdesk.targets import HttpCall, Target
+from streams.helpdesk.errors import NotAppliedError, RefusedError, TransientError
+from streams.helpdesk.targets import Found, HttpCall, Target
 
 log = logging.getLogger(__name__)
 
 _KEY_PREFIX = "techgear:helpdesk:"
 _MAX_BACKOFF_S = 60.0
+_RETRIED = (TransientError, RedisError, KafkaConnectionError, KafkaTimeoutError)
+"""Failures of handling a record that a later try can overcome."""
 
-
-class RefusedError(Exception):
-    """The helpdesk refused the request as invalid; retrying cannot help."""
-
-    def __init__(self, status: int, body: str) -> None:
-        super().__init__(f"HTTP {status}: {body[:500]}")
-        self.status = status
-        self.body = body
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +67,18 @@ class BridgeConfig:
     timeout_s: float = 30.0
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    ticket_id: str
+    note_id: str | None = None
+    """Set when the escalation became a note on ``ticket_id``."""
+
+
 class HelpdeskBridge:
     def __init__(self, target: Target, config: BridgeConfig) -> None:
         self._target = target
         self._config = config
-        self._redis = Redis.from_url(config.redis_url)
+        self._redis = Redis.from_url(config.redis_url, decode_responses=True)
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
             timeout=config.timeout_s,
@@ -77,17 +101,62 @@ class HelpdeskBridge:
         await consumer.start()
         await producer.start()
         try:
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=1000, max_records=50)
-                for records in batches.values():
-                    for record in records:
-                        await self._handle(record, producer)
-                        await consumer.commit()
+            await self.consume(consumer, producer, stop)
         finally:
             await consumer.stop()
             await producer.stop()
             await self._http.aclose()
             await self._redis.aclose()
+
+    async def consume(
+        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, stop: asyncio.Event
+    ) -> None:
+        """Settle and commit records one by one until ``stop``; a record still unsettled
+        when ``stop`` comes stays uncommitted."""
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=1000, max_records=50)
+            for partition, records in batches.items():
+                for record in records:
+                    if not await self._settle(record, producer, stop):
+                        return
+                    await consumer.commit({partition: record.offset + 1})
+
+    async def _settle(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        producer: AIOKafkaProducer,
+        stop: asyncio.Event,
+    ) -> bool:
+        """Handle ``record`` until it is durable or dead-lettered (True), or until ``stop``
+        (False)."""
+        delay = self._config.backoff_s
+        while not stop.is_set():
+            try:
+                await self._handle(record, producer)
+                return True
+            except _RETRIED as exc:
+                wait = getattr(exc, "retry_after", None) or delay
+                log.warning(
+                    "escalation at %s/%d@%d not settled (%s: %s); retrying in %.1fs",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(exc).__name__,
+                    exc,
+                    wait,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+            except Exception:
+                log.exception(
+                    "escalation at %s/%d@%d failed unexpectedly; stopping, uncommitted",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                )
+                raise
+        return False
 
     async def _handle(
         self, record: ConsumerRecord[bytes, bytes], producer: AIOKafkaProducer
@@ -97,54 +166,108 @@ class HelpdeskBridge:
         except EventDecodeError as exc:
             await self._dead_letter(producer, record, f"undecodable escalation: {exc}")
             return
-        done_key = f"{_KEY_PREFIX}{self._target.name}:event:{escalation.event_id}"
-        if await self._redis.exists(done_key):
+        if await self._redis.exists(self._key("event", escalation.event_id)):
             return  # already a ticket or a note: a redelivery
         try:
-            ticket_id = await self._deliver(escalation)
+            delivery = await self._deliver(escalation)
         except RefusedError as exc:
+            await self._redis.delete(self._key("attempt", escalation.event_id))
             await self._dead_letter(producer, record, str(exc))
             return
-        await self._redis.set(done_key, ticket_id)
-        log.info("escalation %s is %s ticket %s", escalation.event_id, self._target.name, ticket_id)
+        await self._record(escalation, delivery)
+        log.info(
+            "escalation %s is %s ticket %s%s",
+            escalation.event_id,
+            self._target.name,
+            delivery.ticket_id,
+            f" note {delivery.note_id}" if delivery.note_id else "",
+        )
 
-    async def _deliver(self, escalation: Escalation) -> str:
-        ticket_key = f"{_KEY_PREFIX}{self._target.name}:ticket:{escalation.ticket_event_id}"
+    async def _deliver(self, escalation: Escalation) -> Delivery:
+        ticket_id = None
         if escalation.kind is EscalationKind.FOLLOW_UP:
-            existing = await self._redis.get(ticket_key)
-            if existing is not None:
-                ticket_id = existing.decode() if isinstance(existing, bytes) else str(existing)
-                await self._send(self._target.add_note(ticket_id, escalation))
-                return ticket_id
-        response = await self._send(self._target.create(escalation))
-        ticket_id = self._target.ticket_id(response)
-        await self._redis.set(ticket_key, ticket_id)
-        return ticket_id
+            ticket_id = await self._get("ticket", escalation.ticket_event_id)
+        attempt = self._key("attempt", escalation.event_id)
+        attempted_at = await self._get("attempt", escalation.event_id)
+        if attempted_at is not None:
+            found = await self._find(escalation, ticket_id)
+            if found is not None:
+                return found
+            since = time.time() - float(attempted_at)
+            if ticket_id is None and since < self._target.ticket_search_lag_s:
+                raise TransientError(f"the ticket tried {since:.0f}s ago may not be searchable yet")
+        await self._redis.set(attempt, str(time.time()))
+        try:
+            if ticket_id is None:
+                reply = await self._send(self._target.create(escalation))
+                return Delivery(self._read(reply, self._target.ticket_id))
+            reply = await self._send(self._target.add_note(ticket_id, escalation))
+            return Delivery(ticket_id, self._read(reply, self._target.note_id))
+        except NotAppliedError:
+            await self._redis.delete(attempt)
+            raise
 
-    async def _send(self, call: HttpCall) -> dict[str, Any]:
-        delay = self._config.backoff_s
-        while True:
-            try:
-                response = await self._http.request(
-                    call.method, call.path, json=call.body, headers=call.headers
+    async def _find(self, escalation: Escalation, ticket_id: str | None) -> Delivery | None:
+        """The ticket (or, given ``ticket_id``, the note) an earlier try made, if any."""
+        call: HttpCall | None
+        if ticket_id is None:
+            call, read = self._target.find_ticket(escalation), self._target.ticket_found
+        else:
+            call, read = self._target.find_note(ticket_id), self._target.note_found
+        while call is not None:
+            reply = await self._send(call)
+            found: Found = self._read(reply, lambda r: read(r, escalation))
+            if found.id is not None:
+                log.info(
+                    "escalation %s found made by an earlier try: %s", escalation.event_id, found.id
                 )
-            except httpx.TransportError as exc:
-                log.warning("%s unreachable (%s); retrying in %.1fs", self._target.name, exc, delay)
+                return Delivery(found.id) if ticket_id is None else Delivery(ticket_id, found.id)
+            call = found.next
+        return None
+
+    async def _record(self, escalation: Escalation, delivery: Delivery) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key("event", escalation.event_id), delivery.ticket_id)
+            if delivery.note_id is None:
+                pipe.set(self._key("ticket", escalation.ticket_event_id), delivery.ticket_id)
             else:
-                if response.status_code < 300:
-                    result: dict[str, Any] = response.json()
-                    return result
-                if response.status_code != 429 and response.status_code < 500:
-                    raise RefusedError(response.status_code, response.text)
-                delay = _retry_after(response) or delay
-                log.warning(
-                    "%s answered %d; retrying in %.1fs",
-                    self._target.name,
-                    response.status_code,
-                    delay,
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _MAX_BACKOFF_S)
+                pipe.set(self._key("note", escalation.event_id), delivery.note_id)
+            pipe.delete(self._key("attempt", escalation.event_id))
+            await pipe.execute()
+
+    def _key(self, kind: str, event_id: str) -> str:
+        return f"{_KEY_PREFIX}{self._target.name}:{kind}:{event_id}"
+
+    async def _get(self, kind: str, event_id: str) -> str | None:
+        return cast(str | None, await self._redis.get(self._key(kind, event_id)))  # decoded
+
+    async def _send(self, call: HttpCall) -> httpx.Response:
+        name = self._target.name
+        try:
+            response = await self._http.request(
+                call.method, call.path, json=call.body, headers=call.headers, params=call.params
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise NotAppliedError(f"{name} unreachable: {exc!r}") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"{name} did not answer: {exc!r}") from exc
+        status = response.status_code
+        if status == 429:
+            raise NotAppliedError(f"{name} answered 429", retry_after=_retry_after(response))
+        if status >= 500:
+            raise TransientError(f"{name} answered {status}", retry_after=_retry_after(response))
+        if status >= 300:
+            raise RefusedError(status, response.text)
+        return response
+
+    def _read(self, reply: httpx.Response, read: Callable[[httpx.Response], T]) -> T:
+        try:
+            return read(reply)
+        except (ValueError, LookupError, TypeError) as exc:  # includes a body that is not JSON
+            raise TransientError(
+                f"{self._target.name} answered {reply.status_code} with a reply not shaped as "
+                f"documented ({type(exc).__name__}: {exc}): {reply.text[:200]!r}"
+            ) from exc
 
     async def _dead_letter(
         self, producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], error: str

@@ -14,7 +14,8 @@ class HelpdeskSettings(BaseSettings):
     """Zendesk: ``ZENDESK_URL`` (https://SUBDOMAIN.zendesk.com), ``ZENDESK_EMAIL`` and
     ``ZENDESK_API_TOKEN`` of an agent. Freshdesk: ``FRESHDESK_URL``
     (https://DOMAIN.freshdesk.com) and ``FRESHDESK_API_KEY``. Redis keeps which escalation
-    became which ticket; give the bridge a durable Redis in production."""
+    became which ticket; give the bridge a durable Redis in production (AOF, or at least
+    RDB snapshots): losing it mid-write can make a second ticket or note."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
@@ -26,6 +27,10 @@ class HelpdeskSettings(BaseSettings):
     freshdesk_url: str | None = None
     freshdesk_api_key: SecretStr | None = None
     helpdesk_backoff_s: float = 1.0
+    freshdesk_search_lag_s: float = 300.0
+    """How long a new Freshdesk ticket may stay missing from Freshdesk's search (documented
+    as a few minutes). After a try that may have created a ticket but was not recorded, the
+    bridge waits up to this long for the search to show it before creating it again."""
 
     def target(self, name: Literal["zendesk", "freshdesk"]) -> tuple[Target, str]:
         """The target and its base URL; a missing setting is a clear error."""
@@ -37,4 +42,6 @@ class HelpdeskSettings(BaseSettings):
             ), self.zendesk_url
         if not (self.freshdesk_url and self.freshdesk_api_key):
             raise ValueError("freshdesk needs FRESHDESK_URL and FRESHDESK_API_KEY")
-        return Freshdesk(self.freshdesk_api_key.get_secret_value()), self.freshdesk_url
+        api_key = self.freshdesk_api_key.get_secret_value()
+        lag_s = self.freshdesk_search_lag_s
+        return Freshdesk(api_key, ticket_search_lag_s=lag_s), self.freshdesk_url

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from schemas import EventDecodeError, decode
 from schemas.codec import EventT
@@ -29,6 +29,18 @@ def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) ->
         if condition():
             return
         time.sleep(0.5)
+    raise TimeoutError(what)
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 30
+) -> None:
+    """``wait_for`` for a condition that needs the event loop (a Kafka client)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await condition():
+            return
+        await asyncio.sleep(0.5)
     raise TimeoutError(what)
 
 
@@ -58,10 +70,12 @@ async def read_until(
     raise AssertionError("unreachable")
 
 
-async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+async def produce_raw(
+    bootstrap: str, topic: str, value: bytes, key: bytes | None = None
+) -> RecordMetadata:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value=value, key=key)
+        return await producer.send_and_wait(topic, value=value, key=key)
     finally:
         await producer.stop()

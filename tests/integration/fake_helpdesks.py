@@ -5,27 +5,56 @@ Zendesk Tickets API: ticket fields subject, comment{body, html_body, public}, re
 {name, email, locale_id}, priority (urgent|high|normal|low), type
 (problem|incident|question|task), tags, external_id; Idempotency-Key honoured. Freshdesk
 v2: name, email, phone, unique_external_id (one identity required), subject, description,
-priority 1-4, status 2-5, source (1,2,3,7,9,10), type, tags. Unknown fields are refused
-with 400, as a strict client contract test should. The first ticket creation of each API
-answers 429 with Retry-After: 1, to exercise the client's retries.
+priority 1-4, status 2-5, source (1,2,3,7,9,10), type, tags (each at most 32 characters).
+Unknown fields are refused with 400, as a strict client contract test should. The first
+ticket creation of each API answers 429 with Retry-After: 1, to exercise the client's
+retries.
+
+The lookups the bridge uses, shaped like the real ones: Zendesk's ticket list by
+``external_id`` and a ticket's comments (cursor pagination: ``page[size]``, ``page[after]``,
+``meta``, ``links``; the ticket's first comment is its ``description``), the update reply's
+``audit``; Freshdesk's filter API (``query="tag:'...'"`` only, ``{"total", "results"}``; a
+new ticket shows up there only after ``SEARCH_LAG_S``, as Freshdesk's index trails) and a
+ticket's conversations (``page``, ``per_page``, ``Link: rel="next"``).
+
+``GET /_inspect`` lists every ticket and note ever made (so tests count creations) and the
+write being held. ``POST /_faults`` with ``{"garble": [...], "hold": [...]}`` arms faults
+for the next write (ticket or note) whose text contains one of the strings, once each: a
+garbled write is made and then answered 200 with a body that is not JSON; a held write is
+made and its answer withheld until ``POST /_release`` (a test kills the client meanwhile).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import itertools
+import re
 import sys
+import time
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 TICKETS: dict[str, list[dict[str, Any]]] = {"zendesk": [], "freshdesk": []}
 NOTES: dict[str, list[dict[str, Any]]] = {"zendesk": [], "freshdesk": []}
 IDEMPOTENCY: dict[str, dict[str, Any]] = {}
 THROTTLED: set[str] = set()
+COMMENTS: dict[int, list[dict[str, Any]]] = {}
+"""Zendesk comments by ticket id, the first being the ticket's description."""
+ZENDESK_IDS = itertools.count(1)
+"""Ids of Zendesk comments and audits."""
+SEARCHABLE_AT: dict[int, float] = {}
+"""When each Freshdesk ticket shows up in the search."""
+SEARCH_LAG_S = 1.0
+GARBLE: set[str] = set()
+HOLD: set[str] = set()
+HELD: list[str] = []
+RELEASE = asyncio.Event()
 
 _ZENDESK_TICKET = {"subject", "comment", "requester", "priority", "type", "tags", "external_id"}
 _FRESHDESK_TICKET = {
@@ -80,7 +109,7 @@ def _problems_zendesk(ticket: Any) -> list[str]:
     return problems
 
 
-async def zendesk_create(request: Request) -> JSONResponse:
+async def zendesk_create(request: Request) -> Response:
     if "/token:" not in _basic(request):
         return JSONResponse({"error": "Couldn't authenticate you"}, 401)
     if "zendesk" not in THROTTLED:
@@ -95,15 +124,17 @@ async def zendesk_create(request: Request) -> JSONResponse:
     ]
     if problems:
         return JSONResponse({"error": "RecordInvalid", "details": problems}, 422)
-    ticket = body["ticket"] | {"id": len(TICKETS["zendesk"]) + 1}
+    comment = body["ticket"]["comment"]
+    ticket = body["ticket"] | {"id": len(TICKETS["zendesk"]) + 1, "description": comment["body"]}
     TICKETS["zendesk"].append(ticket)
+    COMMENTS[ticket["id"]] = [{"id": next(ZENDESK_IDS), "type": "Comment", **comment}]
     response = {"ticket": ticket}
     if key:
         IDEMPOTENCY[key] = response
-    return JSONResponse(response, 201)
+    return await _answer(comment["body"], JSONResponse(response, 201))
 
 
-async def zendesk_update(request: Request) -> JSONResponse:
+async def zendesk_update(request: Request) -> Response:
     body = await request.json()
     ticket_id = int(request.path_params["ticket_id"].removesuffix(".json"))
     comment = body.get("ticket", {}).get("comment", {})
@@ -115,11 +146,45 @@ async def zendesk_update(request: Request) -> JSONResponse:
         return JSONResponse({"error": "RecordInvalid"}, 422)
     if not any(t["id"] == ticket_id for t in TICKETS["zendesk"]):
         return JSONResponse({"error": "RecordNotFound"}, 404)
-    NOTES["zendesk"].append({"ticket_id": ticket_id, **comment})
-    return JSONResponse({"ticket": {"id": ticket_id}}, 200)
+    made = {"id": next(ZENDESK_IDS), "type": "Comment", **comment}
+    COMMENTS[ticket_id].append(made)
+    NOTES["zendesk"].append({"ticket_id": ticket_id, **made})
+    audit = {"id": next(ZENDESK_IDS), "ticket_id": ticket_id, "events": [made]}
+    return await _answer(
+        comment["body"], JSONResponse({"ticket": {"id": ticket_id}, "audit": audit})
+    )
 
 
-async def freshdesk_create(request: Request) -> JSONResponse:
+async def zendesk_tickets(request: Request) -> JSONResponse:
+    external_id = request.query_params.get("external_id")
+    if external_id is None:
+        return JSONResponse({"error": "this fake lists tickets by external_id only"}, 400)
+    tickets = [t for t in TICKETS["zendesk"] if t.get("external_id") == external_id]
+    return _cursor_page(request, "tickets", tickets)
+
+
+async def zendesk_comments(request: Request) -> JSONResponse:
+    ticket_id = request.path_params["ticket_id"]
+    if ticket_id not in COMMENTS:
+        return JSONResponse({"error": "RecordNotFound"}, 404)
+    return _cursor_page(request, "comments", COMMENTS[ticket_id])
+
+
+def _cursor_page(request: Request, key: str, items: list[dict[str, Any]]) -> JSONResponse:
+    size = int(request.query_params.get("page[size]", "100"))
+    start = int(request.query_params.get("page[after]", "0"))
+    more = start + size < len(items)
+    following = str(request.url.include_query_params(**{"page[after]": start + size}))
+    return JSONResponse(
+        {
+            key: items[start : start + size],
+            "meta": {"has_more": more, "after_cursor": str(start + size) if more else None},
+            "links": {"next": following if more else None, "prev": None},
+        }
+    )
+
+
+async def freshdesk_create(request: Request) -> Response:
     if not _basic(request).endswith(":X"):
         return JSONResponse({"code": "invalid_credentials"}, 401)
     if "freshdesk" not in THROTTLED:
@@ -142,35 +207,103 @@ async def freshdesk_create(request: Request) -> JSONResponse:
         errors.append({"field": "subject/description", "code": "missing_field"})
     if "REFUSE-ME" in str(ticket.get("description", "")):
         errors.append({"field": "description", "code": "invalid_value"})
+    tags = ticket.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and len(t) <= 32 for t in tags):
+        errors.append({"field": "tags", "code": "invalid_value"})
     if errors:
         return JSONResponse({"description": "Validation failed", "errors": errors}, 400)
     created = ticket | {"id": len(TICKETS["freshdesk"]) + 1}
     TICKETS["freshdesk"].append(created)
-    return JSONResponse(created, 201)
+    SEARCHABLE_AT[created["id"]] = time.monotonic() + SEARCH_LAG_S
+    return await _answer(ticket["description"], JSONResponse(created, 201))
 
 
-async def freshdesk_note(request: Request) -> JSONResponse:
+async def freshdesk_search(request: Request) -> JSONResponse:
+    match = re.fullmatch(r"\"tag:'([^']+)'\"", request.query_params.get("query", ""))
+    if match is None:
+        return JSONResponse({"description": "this fake searches by one quoted tag only"}, 400)
+    results = [
+        {k: v for k, v in t.items() if k != "description"}
+        for t in TICKETS["freshdesk"]
+        if match[1] in t.get("tags", []) and SEARCHABLE_AT[t["id"]] <= time.monotonic()
+    ]
+    return JSONResponse({"total": len(results), "results": results})
+
+
+async def freshdesk_note(request: Request) -> Response:
     note = await request.json()
     ticket_id = int(request.path_params["ticket_id"])
     if set(note) - {"body", "private", "notify_emails"} or not note.get("body"):
         return JSONResponse({"description": "Validation failed"}, 400)
     if not any(t["id"] == ticket_id for t in TICKETS["freshdesk"]):
         return JSONResponse({"code": "access_denied"}, 404)
-    NOTES["freshdesk"].append({"ticket_id": ticket_id, **note})
-    return JSONResponse({"id": len(NOTES["freshdesk"]), "ticket_id": ticket_id}, 201)
+    made = {"id": len(NOTES["freshdesk"]) + 1, "ticket_id": ticket_id, "incoming": False, **note}
+    NOTES["freshdesk"].append(made)
+    return await _answer(note["body"], JSONResponse(made, 201))
+
+
+async def freshdesk_conversations(request: Request) -> JSONResponse:
+    ticket_id = request.path_params["ticket_id"]
+    if not any(t["id"] == ticket_id for t in TICKETS["freshdesk"]):
+        return JSONResponse({"code": "access_denied"}, 404)
+    per_page = min(int(request.query_params.get("per_page", "30")), 100)
+    page = int(request.query_params.get("page", "1"))
+    notes = [n for n in NOTES["freshdesk"] if n["ticket_id"] == ticket_id]
+    shown = notes[(page - 1) * per_page : page * per_page]
+    headers = {}
+    if page * per_page < len(notes):
+        following = request.url.include_query_params(page=page + 1, per_page=per_page)
+        headers["Link"] = f'<{following}>; rel="next"'
+    return JSONResponse(shown, headers=headers)
+
+
+async def _answer(text: str, response: JSONResponse) -> Response:
+    """``response`` to a write of ``text``, unless a fault armed for it strikes."""
+    if garbled := next((g for g in GARBLE if g in text), None):
+        GARBLE.discard(garbled)
+        return Response("<html>upstream hiccup</html>", 200, media_type="text/html")
+    if held := next((h for h in HOLD if h in text), None):
+        HOLD.discard(held)
+        HELD.append(held)
+        await RELEASE.wait()
+        RELEASE.clear()
+        HELD.remove(held)
+    return response
+
+
+async def faults(request: Request) -> JSONResponse:
+    armed = await request.json()
+    GARBLE.update(armed.get("garble", []))
+    HOLD.update(armed.get("hold", []))
+    return JSONResponse({"garble": sorted(GARBLE), "hold": sorted(HOLD)})
+
+
+async def release(request: Request) -> JSONResponse:
+    RELEASE.set()
+    return JSONResponse({"released": list(HELD)})
 
 
 async def inspect(request: Request) -> JSONResponse:
-    return JSONResponse({"tickets": TICKETS, "notes": NOTES})
+    return JSONResponse({"tickets": TICKETS, "notes": NOTES, "held": HELD})
 
 
 app = Starlette(
     routes=[
         Route("/api/v2/tickets.json", zendesk_create, methods=["POST"]),
+        Route("/api/v2/tickets.json", zendesk_tickets, methods=["GET"]),
+        Route("/api/v2/tickets/{ticket_id:int}/comments.json", zendesk_comments, methods=["GET"]),
         Route("/api/v2/tickets/{ticket_id}", zendesk_update, methods=["PUT"]),
         Route("/api/v2/tickets", freshdesk_create, methods=["POST"]),
+        Route("/api/v2/search/tickets", freshdesk_search, methods=["GET"]),
         Route("/api/v2/tickets/{ticket_id:int}/notes", freshdesk_note, methods=["POST"]),
+        Route(
+            "/api/v2/tickets/{ticket_id:int}/conversations",
+            freshdesk_conversations,
+            methods=["GET"],
+        ),
         Route("/_inspect", inspect, methods=["GET"]),
+        Route("/_faults", faults, methods=["POST"]),
+        Route("/_release", release, methods=["POST"]),
     ]
 )
 

@@ -1,26 +1,46 @@
-"""The helpdesk bridge against local Zendesk- and Freshdesk-shaped servers."""
+"""The helpdesk bridge against local Zendesk- and Freshdesk-shaped servers, the real Kafka
+and Redis: one ticket per escalation and one note per follow-up, also across restarts,
+crashes mid-batch, garbled replies and a Redis outage."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import RecordMetadata, TopicPartition
 
-from schemas.topics import HELPDESK_DEADLETTER
-from tests.conftest import API_KEY, REPO, STATE_DIR, process_env, stop_process
-from tests.integration.conftest import read_until, wait_for
+from schemas import (
+    Category,
+    Customer,
+    Escalation,
+    EscalationKind,
+    EscalationReason,
+    Priority,
+    TicketType,
+    TranscriptTurn,
+    encode,
+)
+from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER, ensure_topics
+from techgear.services import LocalRedis, ServicesSettings
+from tests.conftest import API_KEY, REDIS_PORT, REPO, STATE_DIR, process_env, stop_process
+from tests.integration.conftest import produce_raw, read_until, wait_for, wait_until
 
 pytestmark = pytest.mark.integration
 
-FAKE_PORT = 18901
+FAKE_PORT = int(os.environ.get("TEST_FAKE_HELPDESK_PORT", "18901"))
 FAKE_URL = f"http://127.0.0.1:{FAKE_PORT}"
+OWN_REDIS_PORT = int(os.environ.get("TEST_HELPDESK_REDIS_PORT", str(REDIS_PORT + 1)))
+"""A Redis of the Redis-outage test alone, stopped and started by it."""
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +59,22 @@ def fake_helpdesks() -> Iterator[str]:
     stop_process(process)
 
 
-def start_bridge(target: str, kafka_bootstrap: str, redis_url: str) -> subprocess.Popen[bytes]:
+def start_bridge(
+    target: str, kafka_bootstrap: str, redis_url: str, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
     env = process_env(
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
         REDIS_URL=redis_url,
         HELPDESK_BACKOFF_S="0.2",
+        FRESHDESK_SEARCH_LAG_S="3",  # the fake's search trails by 1 s
         ZENDESK_URL=FAKE_URL,
         ZENDESK_EMAIL="bot@techgear.in",
         ZENDESK_API_TOKEN="zd-token",
         FRESHDESK_URL=FAKE_URL,
         FRESHDESK_API_KEY="fd-key",
     )
-    with (STATE_DIR / f"helpdesk-{target}.log").open("ab") as log:  # the child keeps its own
+    log_path = log_path or STATE_DIR / f"helpdesk-{target}.log"
+    with log_path.open("ab") as log:  # the child keeps its own
         return subprocess.Popen(
             [sys.executable, "-m", "techgear", "helpdesk", "--target", target],
             env=env,
@@ -164,3 +188,183 @@ async def test_ticket_refused_as_invalid_goes_to_the_helpdesk_dead_letters(
         stop_process(bridge)
     assert b"Validation failed" in (record.value or b"")
     assert mentions(records("freshdesk")[0], refused) == 0
+
+
+@pytest.fixture(scope="module")
+async def escalations_topic(kafka_bootstrap: str) -> str:
+    await ensure_topics(kafka_bootstrap)
+    return ESCALATIONS
+
+
+def escalation(conversation: str, opened_by: Escalation | None = None) -> Escalation:
+    """A new escalation, or with ``opened_by`` a follow-up on that one's ticket."""
+    request_id, event_id = f"hd-{uuid.uuid4().hex}", str(uuid.uuid4())
+    return Escalation(
+        request_id=request_id,
+        conversation_id=conversation,
+        correlation_id=request_id,
+        event_id=event_id,
+        kind=EscalationKind.FOLLOW_UP if opened_by else EscalationKind.NEW,
+        ticket_event_id=opened_by.event_id if opened_by else event_id,
+        requester=Customer(name="Asha", email="asha@example.in"),
+        subject="My charger stopped working",
+        summary="The customer asks for a person.",
+        transcript=[TranscriptTurn(role="customer", text="I want to talk to a human")],
+        category=Category.HUMAN_AGENT,
+        confidence=0.9,
+        reason=EscalationReason.HUMAN_REQUESTED,
+        priority=Priority.NORMAL,
+        ticket_type=TicketType.QUESTION,
+        channel="api",
+        tags=["techgear"],
+    )
+
+
+async def produce(kafka_bootstrap: str, escalations: list[Escalation]) -> list[RecordMetadata]:
+    """In order; one conversation's escalations share a partition."""
+    return [
+        await produce_raw(kafka_bootstrap, ESCALATIONS, encode(e), key=e.conversation_id.encode())
+        for e in escalations
+    ]
+
+
+async def committed(kafka_bootstrap: str, target: str, partition: int) -> int:
+    """The bridge's committed offset on ``partition`` of support.escalations (-1: none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        tp = TopicPartition(ESCALATIONS, partition)
+        offsets = await admin.list_consumer_group_offsets(
+            f"techgear-helpdesk-{target}", partitions=[tp]
+        )
+    finally:
+        await admin.close()
+    return offsets[tp].offset if tp in offsets else -1
+
+
+def arm(**faults: list[str]) -> None:
+    httpx.post(f"{FAKE_URL}/_faults", json=faults).raise_for_status()
+
+
+def wait_until_held(escalation: Escalation) -> None:
+    """Until the fake helpdesk has made ``escalation``'s ticket or note and holds the answer."""
+
+    def held() -> bool:
+        return escalation.request_id in httpx.get(f"{FAKE_URL}/_inspect").json()["held"]
+
+    wait_for(held, f"the held write of {escalation.request_id}", timeout_s=60)
+
+
+def release() -> None:
+    httpx.post(f"{FAKE_URL}/_release").raise_for_status()
+
+
+def assert_made_exactly_once(
+    target: str, tickets_for: list[Escalation], notes_for: list[Escalation]
+) -> None:
+    tickets, notes = records(target)
+    assert [mentions(tickets, e.request_id) for e in tickets_for] == [1] * len(tickets_for)
+    assert [mentions(notes, e.request_id) for e in notes_for] == [1] * len(notes_for)
+    assert [mentions(tickets, e.request_id) for e in notes_for] == [0] * len(notes_for)
+    ticket_ids = {
+        e.event_id: t["id"] for e in tickets_for for t in tickets if mentions([t], e.request_id)
+    }
+    for follow_up in notes_for:
+        note = next(n for n in notes if mentions([n], follow_up.request_id))
+        assert note["ticket_id"] == ticket_ids[follow_up.ticket_event_id]
+
+
+@pytest.mark.parametrize("target", ["zendesk", "freshdesk"])
+async def test_a_bridge_killed_or_answered_garbage_mid_batch_makes_each_ticket_and_note_once(
+    target: str, fake_helpdesks: str, escalations_topic: str, kafka_bootstrap: str, redis_url: str
+) -> None:
+    conversation = f"hd-crash-{uuid.uuid4().hex}"
+    new1 = escalation(conversation)
+    follow1 = escalation(conversation, opened_by=new1)
+    new2 = escalation(conversation)
+    follow2 = escalation(conversation, opened_by=new2)
+    new3 = escalation(conversation)
+    # Made at the helpdesk, answered with a body that is not JSON: retried in-process.
+    arm(garble=[new1.request_id, follow2.request_id])
+    # Made at the helpdesk, the answer withheld while the test kills the bridge.
+    arm(hold=[follow1.request_id, new2.request_id])
+    sent = await produce(kafka_bootstrap, [new1, follow1, new2, follow2, new3])
+    partition = sent[0].partition
+
+    bridge = start_bridge(target, kafka_bootstrap, redis_url)
+    try:
+        for in_flight, position in ((follow1, sent[1]), (new2, sent[2])):
+            wait_until_held(in_flight)
+            bridge.kill()  # SIGKILL: the helpdesk made it, Redis never heard of it
+            bridge.wait()
+            assert await committed(kafka_bootstrap, target, partition) == position.offset
+            release()
+            bridge = start_bridge(target, kafka_bootstrap, redis_url)
+
+        async def all_committed() -> bool:
+            return await committed(kafka_bootstrap, target, partition) > sent[-1].offset
+
+        await wait_until(all_committed, "every escalation committed", timeout_s=120)
+    finally:
+        stop_process(bridge)
+
+    assert_made_exactly_once(target, [new1, new2, new3], [follow1, follow2])
+
+
+@pytest.fixture
+def own_redis() -> Iterator[LocalRedis]:
+    """A Redis only the test below uses, so it can stop it; data survives a restart when
+    saved first (``--save ""`` still loads the dump at start)."""
+    settings = ServicesSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        techgear_state_dir=STATE_DIR / "helpdesk-redis",
+        redis_port=OWN_REDIS_PORT,
+    )
+    local = LocalRedis(settings)
+    local.start()
+    with redis.Redis(port=OWN_REDIS_PORT) as client:
+        client.flushall()
+    yield local
+    local.stop()
+
+
+@pytest.mark.parametrize("target", ["zendesk", "freshdesk"])
+async def test_redis_down_after_the_helpdesk_took_a_ticket_skips_nothing_and_doubles_nothing(
+    target: str,
+    fake_helpdesks: str,
+    escalations_topic: str,
+    kafka_bootstrap: str,
+    own_redis: LocalRedis,
+) -> None:
+    conversation = f"hd-redis-{uuid.uuid4().hex}"
+    new1 = escalation(conversation)
+    follow1 = escalation(conversation, opened_by=new1)
+    new2 = escalation(conversation)
+    new3 = escalation(conversation)
+    arm(hold=[new2.request_id])
+    sent = await produce(kafka_bootstrap, [new1, follow1, new2, new3])
+    log_path = STATE_DIR / f"helpdesk-{target}-redis-down.log"
+    log_path.unlink(missing_ok=True)
+
+    bridge = start_bridge(
+        target, kafka_bootstrap, f"redis://127.0.0.1:{OWN_REDIS_PORT}/0", log_path
+    )
+    try:
+        wait_until_held(new2)
+        with redis.Redis(port=OWN_REDIS_PORT) as client:
+            client.save()  # nothing writes meanwhile: the bridge waits for the helpdesk
+        own_redis.stop()
+        release()  # the ticket exists; recording it fails
+        wait_for(lambda: "ConnectionError" in log_path.read_text(), "the bridge retrying")
+        assert await committed(kafka_bootstrap, target, sent[2].partition) == sent[2].offset
+        assert mentions(records(target)[0], new3.request_id) == 0
+        own_redis.start()
+
+        async def all_committed() -> bool:
+            return await committed(kafka_bootstrap, target, sent[2].partition) > sent[-1].offset
+
+        await wait_until(all_committed, "every escalation committed", timeout_s=120)
+    finally:
+        stop_process(bridge)
+
+    assert_made_exactly_once(target, [new1, new2, new3], [follow1])
