@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -58,10 +58,17 @@ async def read_until(
     raise AssertionError("unreachable")
 
 
-async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+async def produce_raw(
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    key: bytes | None = None,
+    headers: Sequence[tuple[str, bytes | None]] = (),
+) -> None:
+    """One record exactly as given; a header value may be ``None`` (``kcat -H name``)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value=value, key=key)
+        await producer.send_and_wait(topic, value=value, key=key, headers=list(headers))
     finally:
         await producer.stop()
