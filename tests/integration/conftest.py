@@ -8,7 +8,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from schemas import EventDecodeError, decode
+from schemas import ChatAnswer, EventDecodeError, decode
 from schemas.codec import EventT
 
 pytestmark = pytest.mark.integration
@@ -20,6 +20,12 @@ def decodes_as(record: ConsumerRecord[bytes, bytes], event_type: type[EventT]) -
         return decode(record.value or b"", event_type)
     except EventDecodeError:
         return None
+
+
+def answer_to(request_id: str) -> Callable[[ConsumerRecord[bytes, bytes]], bool]:
+    """A ``read_until`` predicate for the answer event of ``request_id``; records of another
+    shape (hostile ones included) do not match."""
+    return lambda r: getattr(decodes_as(r, ChatAnswer), "request_id", None) == request_id
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
