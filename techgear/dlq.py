@@ -27,6 +27,9 @@ from techgear.records import read_record, read_records
 
 REPLAYED_FROM_HEADER = "replayed_from"
 SOURCE = "/techgear/cli"
+_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+"""Room for any original its source topic accepted: the broker, not this client, decides
+what is too large."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,7 @@ class ReplayResult:
     detail: str
 
 
-class NotReplayableError(Exception):
+class _NotReplayableError(Exception):
     """The original bytes of a dead letter cannot be had, or are not the ones it describes."""
 
 
@@ -111,7 +114,7 @@ class _Original:
 async def list_dead_letters(bootstrap_servers: str) -> list[StoredDeadLetter]:
     """Every dead letter still retained (once each), oldest first within each partition,
     with its latest replay."""
-    replays = await latest_replays(bootstrap_servers)
+    replays = await _latest_replays(bootstrap_servers)
     letters: dict[str, StoredDeadLetter] = {}
     for record in await read_records(bootstrap_servers, DEADLETTER):
         try:
@@ -127,7 +130,7 @@ async def list_dead_letters(bootstrap_servers: str) -> list[StoredDeadLetter]:
     return list(letters.values())
 
 
-async def latest_replays(bootstrap_servers: str) -> dict[str, DeadLetterReplay]:
+async def _latest_replays(bootstrap_servers: str) -> dict[str, DeadLetterReplay]:
     """Dead letter id → its latest recorded replay."""
     replays: dict[str, DeadLetterReplay] = {}
     for record in await read_records(bootstrap_servers, DEADLETTER_REPLAYS):
@@ -180,11 +183,6 @@ async def replay(
     return results
 
 
-_MAX_REQUEST_BYTES = 16 * 1024 * 1024
-"""Room for any original the source topic accepted: the broker, not this client, decides
-what is too large."""
-
-
 async def _replay_one(
     bootstrap_servers: str,
     producer: AIOKafkaProducer | None,
@@ -203,7 +201,7 @@ async def _replay_one(
         )
     try:
         original = await _original(bootstrap_servers, letter)
-    except NotReplayableError as exc:
+    except _NotReplayableError as exc:
         return ReplayResult(letter.dead_letter_id, Outcome.NOT_REPLAYABLE, str(exc))
     how = " (re-read from the source record)" if original.from_source_record else ""
     if producer is None:
@@ -256,12 +254,12 @@ async def _original(bootstrap_servers: str, letter: DeadLetter) -> _Original:
     source = f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}"
     if letter.original_truncated:
         if letter.original_sha256 is None:
-            raise NotReplayableError("the letter holds a prefix and no hash to check a copy by")
+            raise _NotReplayableError("the letter holds a prefix and no hash to check a copy by")
         record = await read_record(
             bootstrap_servers, letter.source_topic, letter.source_partition, letter.source_offset
         )
         if record is None:
-            raise NotReplayableError(
+            raise _NotReplayableError(
                 f"the letter holds the first {_prefix_size(letter)} of {letter.original_size} "
                 f"bytes and the source record {source} is no longer retained; only the prefix, "
                 "size and SHA-256 remain"
@@ -276,7 +274,7 @@ async def _original(bootstrap_servers: str, letter: DeadLetter) -> _Original:
     digest = hashlib.sha256(original.value).hexdigest()
     if letter.original_sha256 is not None and digest != letter.original_sha256.lower():
         where = f"the source record {source}" if original.from_source_record else "the letter"
-        raise NotReplayableError(
+        raise _NotReplayableError(
             f"the bytes of {where} do not match the letter's SHA-256 "
             f"({digest[:12]}… instead of {letter.original_sha256[:12]}…)"
         )
