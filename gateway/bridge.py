@@ -4,33 +4,27 @@ Every gateway instance reads all partitions of ``support.answers`` (and of
 ``support.deadletter``, to fail a caller whose request could not be processed) without a
 consumer group and resolves the callers it is holding; events for other instances'
 callers are skipped. This keeps any number of gateways stateless behind a load balancer.
+Reading is the ``AnswerListener``'s job (``gateway/listener.py``); what the records mean
+is this module's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from aiokafka.structs import RecordMetadata
+from aiokafka.structs import ConsumerRecord, RecordMetadata
 
+from gateway.listener import AnswerListener
 from gateway.metrics import KAFKA_PRODUCE_ERRORS, KAFKA_PRODUCE_LATENCY
-from schemas import (
-    ChatAnswer,
-    ChatDelta,
-    ChatRequest,
-    DeadLetter,
-    EventDecodeError,
-    decode,
-    encode,
-)
-from schemas.cloudevents import headers_for
+from schemas import ChatAnswer, ChatDelta, ChatRequest, DeadLetter, decode, encode
+from schemas.cloudevents import header_value, headers_for
 from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
@@ -96,7 +90,7 @@ class KafkaBridge:
         self._publish_timeout_s = publish_timeout_s
         self._waiting: dict[str, asyncio.Future[ChatAnswer]] = {}
         self._delta_routes: dict[str, _DeltaRoute] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._listener = AnswerListener(self._new_consumer, self._on_record)
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -110,9 +104,6 @@ class KafkaBridge:
             # caller told 503 is not answered later behind their back.
             request_timeout_ms=int(self._publish_timeout_s * 1000),
         )
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
-        )
         self._admin = AIOKafkaAdminClient(
             bootstrap_servers=self._bootstrap, request_timeout_ms=5000
         )
@@ -120,13 +111,17 @@ class KafkaBridge:
             await ensure_topics(self._bootstrap, replication_factor=self._replication_factor)
             await self._admin.start()
             await self._producer.start()
-            await self._consumer.start()
-            await self._listen_from_now()
+            await self._listener.start(await self._listened_partitions())
         except BaseException:
             await self.stop()
             raise
 
-    async def _listen_from_now(self) -> None:
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
+        )
+
+    async def _listened_partitions(self) -> list[TopicPartition]:
         assigned: list[TopicPartition] = []
         for _ in range(_METADATA_ATTEMPTS):  # a topic created a moment ago may lack metadata
             described = await self._admin.describe_topics(list(_LISTENED))
@@ -141,22 +136,13 @@ class KafkaBridge:
             await asyncio.sleep(0.5)
         else:
             raise BrokerUnavailableError(f"no partition metadata for {sorted(_LISTENED)}")
-        self._consumer.assign(assigned)
-        await self._consumer.seek_to_end(*assigned)
-        # Resolve the end offsets now, so no answer produced after start() can be skipped.
-        for tp in assigned:
-            await self._consumer.position(tp)
-        self._listener = asyncio.create_task(self._listen(), name="answers-listener")
+        return assigned
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await self._listener.stop()
         for future in self._waiting.values():
             future.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        await self._consumer.stop()
         await self._producer.stop()
         await self._admin.close()
 
@@ -210,50 +196,44 @@ class KafkaBridge:
             self._waiting.pop(request.request_id, None)
             self._delta_routes.pop(request.request_id, None)
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                batches = await self._consumer.getmany(timeout_ms=1000, max_records=500)
-            except KafkaError:
-                log.exception("reading answers failed; retrying")
-                await asyncio.sleep(1)
-                continue
-            for partition, records in batches.items():
-                for record in records:
-                    if record.value and self._concerns_us(record.headers):
-                        self._resolve(partition.topic, record.value)
+    def _on_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Resolves the caller ``record`` answers, if this gateway holds it; raises
+        ``EventDecodeError`` for a record that is not its topic's event."""
+        if record.value and self._concerns_us(record.headers):
+            self._resolve(record.topic, record.value)
 
-    def _concerns_us(self, headers: Sequence[tuple[str, bytes]]) -> bool:
+    def _concerns_us(self, headers: Iterable[tuple[str, bytes | None]]) -> bool:
         """Whether an event may be for a caller of this gateway. The request id header
         spares decoding the events of other gateways' callers (and of answers already
-        given from the cache); an event without it is decoded to find out."""
-        for name, value in headers:
-            if name == REQUEST_ID_HEADER:
-                request_id = value.decode(errors="replace")
-                return request_id in self._waiting or request_id in self._delta_routes
-        return True
+        given from the cache); an event without a usable one is decoded to find out."""
+        request_id = header_value(headers, REQUEST_ID_HEADER)
+        if request_id is None:
+            return True
+        return request_id in self._waiting or request_id in self._delta_routes
 
     def _resolve(self, topic: str, value: bytes) -> None:
-        try:
-            if topic == ANSWER_DELTAS:
-                delta = decode(value, ChatDelta)
-                if route := self._delta_routes.get(delta.request_id):
-                    route.forward(delta)
-            elif topic == ANSWERS:
-                answer = decode(value, ChatAnswer)
-                if future := self._pending(answer.request_id):
-                    future.set_result(answer)
-            else:
-                letter = decode(value, DeadLetter)
-                if future := self._pending(letter.request_id):
-                    failure = f"{letter.error_class}: {letter.error_message}"
-                    future.set_exception(ProcessingFailedError(failure))
-        except EventDecodeError as exc:
-            log.warning("skipping undecodable event on %s: %s", topic, exc)
+        if topic == ANSWER_DELTAS:
+            delta = decode(value, ChatDelta)
+            if route := self._delta_routes.get(delta.request_id):
+                route.forward(delta)
+        elif topic == ANSWERS:
+            answer = decode(value, ChatAnswer)
+            if future := self._pending(answer.request_id):
+                future.set_result(answer)
+        else:
+            letter = decode(value, DeadLetter)
+            if future := self._pending(letter.request_id):
+                failure = f"{letter.error_class}: {letter.error_message}"
+                future.set_exception(ProcessingFailedError(failure))
 
     def _pending(self, request_id: str) -> asyncio.Future[ChatAnswer] | None:
         future = self._waiting.get(request_id)
         return future if future is not None and not future.done() else None
+
+    def probe_listener(self) -> Probe:
+        """Whether answers are being read: without that every caller would wait in vain."""
+        reading, detail = self._listener.health()
+        return Probe(reading, 0.0, detail)
 
     async def probe_kafka(self) -> Probe:
         started = time.perf_counter()

@@ -47,6 +47,15 @@ KAFKA_PRODUCE_LATENCY = Histogram(
 KAFKA_PRODUCE_ERRORS = Counter(
     "techgear_gateway_kafka_produce_errors_total", "Requests Kafka did not accept."
 )
+ANSWER_RECORDS_SKIPPED = Counter(
+    "techgear_gateway_answer_records_skipped_total",
+    "Records of the answer and dead-letter topics skipped because handling them failed.",
+    ["reason"],
+)
+ANSWER_LISTENER_RESTARTS = Counter(
+    "techgear_gateway_answer_listener_restarts_total",
+    "Times the reader of the answer topics died and was restarted.",
+)
 WEBSOCKET_CONNECTIONS = Gauge(
     "techgear_gateway_websocket_connections", "Open WebSocket connections."
 )

@@ -1,6 +1,7 @@
 """``GET /ready``: each dependency's state and latency; 503 when a required one is down.
 
-Kafka and the workers (their consumer group has members) are required. Redis is
+Kafka, the workers (their consumer group has members) and this gateway's answer listener
+(without it every caller would wait for an answer it never reads) are required. Redis is
 reported but not required: rate limits fall back to each instance's memory. ChromaDB
 is checked when the workers use a Chroma server (``CHROMA_HOST``); an embedded store
 lives inside the workers and is covered by their check.
@@ -41,8 +42,8 @@ async def ready(request: Request) -> Response:
 
 
 class ReadinessChecks:
-    """Runs the dependency probes, at most once per ``cache_s`` seconds. Redis is not
-    required: without it rate limits fall back to each instance's memory."""
+    """Runs the dependency probes, the remote ones at most once per ``cache_s`` seconds.
+    Redis is not required: without it rate limits fall back to each instance's memory."""
 
     def __init__(
         self,
@@ -81,6 +82,11 @@ class ReadinessChecks:
         return Probe(ok, round((time.perf_counter() - started) * 1000, 2), detail)
 
     async def run(self) -> dict[str, Probe]:
+        remote = await self._remote_probes()
+        # In-process state costs nothing to read, so it is never stale.
+        return {**remote, "answer_listener": self._bridge.probe_listener()}
+
+    async def _remote_probes(self) -> dict[str, Probe]:
         async with self._lock:
             now = time.monotonic()
             if self._last and now - self._last[0] < self._cache_s:

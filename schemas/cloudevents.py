@@ -7,6 +7,7 @@ route and trace it without parsing the body.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
@@ -46,3 +47,17 @@ def headers_for(event: BaseModel, *, source: str) -> dict[str, bytes]:
         if value:
             headers[name] = str(value)
     return {name: value.encode() for name, value in headers.items()}
+
+
+def header_value(headers: Iterable[tuple[str, bytes | None]], name: str) -> str | None:
+    """The first usable value of header ``name``. Anyone who can write to a topic chooses
+    its headers: a value that is null (a header produced without one, as ``kcat -H name``
+    does) or not UTF-8 counts as absent."""
+    for key, value in headers:
+        if key != name or value is None:
+            continue
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            continue
+    return None

@@ -227,10 +227,34 @@ class DeadLetter(BaseModel):
     attempts: int = Field(ge=1)
 
 
+class DeadLetterReplay(BaseModel):
+    """One replay of a dead letter, on ``support.deadletter-replays`` keyed by
+    ``dead_letter_id``: the log every operator's ``techgear dlq replay`` reads so that a
+    letter is not replayed twice by accident. ``original_sha256`` is the hash of the bytes
+    republished; ``from_source_record`` tells they were re-read from the source topic
+    because the letter held a prefix only."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: Literal["support.deadletter-replay"] = "support.deadletter-replay"
+    schema_version: str = SCHEMA_VERSION
+    event_id: str = Field(default_factory=new_id)
+    dead_letter_id: str
+    request_id: str
+    replayed_at: UtcDateTime = Field(default_factory=utc_now)
+    target_topic: str
+    target_partition: int
+    target_offset: int
+    original_size: int = Field(ge=0)
+    original_sha256: str
+    from_source_record: bool
+
+
 EVENT_TYPES: tuple[type[BaseModel], ...] = (
     ChatRequest,
     ChatDelta,
     ChatAnswer,
     Escalation,
     DeadLetter,
+    DeadLetterReplay,
 )

@@ -25,6 +25,7 @@ ANSWERS = "support.answers"
 ANSWER_DELTAS = "support.answer-deltas"
 ESCALATIONS = "support.escalations"
 DEADLETTER = "support.deadletter"
+DEADLETTER_REPLAYS = "support.deadletter-replays"
 HELPDESK_DEADLETTER = "support.helpdesk-deadletter"
 
 WORKER_GROUP_ID = "techgear-worker"
@@ -70,6 +71,15 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ESCALATIONS, partitions=3, retention_ms=30 * _DAY_MS),
     # Dead letters wait for an operator; a month.
     TopicSpec(DEADLETTER, partitions=1, retention_ms=30 * _DAY_MS),
+    # Which dead letters were replayed, keyed by dead_letter_id: compaction keeps the latest
+    # replay of each; deletion after the dead letters' own retention (a replay is always
+    # written after its letter, so it outlives it) keeps the topic from growing forever.
+    TopicSpec(
+        DEADLETTER_REPLAYS,
+        partitions=1,
+        retention_ms=30 * _DAY_MS,
+        cleanup_policy="compact,delete",
+    ),
     TopicSpec(HELPDESK_DEADLETTER, partitions=1, retention_ms=30 * _DAY_MS),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -217,7 +218,8 @@ def dlq() -> None:
 
 @dlq.command("list")
 def dlq_list() -> None:
-    """Show the retained dead letters: id, when, source, error, attempts."""
+    """Show the retained dead letters: id, when, source, size (and whether the letter holds
+    only a prefix), error, attempts, and when it was last replayed."""
     import asyncio
 
     from streams.settings import WorkerSettings
@@ -228,29 +230,92 @@ def dlq_list() -> None:
         click.echo("no dead letters")
     for stored in letters:
         letter = stored.letter
+        truncated = " truncated" if letter.original_truncated else ""
+        replayed = (
+            f"  replayed {stored.replayed.replayed_at:%Y-%m-%d %H:%M:%S}Z"
+            if stored.replayed
+            else ""
+        )
         click.echo(
             f"{letter.dead_letter_id}  {letter.occurred_at:%Y-%m-%d %H:%M:%S}Z  "
             f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}  "
+            f"{stored.size} bytes{truncated}  "
             f"request {letter.request_id}  attempts {letter.attempts}  "
-            f"{letter.error_class}: {letter.error_message[:120]}"
+            f"{letter.error_class}: {letter.error_message[:120]}{replayed}"
         )
 
 
+class _Moment(click.ParamType):
+    """An ISO-8601 timestamp, or a duration ago (``2h``, ``7d``)."""
+
+    name = "when"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        from techgear.moments import parse_moment
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_moment(str(value), now=datetime.now(UTC))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @dlq.command("replay")
-@click.option(
-    "--id", "ids", multiple=True, help="Dead letter id to replay (repeatable); default all."
-)
-def dlq_replay(ids: tuple[str, ...]) -> None:
-    """Republish dead letters' original messages to their source topic."""
+@click.option("--id", "ids", multiple=True, help="A dead letter id to replay (repeatable).")
+@click.option("--since", type=_Moment(), help="Letters from this time on: ISO-8601, or 2h, 7d ago.")
+@click.option("--until", type=_Moment(), help="Letters before this time: ISO-8601, or 2h, 7d ago.")
+@click.option("--all", "everything", is_flag=True, help="Every retained dead letter.")
+@click.option("--again", "--force", "again", is_flag=True, help="Also letters replayed before.")
+@click.option("--dry-run", is_flag=True, help="List what would be replayed; change nothing.")
+def dlq_replay(
+    ids: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    everything: bool,
+    again: bool,
+    dry_run: bool,
+) -> None:
+    """Republish chosen dead letters' original messages to their source topics.
+
+    Choose by --id, by --since/--until (both may be given; with --id too, a letter must
+    match all), or --all. Each replay is recorded on support.deadletter-replays, so a
+    letter is replayed once unless --again. Exits with 1 when a chosen letter could not be
+    replayed (its source record is gone, its bytes do not match its hash, an unknown id).
+    """
     import asyncio
 
     from streams.settings import WorkerSettings
-    from techgear.dlq import replay
+    from techgear.dlq import Outcome, Selection, replay
 
-    replayed = asyncio.run(replay(WorkerSettings().kafka_bootstrap_servers, set(ids)))
-    for letter in replayed:
-        click.echo(f"replayed {letter.dead_letter_id} to {letter.source_topic}")
-    click.echo(f"{len(replayed)} dead letter(s) replayed")
+    try:
+        selection = Selection(frozenset(ids), since, until, everything)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    settings = WorkerSettings()
+    results = asyncio.run(
+        replay(
+            settings.kafka_bootstrap_servers,
+            selection,
+            again=again,
+            dry_run=dry_run,
+            replication_factor=settings.kafka_replication_factor,
+        )
+    )
+    for result in results:
+        line = f"{result.outcome.value} {result.dead_letter_id}: {result.detail}"
+        click.echo(line, err=result.outcome.failed)
+    done = sum(r.outcome in (Outcome.REPLAYED, Outcome.WOULD_REPLAY) for r in results)
+    skipped = sum(r.outcome is Outcome.ALREADY_REPLAYED for r in results)
+    failed = sum(r.outcome.failed for r in results)
+    click.echo(
+        f"{done} dead letter(s) {'would be ' if dry_run else ''}replayed, "
+        f"{skipped} already replayed (skipped), {failed} failed"
+    )
+    if failed:
+        sys.exit(1)
 
 
 @topics.command("describe")

@@ -51,6 +51,37 @@ async def read_records(
     return [r for r in records if r.offset < ends[TopicPartition(topic, r.partition)]]
 
 
+async def read_record(
+    bootstrap_servers: str, topic: str, partition: int, offset: int
+) -> ConsumerRecord[bytes, bytes] | None:
+    """The record at ``offset`` of one partition, or ``None`` when the topic no longer
+    retains it (deleted by retention or compaction) or never held it."""
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        if tp not in await _partitions(bootstrap_servers, topic):
+            return None
+        consumer.assign([tp])
+        oldest = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        if not oldest <= offset < end:
+            return None
+        consumer.seek(tp, offset)
+        while await consumer.position(tp) < end:
+            batches = await consumer.getmany(tp, timeout_ms=_FETCH_TIMEOUT_MS, max_records=1)
+            if not batches:
+                return None
+            for record in batches.get(tp, []):
+                # A compacted-away offset is skipped over by the fetch, not returned.
+                return record if record.offset == offset else None
+    finally:
+        await consumer.stop()
+    return None
+
+
 async def _partitions(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
-from schemas import EventDecodeError, decode
+from schemas import ChatAnswer, EventDecodeError, decode
 from schemas.codec import EventT
 
 pytestmark = pytest.mark.integration
@@ -20,6 +20,12 @@ def decodes_as(record: ConsumerRecord[bytes, bytes], event_type: type[EventT]) -
         return decode(record.value or b"", event_type)
     except EventDecodeError:
         return None
+
+
+def answer_to(request_id: str) -> Callable[[ConsumerRecord[bytes, bytes]], bool]:
+    """A ``read_until`` predicate for the answer event of ``request_id``; records of another
+    shape (hostile ones included) do not match."""
+    return lambda r: getattr(decodes_as(r, ChatAnswer), "request_id", None) == request_id
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
@@ -71,11 +77,16 @@ async def read_until(
 
 
 async def produce_raw(
-    bootstrap: str, topic: str, value: bytes, key: bytes | None = None
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    key: bytes | None = None,
+    headers: Sequence[tuple[str, bytes | None]] = (),
 ) -> RecordMetadata:
+    """One record exactly as given; a header value may be ``None`` (``kcat -H name``)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        return await producer.send_and_wait(topic, value=value, key=key)
+        return await producer.send_and_wait(topic, value=value, key=key, headers=list(headers))
     finally:
         await producer.stop()

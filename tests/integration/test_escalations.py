@@ -7,8 +7,9 @@ import uuid
 
 import httpx
 import pytest
+from aiokafka.structs import ConsumerRecord
 
-from schemas import ChatAnswer, ChatRequest, Escalation, EscalationKind, decode, encode
+from schemas import ChatAnswer, ChatRequest, Escalation, EscalationKind, encode
 from schemas.topics import ANSWERS, ESCALATIONS, REQUESTS
 from tests.conftest import API_KEY
 from tests.integration.conftest import decodes_as, produce_raw, read_until
@@ -44,9 +45,9 @@ async def test_redelivered_request_yields_one_escalation(
 
     answers = 0
 
-    def two_answers(record: object) -> bool:
+    def two_answers(record: ConsumerRecord[bytes, bytes]) -> bool:
         nonlocal answers
-        answers += decode(record.value, ChatAnswer).request_id == request.request_id  # type: ignore[attr-defined]
+        answers += getattr(decodes_as(record, ChatAnswer), "request_id", None) == request.request_id
         return answers == 2
 
     await read_until(kafka_bootstrap, ANSWERS, two_answers)

@@ -21,6 +21,7 @@ class ScriptedBridge:
         self.asked: list[ChatRequest] = []
         self.failure: Exception | None = None
         self.workers = Probe(True, 1.0, "1 member(s), Stable")
+        self.listener = Probe(True, 0.0, "reading 18 partition(s)")
 
     async def start(self) -> None: ...
 
@@ -46,6 +47,9 @@ class ScriptedBridge:
 
     async def probe_workers(self) -> Probe:
         return self.workers
+
+    def probe_listener(self) -> Probe:
+        return self.listener
 
 
 @pytest.fixture
@@ -249,3 +253,13 @@ def test_ready_requires_a_configured_chroma_server(bridge: ScriptedBridge) -> No
     assert (
         chroma["ok"] is False and chroma["required"] is True and "unreachable" in chroma["detail"]
     )
+
+
+def test_ready_is_503_when_the_answer_listener_is_not_reading(
+    client: TestClient, bridge: ScriptedBridge
+) -> None:
+    bridge.listener = Probe(False, 0.0, "not reading answers: died of RuntimeError; restarting")
+    response = client.get("/ready")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["answer_listener"]["required"] is True

@@ -15,6 +15,7 @@ def test_public_surface_changes_only_on_purpose() -> None:
             "ChatRequest",
             "Customer",
             "DeadLetter",
+            "DeadLetterReplay",
             "Escalation",
             "EscalationKind",
             "EscalationReason",

@@ -4,6 +4,7 @@ from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
     DEADLETTER,
+    DEADLETTER_REPLAYS,
     ESCALATIONS,
     HELPDESK_DEADLETTER,
     REQUESTS,
@@ -14,7 +15,15 @@ from schemas.topics import (
 def test_every_topic_is_defined_once_with_retention() -> None:
     names = [spec.name for spec in TOPICS]
     assert sorted(names) == sorted(
-        {REQUESTS, ANSWERS, ANSWER_DELTAS, ESCALATIONS, DEADLETTER, HELPDESK_DEADLETTER}
+        {
+            REQUESTS,
+            ANSWERS,
+            ANSWER_DELTAS,
+            ESCALATIONS,
+            DEADLETTER,
+            DEADLETTER_REPLAYS,
+            HELPDESK_DEADLETTER,
+        }
     )
     assert all(spec.partitions >= 1 and spec.retention_ms > 0 for spec in TOPICS)
 
@@ -23,3 +32,10 @@ def test_new_topic_carries_retention_config() -> None:
     topic = TOPICS[0].new_topic(replication_factor=3)
     assert topic.replication_factor == 3
     assert topic.topic_configs["retention.ms"] == str(TOPICS[0].retention_ms)
+
+
+def test_replays_are_compacted_by_dead_letter_and_kept_as_long_as_the_dead_letters() -> None:
+    specs = {spec.name: spec for spec in TOPICS}
+    replays = specs[DEADLETTER_REPLAYS]
+    assert replays.configs["cleanup.policy"] == "compact,delete"
+    assert replays.retention_ms == specs[DEADLETTER].retention_ms
