@@ -39,7 +39,8 @@ class ConversationDispatcher:
         self._ledger = ledger
         self._slots = asyncio.Semaphore(concurrency)
         self._room = asyncio.Semaphore(max_pending)
-        self._tails: dict[Lane, asyncio.Task[None]] = {}
+        self._tails: dict[Lane, tuple[Ticket, asyncio.Task[None]]] = {}
+        """The last message taken in of each lane, which the lane's next one waits for."""
         self._waiting: dict[Ticket, asyncio.Task[None]] = {}
 
     async def submit(self, message: InboundMessage, *, context: object = None) -> None:
@@ -48,8 +49,11 @@ class ConversationDispatcher:
         await self._room.acquire()
         ticket = self._ledger.take(TP(message.topic, message.partition), message.offset)
         lane: Lane = (message.topic, message.partition, message.key)
-        task = asyncio.create_task(self._run(ticket, lane, self._tails.get(lane), message, context))
-        self._tails[lane] = task
+        previous = self._tails.get(lane)
+        task = asyncio.create_task(
+            self._run(ticket, lane, previous[1] if previous else None, message, context)
+        )
+        self._tails[lane] = (ticket, task)
         self._waiting[ticket] = task
         metrics.IN_FLIGHT.inc()
 
@@ -81,8 +85,9 @@ class ConversationDispatcher:
             raise
         except Exception:
             # The handler answers or dead-letters everything it can; what escapes it
-            # stays unsettled, so the partition's commits stop below it and a restart
-            # processes it again.
+            # is abandoned: the partition's commits stop below it until the partition
+            # moves or the worker restarts, and then it is processed again.
+            self._ledger.abandon(ticket)
             metrics.UNSETTLED.inc()
             log.exception(
                 "message %s/%d@%d could not be settled; its offset stays uncommitted",
@@ -94,5 +99,5 @@ class ConversationDispatcher:
             self._waiting.pop(ticket, None)
             metrics.IN_FLIGHT.dec()
             self._room.release()
-            if self._tails.get(lane) is asyncio.current_task():
+            if (tail := self._tails.get(lane)) is not None and tail[0] is ticket:
                 del self._tails[lane]

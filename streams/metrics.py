@@ -63,5 +63,5 @@ IN_FLIGHT = Gauge(
 UNSETTLED = Counter(
     "techgear_worker_unsettled_messages_total",
     "Requests neither answered nor dead-lettered (the dead letter could not be written): "
-    "their partition's commits stop below them until the worker restarts.",
+    "their partition's commits stop below them until it moves or the worker restarts.",
 )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from faust.types import TP
@@ -32,6 +33,25 @@ class GatedHandler:
         self.finished.append(message.offset)
 
 
+@pytest.fixture
+def handle() -> Iterator[GatedHandler]:
+    """The handler; every gate opens at the end, so no test leaves a task behind."""
+    gated = GatedHandler()
+    yield gated
+    for gate in gated.gates.values():
+        gate.set()
+
+
+@pytest.fixture
+async def ledger(handle: GatedHandler) -> AsyncIterator[InFlightLedger]:
+    """The ledger; the test ends once every message it took in has finished."""
+    book = InFlightLedger()
+    yield book
+    for gate in handle.gates.values():
+        gate.set()
+    assert await book.wait_settled({TP(TOPIC, p) for p in range(2)}, timeout_s=10)
+
+
 def message(offset: int, key: bytes, partition: int = 0) -> InboundMessage:
     return InboundMessage(
         topic=TOPIC, partition=partition, offset=offset, key=key, value=b"", headers={}
@@ -49,8 +69,9 @@ def dispatcher(
     return ConversationDispatcher(handle, ledger, concurrency=concurrency, max_pending=max_pending)
 
 
-async def test_one_conversation_in_order_others_in_parallel() -> None:
-    handle, ledger = GatedHandler(), InFlightLedger()
+async def test_one_conversation_in_order_others_in_parallel(
+    handle: GatedHandler, ledger: InFlightLedger
+) -> None:
     dispatch = dispatcher(handle, ledger)
     for offset, key in [(0, b"a"), (1, b"a"), (2, b"b")]:
         await dispatch.submit(message(offset, key))
@@ -63,8 +84,9 @@ async def test_one_conversation_in_order_others_in_parallel() -> None:
     assert handle.started == [0, 2, 1] and handle.finished.index(0) < handle.finished.index(1)
 
 
-async def test_a_conversations_backlog_does_not_take_the_free_slots() -> None:
-    handle, ledger = GatedHandler(), InFlightLedger()
+async def test_a_conversations_backlog_does_not_take_the_free_slots(
+    handle: GatedHandler, ledger: InFlightLedger
+) -> None:
     dispatch = dispatcher(handle, ledger, concurrency=2, max_pending=200)
     for offset in range(120):
         await dispatch.submit(message(offset, b"busy"))
@@ -77,8 +99,9 @@ async def test_a_conversations_backlog_does_not_take_the_free_slots() -> None:
     assert handle.finished == [120]
 
 
-async def test_commit_floor_stays_at_a_slow_head_message_while_later_ones_finish() -> None:
-    handle, ledger = GatedHandler(), InFlightLedger()
+async def test_commit_floor_stays_at_a_slow_head_message_while_later_ones_finish(
+    handle: GatedHandler, ledger: InFlightLedger
+) -> None:
     dispatch = dispatcher(handle, ledger)
     tp = TP(TOPIC, 0)
     await dispatch.submit(message(201, b"slow"))
@@ -94,8 +117,9 @@ async def test_commit_floor_stays_at_a_slow_head_message_while_later_ones_finish
     assert ledger.floor(tp) is None
 
 
-async def test_a_message_that_cannot_be_settled_holds_the_floor() -> None:
-    handle, ledger = GatedHandler(), InFlightLedger()
+async def test_a_message_that_cannot_be_settled_holds_the_floor(
+    handle: GatedHandler, ledger: InFlightLedger
+) -> None:
     handle.fail.add(7)
     dispatch = dispatcher(handle, ledger)
     await dispatch.submit(message(7, b"poison"))
@@ -106,8 +130,9 @@ async def test_a_message_that_cannot_be_settled_holds_the_floor() -> None:
     assert ledger.floor(TP(TOPIC, 0)) == 7
 
 
-async def test_abandoned_messages_never_run_and_hold_the_floor_until_released() -> None:
-    handle, ledger = GatedHandler(), InFlightLedger()
+async def test_abandoned_messages_never_run_and_hold_the_floor_until_released(
+    handle: GatedHandler, ledger: InFlightLedger
+) -> None:
     dispatch = dispatcher(handle, ledger)
     revoked = TP(TOPIC, 1)
     await dispatch.submit(message(10, b"a", partition=1))
@@ -127,8 +152,9 @@ async def test_abandoned_messages_never_run_and_hold_the_floor_until_released() 
     assert ledger.floor(revoked) is None and ledger.floor(TP(TOPIC, 0)) == 5
 
 
-async def test_submit_waits_while_max_pending_messages_are_held() -> None:
-    handle, ledger = GatedHandler(), InFlightLedger()
+async def test_submit_waits_while_max_pending_messages_are_held(
+    handle: GatedHandler, ledger: InFlightLedger
+) -> None:
     dispatch = dispatcher(handle, ledger, max_pending=2)
     await dispatch.submit(message(0, b"a"))
     await dispatch.submit(message(1, b"a"))
@@ -143,8 +169,9 @@ async def test_submit_waits_while_max_pending_messages_are_held() -> None:
 
 
 @pytest.mark.parametrize("running", [True, False])
-async def test_wait_settled_reports_whether_running_messages_finished(running: bool) -> None:
-    handle, ledger = GatedHandler(), InFlightLedger()
+async def test_wait_settled_reports_whether_running_messages_finished(
+    running: bool, handle: GatedHandler, ledger: InFlightLedger
+) -> None:
     dispatch = dispatcher(handle, ledger)
     await dispatch.submit(message(0, b"a"))
     await settle_loop()
