@@ -3,23 +3,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Collection, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import KafkaError
 
 from gateway.keys import digest
 from gateway.users import UserStore
+from schemas import ChatAnswer, ChatRequest, EventDecodeError, decode, encode
+from schemas.topics import ANSWERS, REQUESTS, WORKER_GROUP_ID
 from streams.embeddings import OnnxEmbedder
 from streams.settings import WorkerSettings
 from streams.worker import ingest
 from techgear.processes import stop as stop_process
+from techgear.records import end_offsets
 from techgear.services import LocalKafka, LocalRedis, ServicesSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,6 +40,7 @@ KAFKA_PORT = int(os.environ.get("TEST_KAFKA_PORT", "19092"))
 REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "16379"))
 GATEWAY_PORT = int(os.environ.get("TEST_GATEWAY_PORT", "18000"))
 API_KEY = "test-key-" + "x" * 24
+T = TypeVar("T")
 
 
 STATE_DIR.mkdir(parents=True, exist_ok=True)
@@ -46,6 +59,8 @@ def services_settings() -> ServicesSettings:
         kafka_port=KAFKA_PORT,
         kafka_controller_port=KAFKA_PORT + 1,
         redis_port=REDIS_PORT,
+        # A bound, not a pause: on a loaded machine Kafka's JVM may take minutes to start.
+        service_start_timeout_s=300,
     )
 
 
@@ -122,25 +137,37 @@ def worker_env(kafka_bootstrap: str, redis_url: str, chroma_path: Path) -> dict[
 
 
 class WorkerProcess:
-    """A `techgear worker` child process that tests can restart."""
+    """A `techgear worker` child process that tests can restart. Starting and restarting
+    return only once this process has taken the place of the group's earlier members and
+    the group is stable (``wait_for_stable_worker_group``): a question is answered at once."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
-        self.process = self._spawn()
+        self.bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+        self.process = self._start(replacing=worker_group_members(self.bootstrap))
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _start(self, replacing: Collection[str]) -> subprocess.Popen[bytes]:
         with (STATE_DIR / "worker.log").open("ab") as log:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "techgear", "worker"],
                 env=self.env,
                 cwd=REPO,
                 stdout=log,
                 stderr=log,
             )
+        try:
+            wait_for_stable_worker_group(self.bootstrap, [process], departed=replacing)
+        except BaseException:
+            stop_process(process)
+            raise
+        return process
 
     def restart(self) -> None:
+        """Stop (or reap, when a test killed it) the process and start a new one; members
+        a killed process left in the group must have been evicted before this returns."""
+        replacing = worker_group_members(self.bootstrap)
         stop_process(self.process)
-        self.process = self._spawn()
+        self.process = self._start(replacing)
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -156,7 +183,7 @@ def worker(worker_env: dict[str, str]) -> Iterator[WorkerProcess]:
 @contextlib.contextmanager
 def substitute_worker(worker: WorkerProcess, **overrides: str) -> Iterator[WorkerProcess]:
     """The session worker replaced by one with ``overrides`` in its environment (in the same
-    consumer group), and put back on exit."""
+    consumer group), and put back on exit; both ways only once the group is stable again."""
     worker.stop()
     substitute = WorkerProcess(worker.env | overrides)
     try:
@@ -164,6 +191,187 @@ def substitute_worker(worker: WorkerProcess, **overrides: str) -> Iterator[Worke
     finally:
         substitute.stop()
         worker.restart()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerGroup:
+    """The workers' consumer group as the broker describes it."""
+
+    state: str
+    members: dict[str, frozenset[int]]
+    """Member id -> the partitions of support.requests assigned to it."""
+    partitions: int
+    """Partitions of support.requests (0 before the workers create it)."""
+
+    def stable_without(self, departed: Collection[str]) -> bool:
+        """Stable, none of ``departed`` still a member, and every partition of
+        support.requests assigned to exactly one member."""
+        assigned = sorted(p for partitions in self.members.values() for p in partitions)
+        return (
+            self.state == "Stable"
+            and self.partitions > 0
+            and self.members.keys().isdisjoint(departed)
+            and assigned == list(range(self.partitions))
+        )
+
+
+async def describe_worker_group(bootstrap: str) -> WorkerGroup:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        # All topics: naming one in a metadata request would create it when missing.
+        topics = await admin.describe_topics()
+        responses = await admin.describe_consumer_groups([WORKER_GROUP_ID])
+    finally:
+        await admin.close()
+    partitions = next((len(t["partitions"]) for t in topics if t["topic"] == REQUESTS), 0)
+    for response in responses:
+        for _error, group_id, state, _protocol_type, _protocol, members, *_ in response.groups:
+            if group_id == WORKER_GROUP_ID:
+                return WorkerGroup(
+                    state,
+                    {member[0]: _requests_partitions(member[-1]) for member in members},
+                    partitions,
+                )
+    return WorkerGroup("Dead", {}, partitions)
+
+
+def _requests_partitions(assignment: bytes) -> frozenset[int]:
+    """The support.requests partitions of a member's assignment (empty mid-rebalance);
+    Faust's assignor uses the standard consumer protocol encoding."""
+    if not assignment:
+        return frozenset()
+    decoded = ConsumerProtocolMemberAssignment.decode(assignment)
+    return frozenset(tp.partition for tp in decoded.partitions() if tp.topic == REQUESTS)
+
+
+def worker_group_members(bootstrap: str) -> frozenset[str]:
+    """The group's members now (none on a fresh broker, once its coordinator answers)."""
+
+    async def described() -> WorkerGroup:
+        return await _poll_worker_group(bootstrap, lambda _: True, (), time.monotonic() + 60)
+
+    return frozenset(run_on_own_loop(described()).members)
+
+
+def wait_for_stable_worker_group(
+    bootstrap: str,
+    processes: Sequence[subprocess.Popen[bytes]] = (),
+    *,
+    departed: Collection[str] = (),
+    timeout_s: float = 300,
+) -> WorkerGroup:
+    """Block until the workers answer every partition of support.requests at once: the
+    group is stable (``WorkerGroup.stable_without(departed)``), then a probe greeting sent
+    to each partition is answered. Fails at once if one of ``processes`` exits.
+
+    The broker's view alone is not enough: a worker takes up its assignment only after
+    the broker reports the group stable, and a question sent at that moment to a partition
+    with no committed offset was seen never to be answered. So a probe not answered within
+    ``_PROBE_RESEND_S`` is sent again, and only answers from every partition count."""
+
+    async def stable() -> WorkerGroup:
+        deadline = time.monotonic() + timeout_s
+        group = await _poll_worker_group(
+            bootstrap, lambda group: group.stable_without(departed), processes, deadline
+        )
+        await _probe_every_partition(bootstrap, group.partitions, processes, deadline)
+        return group
+
+    return run_on_own_loop(stable())
+
+
+async def _poll_worker_group(
+    bootstrap: str,
+    condition: Callable[[WorkerGroup], bool],
+    processes: Sequence[subprocess.Popen[bytes]],
+    deadline: float,
+) -> WorkerGroup:
+    last = "not described yet"
+    while time.monotonic() < deadline:
+        fail_if_exited(processes)
+        try:
+            group = await describe_worker_group(bootstrap)
+        except (KafkaError, OSError) as exc:  # a broker or group coordinator starting
+            last = repr(exc)
+        else:
+            if condition(group):
+                return group
+            last = repr(group)
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"worker group {WORKER_GROUP_ID}: {last}")
+
+
+_PROBE_RESEND_S = 20.0
+"""A probe not answered by then is taken as lost (see ``wait_for_stable_worker_group``)."""
+
+
+async def _probe_every_partition(
+    bootstrap: str,
+    partitions: int,
+    processes: Sequence[subprocess.Popen[bytes]],
+    deadline: float,
+) -> None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        await producer.start()
+        try:
+            answers_from = await end_offsets(bootstrap, ANSWERS)  # before any probe is sent
+            consumer.assign([TopicPartition(ANSWERS, p) for p in answers_from])
+            for partition, offset in answers_from.items():
+                consumer.seek(TopicPartition(ANSWERS, partition), offset)
+            await producer.partitions_for(REQUESTS)
+            waiting: dict[str, int] = {}  # probe request id -> its partition
+            resend_at: dict[int, float] = {}
+            unanswered = set(range(partitions))
+            while unanswered:
+                fail_if_exited(processes)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no answer to probes on partitions {sorted(unanswered)}")
+                for partition in unanswered:
+                    if time.monotonic() >= resend_at.get(partition, 0.0):
+                        waiting[await _send_probe(producer, partition)] = partition
+                        resend_at[partition] = time.monotonic() + _PROBE_RESEND_S
+                batches = await consumer.getmany(timeout_ms=500)
+                for record in (r for batch in batches.values() for r in batch):
+                    request_id = _answered_request(record.value or b"")
+                    if request_id in waiting:
+                        unanswered.discard(waiting[request_id])
+        finally:
+            await producer.stop()
+    finally:
+        await consumer.stop()
+
+
+async def _send_probe(producer: AIOKafkaProducer, partition: int) -> str:
+    probe = ChatRequest(
+        request_id=uuid.uuid4().hex,
+        conversation_id=f"readiness-probe-{uuid.uuid4().hex}",
+        correlation_id="readiness-probe",
+        message="hello",  # a greeting: answered without the knowledge base or an LLM
+    )
+    await producer.send_and_wait(
+        REQUESTS, encode(probe), key=probe.conversation_id.encode(), partition=partition
+    )
+    return probe.request_id
+
+
+def _answered_request(value: bytes) -> str | None:
+    try:
+        return decode(value, ChatAnswer).request_id
+    except EventDecodeError:
+        return None
+
+
+def run_on_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on a thread and event loop of its own: blocking helpers may be
+    called from async tests, whose loop is already running."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 JWT_SECRET = "j" * 48
@@ -224,16 +432,14 @@ def gateway_url(gateway_env: dict[str, str], worker: WorkerProcess) -> Iterator[
 
 
 def wait_until_ready(
-    url: str, processes: list[subprocess.Popen[bytes]], timeout_s: float = 120
+    url: str, processes: Sequence[subprocess.Popen[bytes]], timeout_s: float = 120
 ) -> None:
+    """Block until ``url``'s ``/ready`` answers 200 (Kafka reachable, the worker group has
+    members); fails at once if one of ``processes`` exits."""
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
-        for process in processes:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"{process.args} exited with {process.returncode}; see {STATE_DIR}"
-                )
+        fail_if_exited(processes)
         try:
             response = httpx.get(f"{url}/ready", timeout=2)
             if response.status_code == 200:
@@ -243,6 +449,12 @@ def wait_until_ready(
             last = repr(exc)
         time.sleep(0.5)
     raise TimeoutError(f"{url} not ready: {last}")
+
+
+def fail_if_exited(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}; see {STATE_DIR}")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,4 +1,31 @@
-"""Fault injection on the real stack: dependencies going away during traffic."""
+"""Fault injection on the real stack: dependencies going away during traffic.
+
+These tests stop, kill and replace shared services on a machine that may be loaded, so
+none of them measures before the stack is ready, and none assumes that a fixed time is
+enough for anything to start, join or recover:
+
+- Before each test the workers answer at once (``wait_for_stable_worker_group``: the
+  group ``techgear-worker`` is Stable with every partition of support.requests assigned,
+  and a probe greeting sent to each partition has been answered), whatever the previous
+  test did to the worker or the broker.
+- ``substitute_worker`` and ``WorkerProcess.restart`` return only once the new worker is
+  in that state, in place of the one it replaces (a killed worker's member evicted
+  first); a gateway started by ``running_gateway`` answers ``/ready`` with 200.
+- Redis outage: waits for ``/ready`` to report Redis down, and after its restart up.
+- LLM outage: the breaker's open period is long enough for a question to reach the
+  worker while it is open; the recovery question is asked once that period has elapsed
+  since the circuit opened.
+- Kafka outage: waits until the question is answered from the gateway's cache before
+  stopping the broker; after its restart waits for the broker to answer metadata requests
+  (``LocalKafka.start``), the gateway's ``/ready`` and the workers answering again, then
+  asks a question the cache cannot answer.
+- Worker killed mid-stream: the callers wait (``REQUEST_TIMEOUT_S``) for as long as a
+  replacement may take to start and the group to evict the killed member and rebalance;
+  the restart runs beside the requests, not blocking them.
+
+Bounds on these waits are generous, since they only matter when something is broken;
+each test's time limit leaves room for two worker starts on a loaded machine.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +37,10 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import ChatAnswer, Escalation, EscalationReason, decode
-from schemas.topics import ANSWERS, ESCALATIONS, WORKER_GROUP_ID
+from schemas.topics import ANSWERS, ESCALATIONS
 from techgear.records import end_offsets, read_records
 from techgear.services import LocalKafka, LocalRedis
 from tests.conftest import (
@@ -22,12 +48,21 @@ from tests.conftest import (
     GATEWAY_PORT,
     WORKER_METRICS_PORT,
     WorkerProcess,
+    describe_worker_group,
     running_gateway,
     substitute_worker,
+    wait_for_stable_worker_group,
+    wait_until_ready,
 )
 from tests.integration.conftest import decodes_as, read_until, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.fault]
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(autouse=True)
+def stable_worker_group(worker: WorkerProcess) -> None:
+    """The previous test may have replaced or killed the worker, or restarted Kafka."""
+    wait_for_stable_worker_group(worker.bootstrap, [worker.process])
 
 
 def ready_redis(gateway_url: str) -> dict[str, object]:
@@ -73,14 +108,6 @@ def worker_metric(name: str) -> float:
     raise KeyError(name)
 
 
-def worker_serving_metrics() -> bool:
-    try:
-        worker_metric("techgear_worker_llm_circuit_state")
-    except (httpx.HTTPError, KeyError):
-        return False
-    return True
-
-
 @pytest.mark.parametrize("failure_mode", ["error", "timeout"])
 async def test_llm_outage_escalates_then_the_circuit_opens_and_recovery_closes_it(
     gateway_url: str,
@@ -91,7 +118,8 @@ async def test_llm_outage_escalates_then_the_circuit_opens_and_recovery_closes_i
 ) -> None:
     outage = tmp_path / "llm-outage"
     nonce = uuid.uuid4().hex[:8]  # fresh questions: a cached answer would not reach the LLM
-    breaker_open_s = 4.0
+    # Long enough for the next question to reach the worker while the circuit is open.
+    breaker_open_s = 15.0
     with (
         substitute_worker(
             worker,
@@ -99,7 +127,7 @@ async def test_llm_outage_escalates_then_the_circuit_opens_and_recovery_closes_i
             SIMULATED_LATENCY_S="0.05",
             SIMULATED_OUTAGE_FILE=str(outage),
             SIMULATED_FAILURE_MODE=failure_mode,
-            LLM_TIMEOUT_S="1",
+            LLM_TIMEOUT_S="3",
             LLM_MAX_RETRIES="2",
             LLM_RETRY_BACKOFF_S="0.05",
             LLM_BREAKER_THRESHOLD="3",
@@ -107,7 +135,6 @@ async def test_llm_outage_escalates_then_the_circuit_opens_and_recovery_closes_i
         ),
         httpx.Client(base_url=gateway_url, timeout=60, headers={"X-API-Key": API_KEY}) as client,
     ):
-        wait_for(worker_serving_metrics, "the simulated-LLM worker", timeout_s=120)
 
         def ask(question: str) -> dict[str, Any]:
             response = client.post("/v1/chat", json={"message": f"{question} (ref {nonce})"})
@@ -119,13 +146,14 @@ async def test_llm_outage_escalates_then_the_circuit_opens_and_recovery_closes_i
         outage.touch()
         retries = worker_metric("techgear_worker_llm_retries_total")
         during = ask("What is the battery life of the FitBand 3?")
+        opened_by = time.monotonic()  # the circuit opened while answering it
         retried = worker_metric("techgear_worker_llm_retries_total") - retries
         state_after_failures = worker_metric("techgear_worker_llm_circuit_state")
         rejections = worker_metric("techgear_worker_llm_circuit_rejections_total")
         while_open = ask("Is the FitBand 3 water resistant?")
         rejected = worker_metric("techgear_worker_llm_circuit_rejections_total") - rejections
         outage.unlink()
-        time.sleep(breaker_open_s)
+        time.sleep(max(0.0, opened_by + breaker_open_s - time.monotonic()))
         after = ask("What warranty does the FitBand 3 have?")
         state_after_recovery = worker_metric("techgear_worker_llm_circuit_state")
 
@@ -155,25 +183,35 @@ def test_gateway_answers_503_while_kafka_is_down_and_serves_after(
     if not started_by_tests:
         pytest.skip("this Kafka was not started by the tests; not stopping someone else's broker")
     question = {"message": "What is the price of the FitBand 3?"}
-    # A hang would surface as a client timeout: the gateway owes an answer well before it.
-    with httpx.Client(base_url=gateway_url, timeout=15, headers={"X-API-Key": API_KEY}) as client:
+    # During the outage a hang would surface as a client timeout: the gateway owes an
+    # answer well before it.
+    outage_timeout_s = 15
+    with httpx.Client(base_url=gateway_url, timeout=60, headers={"X-API-Key": API_KEY}) as client:
         before = client.post("/v1/chat", json=question)
+        wait_for(
+            lambda: client.post("/v1/chat", json=question).headers.get("X-Cache") == "HIT",
+            "the gateway answering the question from its cache",
+        )
         kafka.stop()
         try:
             during = [
-                client.post("/v1/chat", json={"message": f"{question['message']} ({n})"})
+                client.post(
+                    "/v1/chat",
+                    json={"message": f"{question['message']} ({n})"},
+                    timeout=outage_timeout_s,
+                )
                 for n in (uuid.uuid4().hex[:8] for _ in range(3))
             ]
-            cached_during = client.post("/v1/chat", json=question)
-            ready_during = httpx.get(f"{gateway_url}/ready", timeout=15)
+            cached_during = client.post("/v1/chat", json=question, timeout=outage_timeout_s)
+            ready_during = httpx.get(f"{gateway_url}/ready", timeout=outage_timeout_s)
         finally:
-            kafka.start()
-        wait_for(
-            lambda: client.post("/v1/chat", json=question, timeout=30).status_code == 200,
-            "the gateway and worker serving again after Kafka's restart",
-            timeout_s=180,
+            kafka.start()  # returns once the broker answers metadata requests
+        wait_until_ready(gateway_url, [worker.process], timeout_s=180)
+        wait_for_stable_worker_group(kafka.address, [worker.process])
+        # Not in the cache: answered through Kafka and the worker.
+        after = client.post(
+            "/v1/chat", json={"message": f"{question['message']} (after {uuid.uuid4().hex[:8]})"}
         )
-        after = client.post("/v1/chat", json=question)
 
     assert before.status_code == 200
     assert [r.status_code for r in during] == [503, 503, 503]
@@ -183,6 +221,7 @@ def test_gateway_answers_503_while_kafka_is_down_and_serves_after(
     assert cached_during.status_code == 200 and cached_during.headers["X-Cache"] == "HIT"
     assert ready_during.status_code == 503
     assert after.status_code == 200 and "₹2,999" in after.json()["answer"]
+    assert after.headers["X-Cache"] == "MISS"
     assert worker.process.poll() is None  # the worker rode out the outage
 
 
@@ -198,11 +237,12 @@ async def test_worker_killed_mid_stream_every_caller_gets_one_answer_and_no_doub
     ]
     escalations_from = await end_offsets(kafka_bootstrap, ESCALATIONS)
     answers_from = await end_offsets(kafka_bootstrap, ANSWERS)
-    # Long enough for a replacement worker to start and the group to rebalance.
-    env = gateway_env | {"REQUEST_TIMEOUT_S": "150"}
+    # Long enough for a replacement worker to start on a loaded machine and the group to
+    # evict the killed member and rebalance.
+    env = gateway_env | {"REQUEST_TIMEOUT_S": "360"}
     with running_gateway(env, GATEWAY_PORT + 11, worker) as url:
         async with httpx.AsyncClient(
-            base_url=url, timeout=180, headers={"X-API-Key": API_KEY}
+            base_url=url, timeout=400, headers={"X-API-Key": API_KEY}
         ) as client:
 
             async def ask(question: str, after_s: float) -> httpx.Response:
@@ -213,7 +253,7 @@ async def test_worker_killed_mid_stream_every_caller_gets_one_answer_and_no_doub
             await asyncio.sleep(4)
             worker.process.kill()  # SIGKILL: no commit, no leaving the group
             await asyncio.sleep(1)
-            worker.restart()
+            await asyncio.to_thread(worker.restart)  # the questions keep coming meanwhile
             responses = await asyncio.gather(*calls)
 
     assert [r.status_code for r in responses] == [200] * len(questions)
@@ -261,11 +301,11 @@ async def test_an_llm_slower_than_the_poll_interval_causes_no_rebalance_or_doubl
             base_url=url, timeout=150, headers={"X-API-Key": API_KEY}
         ) as client:
             first = await client.post("/v1/chat", json={"message": questions[0]})
-            members_before = await worker_group_members(kafka_bootstrap)
+            members_before = sorted((await describe_worker_group(kafka_bootstrap)).members)
             rest = await asyncio.gather(
                 *(client.post("/v1/chat", json={"message": q}) for q in questions[1:])
             )
-            members_after = await worker_group_members(kafka_bootstrap)
+            members_after = sorted((await describe_worker_group(kafka_bootstrap)).members)
 
     responses = [first, *rest]
     assert [r.status_code for r in responses] == [200] * len(questions)
@@ -278,15 +318,3 @@ async def test_an_llm_slower_than_the_poll_interval_causes_no_rebalance_or_doubl
         if (event := decodes_as(record, ChatAnswer)) is not None and event.request_id in asked
     ]
     assert sorted(published) == sorted(asked)  # each processed once: nothing redelivered
-
-
-async def worker_group_members(bootstrap: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        responses = await admin.describe_consumer_groups([WORKER_GROUP_ID])
-    finally:
-        await admin.close()
-    return sorted(
-        member[0] for response in responses for group in response.groups for member in group[5]
-    )

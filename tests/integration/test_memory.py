@@ -1,13 +1,18 @@
-"""Conversation memory lives in a changelog-backed Faust table and survives restarts."""
+"""Conversation memory lives in a changelog-backed Faust table and survives restarts.
+
+The follow-up is asked once the restarted worker has taken over the stable worker group
+and answers on every partition of support.requests (``WorkerProcess.restart``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
 import pytest
 
-from tests.conftest import API_KEY, WorkerProcess, wait_until_ready
+from tests.conftest import API_KEY, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +30,7 @@ async def test_follow_up_is_resolved_from_memory_across_a_worker_restart(
         )
         assert first.status_code == 200
 
-        worker.restart()
-        wait_until_ready(gateway_url, [worker.process])
+        await asyncio.to_thread(worker.restart)  # returns once the new worker answers
 
         follow_up = await client.post(
             "/v1/chat", json={"message": "how much is it?", "conversation_id": conversation}

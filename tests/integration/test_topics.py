@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 
@@ -60,18 +59,14 @@ def test_describe_shows_every_topic_and_the_worker_group_lag(
 async def test_conversation_changelog_forgets_conversations_after_their_ttl(
     kafka_bootstrap: str, worker: WorkerProcess
 ) -> None:
-    """The worker puts its table's changelog in line at start, even one created before."""
+    """The worker puts its table's changelog in line at start, even one created before
+    (the ``worker`` fixture returns once the worker has joined its group, which it does
+    after aligning its topics)."""
     changelog = memory_changelog(WorkerSettings(_env_file=None))  # type: ignore[call-arg]
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        configs: dict[str, tuple[str, bool]] = {}
-        for _ in range(60):  # the session worker may still be starting
-            if changelog.name in await admin.list_topics():
-                configs = await topic_configs(admin, changelog.name)
-                if configs["cleanup.policy"][0] == changelog.cleanup_policy:
-                    break
-            await asyncio.sleep(1)
+        configs = await topic_configs(admin, changelog.name)
     finally:
         await admin.close()
 
