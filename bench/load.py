@@ -154,11 +154,12 @@ async def run_http(args: argparse.Namespace, samples: list[Sample]) -> None:
 
 async def run_ws(args: argparse.Namespace, samples: list[Sample]) -> None:
     source = questions(args.repeat_share)
-    url = args.url.replace("http", "ws", 1) + f"/v1/ws?api_key={args.api_key}"
+    url = args.url.replace("http", "ws", 1) + "/v1/ws"
+    headers = {"X-API-Key": args.api_key}
     deadline = time.perf_counter() + args.duration
 
     async def conversation() -> None:
-        async with connect(url, open_timeout=60, max_queue=None) as ws:
+        async with connect(url, additional_headers=headers, open_timeout=60, max_queue=None) as ws:
             await ws.recv()  # ready
             while time.perf_counter() < deadline:
                 started = time.perf_counter()

@@ -6,12 +6,18 @@ Two kinds of credentials, each carrying scopes:
   by SHA-256 digest in constant time;
 - JWTs in ``Authorization: Bearer`` (users, from ``POST /v1/auth/token``).
 
-Browsers cannot set headers on a WebSocket, so ``/v1/ws`` also accepts the credential as
-the ``access_token`` or ``api_key`` query parameter; the gateway never logs query strings.
+Browsers cannot set headers on a WebSocket, but they can offer subprotocols, so ``/v1/ws``
+also takes the credential from ``Sec-WebSocket-Protocol``: ``techgear.key.<b64>`` or
+``techgear.bearer.<b64>``, the credential base64url-encoded without padding (an RFC 7230
+token whatever the key is made of), offered beside ``techgear.v1``, the only subprotocol the
+server selects. A credential never travels in a URL: URLs end up in logs and histories.
 No credential gives an anonymous user; a wrong one is refused with 401.
 """
 
 from __future__ import annotations
+
+import base64
+import binascii
 
 from starlette.authentication import (
     AuthCredentials,
@@ -26,7 +32,9 @@ from gateway.keys import KeyRing
 from gateway.tokens import TokenError, TokenService
 
 API_KEY_HEADER = "x-api-key"
-_WS_TOKEN_PARAMS = ("access_token", "api_key")
+SUBPROTOCOL = "techgear.v1"
+KEY_SUBPROTOCOL_PREFIX = "techgear.key."
+BEARER_SUBPROTOCOL_PREFIX = "techgear.bearer."
 
 
 class Principal(BaseUser):
@@ -58,8 +66,9 @@ class CredentialsBackend(AuthenticationBackend):
         bearer, authorization_key = _authorization(conn.headers.get("authorization"))
         api_key = api_key or authorization_key
         if conn.scope["type"] == "websocket":
-            api_key = api_key or conn.query_params.get("api_key")
-            bearer = bearer or conn.query_params.get("access_token")
+            offered: list[str] = conn.scope.get("subprotocols", [])
+            api_key = api_key or _subprotocol_credential(offered, KEY_SUBPROTOCOL_PREFIX)
+            bearer = bearer or _subprotocol_credential(offered, BEARER_SUBPROTOCOL_PREFIX)
         if api_key is not None:
             entry = self._keys.match(api_key)
             if entry is None:
@@ -95,3 +104,14 @@ def _authorization(header: str | None) -> tuple[str | None, str | None]:
     if not value.strip() or kind.lower() not in {"bearer", "apikey"}:
         raise AuthenticationError("Authorization must be 'Bearer <token>' or 'ApiKey <key>'")
     return (value.strip(), None) if kind.lower() == "bearer" else (None, value.strip())
+
+
+def _subprotocol_credential(offered: list[str], prefix: str) -> str | None:
+    for protocol in offered:
+        if protocol.startswith(prefix):
+            encoded = protocol.removeprefix(prefix)
+            try:
+                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise AuthenticationError(f"{prefix}<credential> is not base64url") from exc
+    return None

@@ -15,10 +15,13 @@ def run_gateway(settings: GatewaySettings) -> None:
         port=settings.gateway_port,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
-        # Our own middleware decides whose X-Forwarded-For to believe; the access log is
-        # off because WebSocket URLs may carry a token (gateway/auth.py).
+        # Our own middleware decides whose X-Forwarded-For to believe, and gateway.access
+        # logs requests with their correlation ids.
         access_log=False,
-        log_config=None,  # the process's logging is set up once, by `techgear`
+        # The process's logging is set up once, by `techgear`: uvicorn's loggers keep no
+        # handlers of their own and propagate to the root's, whose filters redact
+        # credentials (techgear/logs.py) from uvicorn's WebSocket handshake lines too.
+        log_config=None,
         ws_max_size=max(settings.max_body_bytes * 4, 65_536),
         timeout_graceful_shutdown=int(settings.request_timeout_s) + 5,
     )

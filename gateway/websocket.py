@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway import scopes
+from gateway.auth import SUBPROTOCOL
 from gateway.bridge import BrokerUnavailableError, KafkaBridge, ProcessingFailedError
 from gateway.metrics import ANSWER_CACHE, RATE_LIMITED, WEBSOCKET_CONNECTIONS
 from gateway.middleware import rate_limit_identity
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 _OUTBOX_SIZE = 512
 _SEND_TIMEOUT_S = 10.0
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Query parameters that once carried a credential; a URL is logged and kept in histories.
+_URL_CREDENTIALS = frozenset({"api_key", "access_token", "token"})
+CLOSE_CREDENTIAL_IN_URL = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
@@ -241,7 +245,18 @@ class ChatSession:
 
 
 async def chat_socket(websocket: WebSocket) -> None:
-    await websocket.accept()
+    offered: list[str] = websocket.scope.get("subprotocols", [])
+    # Only the non-secret protocol is ever echoed, never a credential-bearing one.
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    if _URL_CREDENTIALS & websocket.query_params.keys():
+        await _refuse(
+            websocket,
+            CLOSE_CREDENTIAL_IN_URL,
+            "credential_in_url",
+            "credentials in the URL are refused; offer the subprotocol "
+            "techgear.key.<base64url> or techgear.bearer.<base64url> (docs/websocket.md)",
+        )
+        return
     if not websocket.user.is_authenticated:
         await _refuse(websocket, CLOSE_UNAUTHORIZED, "unauthorized", "missing credentials")
         return
@@ -271,4 +286,4 @@ async def chat_socket(websocket: WebSocket) -> None:
 async def _refuse(websocket: WebSocket, close_code: int, code: str, message: str) -> None:
     error = {"type": "error", "seq": 0, "code": code, "message": message}
     await websocket.send_text(orjson.dumps(error).decode())
-    await websocket.close(close_code)
+    await websocket.close(close_code, reason=code)

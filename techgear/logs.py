@@ -2,8 +2,9 @@
 
 Each line carries time, level, logger, message and, where known, ``request_id``,
 ``correlation_id`` and ``conversation_id``. Email addresses, phone numbers and card
-numbers in messages are masked, so customer text can be logged. ``LOG_FILE_PATH`` adds a
-size-rotated file beside standard error.
+numbers in messages are masked, so customer text can be logged. Credentials are redacted
+from every logger's lines, uvicorn's and other libraries' included, since the filters sit on
+the handlers. ``LOG_FILE_PATH`` adds a size-rotated file beside standard error.
 """
 
 from __future__ import annotations
@@ -25,6 +26,20 @@ _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _PHONE = re.compile(r"(?<![\w-])(?:\+?\d{1,3}[ -]?)?(?:\d[ -]?){9}\d\b")
 _EMAIL = re.compile(r"\b[\w.+-]+@([\w-]+\.)+[\w-]{2,}\b")
 
+_REDACTED = "[redacted]"
+_SECRETS = (
+    # Query strings: ?api_key=…, ?token=…, ?access_token=…, ?refresh_token=…
+    re.compile(r"(?i)(\b(?:api_?key|\w*token)=)[^&\s\"'#]+"),
+    # Authorization: Bearer …, Authorization: ApiKey …
+    re.compile(r"(?i)(\b(?:bearer|apikey)\s+)[^\s\"',)]+"),
+    # X-API-Key: …, {'x-api-key': '…'}, (b'x-api-key', b'…')
+    re.compile(r"(?i)(\bx-api-key['\"]?\s*[:=,]\s*b?['\"]?)[^\s\"',)}]+"),
+    # WebSocket subprotocol credentials (gateway/auth.py)
+    re.compile(r"(?i)(\btechgear\.(?:key|bearer)\.)[\w-]+"),
+    # JWTs wherever they appear: three base64url segments, the header starting {"
+    re.compile(r"()\beyJ[\w-]*\.[\w-]+\.[\w-]*"),
+)
+
 
 class LoggingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
@@ -40,6 +55,23 @@ def mask(text: str) -> str:
     text = _CARD.sub("[card]", text)
     text = _EMAIL.sub("[email]", text)
     return _PHONE.sub("[phone]", text)
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRETS:
+        text = pattern.sub(rf"\g<1>{_REDACTED}", text)
+    return text
+
+
+class SecretsFilter(logging.Filter):
+    """Redacts API keys, tokens and JWTs from the message and its arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class ContextFilter(logging.Filter):
@@ -84,6 +116,7 @@ def configure_logging(settings: LoggingSettings | None = None) -> None:
         root.removeHandler(handler)
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(SecretsFilter())
         handler.addFilter(ContextFilter())
         root.addHandler(handler)
     root.setLevel(settings.log_level.upper())

@@ -30,6 +30,21 @@ function credential() {
   return saved ? JSON.parse(saved) : null;
 }
 
+function base64url(text) {
+  let binary = "";
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function subprotocols(auth) {
+  // Browsers cannot set headers on a WebSocket, and a URL ends up in logs: the credential
+  // travels as a subprotocol; the server selects only "techgear.v1".
+  const secret = auth.api_key
+    ? `techgear.key.${base64url(auth.api_key)}`
+    : `techgear.bearer.${base64url(auth.access_token)}`;
+  return ["techgear.v1", secret];
+}
+
 function setStatus(kind, text) {
   statusBadge.className = `status status--${kind}`;
   statusBadge.textContent = text;
@@ -113,11 +128,11 @@ function connect() {
   const auth = credential();
   if (!auth) { signin.hidden = false; setStatus("offline", "Signed out"); return; }
   signin.hidden = true;
-  const params = new URLSearchParams(auth);
+  const params = new URLSearchParams();
   const conversation = store.getItem("conversation_id");
   if (conversation) params.set("conversation_id", conversation);
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${window.location.host}/v1/ws?${params}`);
+  socket = new WebSocket(`${scheme}://${window.location.host}/v1/ws?${params}`, subprotocols(auth));
   let opened = false;
   socket.onopen = () => { opened = true; };
   socket.onmessage = onMessage;

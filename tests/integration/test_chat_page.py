@@ -94,3 +94,17 @@ async def test_source_link_opens_the_cited_document(gateway_url: str) -> None:
     assert document.status_code == 200 and "₹15,999" in document.text
     assert document.headers["content-type"].startswith("text/markdown")
     assert missing.status_code == 404
+
+
+async def test_chat_page_sends_the_key_as_a_subprotocol_never_in_the_url(
+    browser: Browser, gateway_url: str
+) -> None:
+    page = await browser.new_page()
+    socket_urls: list[str] = []
+    page.on("websocket", lambda socket: socket_urls.append(socket.url))
+    await page.goto(f"{gateway_url}/#key={API_KEY}")
+    await expect(page.locator("#status")).to_have_text("Online", timeout=15_000)
+
+    assert await page.evaluate("socket.protocol") == "techgear.v1"
+    assert socket_urls and all(API_KEY not in url and "api_key" not in url for url in socket_urls)
+    await page.close()

@@ -22,6 +22,7 @@ from tests.conftest import (
     running_gateway,
     stop_process,
 )
+from tests.integration.test_websocket import offering
 from tests.nginx_config import local_nginx_config
 
 pytestmark = [
@@ -85,7 +86,8 @@ def test_requests_are_balanced_over_both_gateways(proxy: str) -> None:
 
 
 async def test_websocket_is_upgraded_through_nginx(proxy: str) -> None:
-    async with connect(f"ws://{LISTEN}/v1/ws?api_key={API_KEY}") as ws:
+    # The browser's way: the credential as a subprotocol, which nginx must pass through.
+    async with connect(f"ws://{LISTEN}/v1/ws", subprotocols=offering("key", API_KEY)) as ws:
         ready = json.loads(await ws.recv())
         await ws.send(
             json.dumps({"type": "ask", "message": "What is the price of the USB-C Hub 7-in-1?"})

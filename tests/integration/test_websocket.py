@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.conftest import API_KEY, READ_ONLY_KEY
 
@@ -17,6 +19,12 @@ pytestmark = pytest.mark.integration
 def ws_url(gateway_url: str, **params: str) -> str:
     query = "&".join(f"{k}={v}" for k, v in params.items())
     return gateway_url.replace("http://", "ws://") + "/v1/ws" + (f"?{query}" if query else "")
+
+
+def offering(kind: str, credential: str) -> list[Subprotocol]:
+    """The subprotocols a browser offers to authenticate (docs/websocket.md)."""
+    encoded = base64.urlsafe_b64encode(credential.encode()).decode().rstrip("=")
+    return [Subprotocol("techgear.v1"), Subprotocol(f"techgear.{kind}.{encoded}")]
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:
@@ -35,7 +43,7 @@ async def until(ws: ClientConnection, kind: str) -> tuple[dict[str, Any], list[d
 
 
 async def test_conversation_streams_deltas_then_the_answer(gateway_url: str) -> None:
-    async with connect(ws_url(gateway_url, api_key=API_KEY)) as ws:
+    async with connect(ws_url(gateway_url), subprotocols=offering("key", API_KEY)) as ws:
         ready = await receive(ws)
         await ws.send(
             json.dumps(
@@ -60,7 +68,7 @@ async def test_conversation_streams_deltas_then_the_answer(gateway_url: str) -> 
 
 
 async def test_escalation_notice_precedes_the_answer(gateway_url: str) -> None:
-    async with connect(ws_url(gateway_url, api_key=API_KEY)) as ws:
+    async with connect(ws_url(gateway_url), subprotocols=offering("key", API_KEY)) as ws:
         await receive(ws)
         await ws.send(json.dumps({"type": "ask", "message": "I want to talk to a human"}))
         answer, seen = await until(ws, "answer")
@@ -85,7 +93,7 @@ async def test_escalation_notice_precedes_the_answer(gateway_url: str) -> None:
 async def test_bad_frames_get_an_error_and_the_connection_lives_on(
     gateway_url: str, frame: str | bytes, code: str
 ) -> None:
-    async with connect(ws_url(gateway_url, api_key=API_KEY)) as ws:
+    async with connect(ws_url(gateway_url), subprotocols=offering("key", API_KEY)) as ws:
         await receive(ws)
         await ws.send(frame)
         error = await receive(ws)
@@ -97,13 +105,13 @@ async def test_bad_frames_get_an_error_and_the_connection_lives_on(
 
 
 @pytest.mark.parametrize(
-    ("params", "close_code", "code"),
-    [({}, 4401, "unauthorized"), ({"api_key": READ_ONLY_KEY}, 4403, "forbidden")],
+    ("protocols", "close_code", "code"),
+    [(None, 4401, "unauthorized"), (offering("key", READ_ONLY_KEY), 4403, "forbidden")],
 )
 async def test_unauthorized_connections_are_told_and_closed(
-    gateway_url: str, params: dict[str, str], close_code: int, code: str
+    gateway_url: str, protocols: list[Subprotocol] | None, close_code: int, code: str
 ) -> None:
-    async with connect(ws_url(gateway_url, **params)) as ws:
+    async with connect(ws_url(gateway_url), subprotocols=protocols) as ws:
         error = await receive(ws)
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
@@ -114,5 +122,34 @@ async def test_unauthorized_connections_are_told_and_closed(
 
 async def test_wrong_credentials_are_refused_at_the_handshake(gateway_url: str) -> None:
     with pytest.raises(Exception, match="403|rejected|closed"):
-        async with connect(ws_url(gateway_url, api_key="wrong")) as ws:
+        async with connect(ws_url(gateway_url), subprotocols=offering("key", "wrong")) as ws:
             await ws.recv()
+
+
+async def test_server_selects_only_the_protocol_never_the_credential(gateway_url: str) -> None:
+    async with connect(ws_url(gateway_url), subprotocols=offering("key", API_KEY)) as ws:
+        ready = await receive(ws)
+        assert ws.subprotocol == "techgear.v1" and ready["type"] == "ready"
+
+
+async def test_header_credentials_still_serve_clients_that_can_set_headers(
+    gateway_url: str,
+) -> None:
+    async with connect(ws_url(gateway_url), additional_headers={"X-API-Key": API_KEY}) as ws:
+        ready = await receive(ws)
+        assert ws.subprotocol is None and ready["type"] == "ready"
+
+
+@pytest.mark.parametrize("param", ["api_key", "access_token", "token"])
+async def test_credential_in_the_url_is_refused_even_beside_a_valid_one(
+    gateway_url: str, param: str
+) -> None:
+    url = ws_url(gateway_url, **{param: API_KEY})
+    async with connect(url, subprotocols=offering("key", API_KEY)) as ws:
+        error = await receive(ws)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+
+    assert error["code"] == "credential_in_url" and "techgear.key." in error["message"]
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4400, "credential_in_url")

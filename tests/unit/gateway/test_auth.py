@@ -20,11 +20,18 @@ from gateway.tokens import AUDIENCE, ISSUER, TokenError, TokenService
 SECRET = "s" * 32
 
 
-def connection(headers: dict[str, str], kind: str = "http", query: str = "") -> HTTPConnection:
+def connection(
+    headers: dict[str, str], kind: str = "http", query: str = "", subprotocols: tuple[str, ...] = ()
+) -> HTTPConnection:
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    return HTTPConnection(
-        {"type": kind, "headers": raw, "query_string": query.encode(), "path": "/"}
-    )
+    scope = {"type": kind, "headers": raw, "query_string": query.encode(), "path": "/"}
+    if kind == "websocket":
+        scope["subprotocols"] = list(subprotocols)
+    return HTTPConnection(scope)
+
+
+def b64url(credential: str) -> str:
+    return base64.urlsafe_b64encode(credential.encode()).decode().rstrip("=")
 
 
 def hs256() -> TokenService:
@@ -80,10 +87,31 @@ async def test_valid_token_authenticates_with_its_scopes() -> None:
     )
 
 
-async def test_websocket_may_carry_the_token_in_the_query() -> None:
+async def test_websocket_may_offer_the_token_as_a_subprotocol() -> None:
     token = hs256().issue("asha", frozenset({"chat"}))
-    result = await backend().authenticate(connection({}, "websocket", f"access_token={token}"))
+    offered = ["techgear.v1", f"techgear.bearer.{b64url(token)}"]
+    result = await backend().authenticate(connection({}, "websocket", subprotocols=offered))
     assert result is not None and result[1].display_name == "user:asha"
+
+
+async def test_websocket_may_offer_any_api_key_as_a_subprotocol() -> None:
+    key = "dev key/with+chars="
+    entry = f"{hashlib.sha256(key.encode()).hexdigest()}=chat"
+    offered = ["techgear.v1", f"techgear.key.{b64url(key)}"]
+    result = await backend(entry).authenticate(connection({}, "websocket", subprotocols=offered))
+    assert result is not None and result[0].scopes == ["chat"]
+
+
+async def test_websocket_ignores_credentials_in_the_query() -> None:
+    token = hs256().issue("asha", frozenset({"chat"}))
+    query = f"access_token={token}&token={token}"
+    assert await backend().authenticate(connection({}, "websocket", query)) is None
+
+
+async def test_websocket_subprotocol_that_is_not_base64url_is_refused() -> None:
+    offered = ["techgear.v1", "techgear.key.a"]
+    with pytest.raises(AuthenticationError, match="base64url"):
+        await backend().authenticate(connection({}, "websocket", subprotocols=offered))
 
 
 def claims(**overrides: object) -> dict[str, object]:

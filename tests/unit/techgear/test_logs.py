@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from schemas import correlation
-from techgear.logs import LoggingSettings, configure_logging, mask
+from techgear.logs import LoggingSettings, configure_logging, mask, redact
 
 
 @pytest.fixture
@@ -62,6 +62,52 @@ def test_lines_are_json_with_correlation_ids_and_masked_text(log_file: Path) -> 
         "conv-1",
     )
     assert "request_id" not in second
+
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhc2hhIn0.c2lnbmF0dXJlLXBhcnQ"
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        (
+            '127.0.0.1:5 - "WebSocket /v1/ws?api_key=tgk_s3cret&conversation_id=c1" [accepted]',
+            '127.0.0.1:5 - "WebSocket /v1/ws?api_key=[redacted]&conversation_id=c1" [accepted]',
+        ),
+        ("GET /v1/ws?token=abc.def", "GET /v1/ws?token=[redacted]"),
+        (
+            "/v1/ws?conversation_id=c1&access_token=xyz",
+            "/v1/ws?conversation_id=c1&access_token=[redacted]",
+        ),
+        ("Authorization: Bearer abc.def.ghi", "Authorization: Bearer [redacted]"),
+        ("authorization: ApiKey tgk_s3cret", "authorization: ApiKey [redacted]"),
+        ("X-API-Key: tgk_s3cret", "X-API-Key: [redacted]"),
+        ("{'x-api-key': 'tgk_s3cret'}", "{'x-api-key': '[redacted]'}"),
+        ("(b'x-api-key', b'tgk_s3cret')", "(b'x-api-key', b'[redacted]')"),
+        (
+            "offered ['techgear.v1', 'techgear.key.dGdrX3MzY3JldA']",
+            "offered ['techgear.v1', 'techgear.key.[redacted]']",
+        ),
+        ("protocol techgear.bearer.ZXlKaGJH", "protocol techgear.bearer.[redacted]"),
+        (f"token was {JWT} today", "token was [redacted] today"),
+        ("no secret in conversation_id=c1 here", "no secret in conversation_id=c1 here"),
+    ],
+)
+def test_credentials_are_redacted(text: str, redacted: str) -> None:
+    assert redact(text) == redacted
+
+
+def test_every_logger_writes_credentials_redacted_from_message_and_args(log_file: Path) -> None:
+    logging.getLogger("uvicorn.error").info(
+        '%s - "WebSocket %s" [accepted]', "127.0.0.1:5", "/v1/ws?api_key=tgk_s3cret"
+    )
+    logging.getLogger("some.library").warning("sent %s", {"Authorization": f"Bearer {JWT}"})
+
+    handshake, library = lines(log_file)
+    assert handshake["logger"] == "uvicorn.error"
+    assert handshake["message"] == '127.0.0.1:5 - "WebSocket /v1/ws?api_key=[redacted]" [accepted]'
+    assert library["message"] == "sent {'Authorization': 'Bearer [redacted]'}"
+    assert "s3cret" not in log_file.read_text() and JWT not in log_file.read_text()
 
 
 def test_file_rotates_by_size_and_keeps_the_backup_count(log_file: Path) -> None:
