@@ -159,7 +159,13 @@ async def test_rate_limit_is_exact_across_two_gateways_under_200_concurrent_requ
     assert statuses == {200: LIMIT, 429: 200 - LIMIT}
     refused = next(r for r in responses if r.status_code == 429)
     assert int(refused.headers["Retry-After"]) > 0
-    assert refused.headers["X-RateLimit-Remaining-Minute"] == "0"
+    # The bucket that refused is empty; the minute bucket refills ~0.8 token/s, so on a
+    # loaded machine a late refusal can come from the (equally sized) hour bucket instead.
+    remaining = {
+        refused.headers["X-RateLimit-Remaining-Minute"],
+        refused.headers["X-RateLimit-Remaining-Hour"],
+    }
+    assert "0" in remaining
 
 
 async def test_replies_reach_the_instance_holding_the_caller(
