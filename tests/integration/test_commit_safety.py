@@ -87,6 +87,7 @@ async def until(
 
 
 @pytest.mark.fault
+@pytest.mark.timeout(900)  # two worker starts, each waiting for a stable, probed group
 async def test_slow_head_message_is_not_committed_past_and_is_answered_after_sigkill(
     worker: WorkerProcess, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
