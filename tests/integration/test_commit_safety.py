@@ -149,7 +149,7 @@ async def test_slow_head_message_is_not_committed_past_and_is_answered_after_sig
         await until(slow_answered, "the slow question answered by the next worker", 180)
 
         async def partition_drained() -> bool:
-            # At or past its end then: restarting the worker probes every partition too.
+            # At or past its end: the restarted worker's readiness probes add records here.
             return await committed(kafka_bootstrap, SLOW_PARTITION) >= slow_offset + 6
 
         await until(partition_drained, "the slow partition committed to its end")
