@@ -91,11 +91,19 @@ class EscalationReason(enum.StrEnum):
 
 
 class ChatRequest(Event):
-    """A customer's question, published by the gateway on ``support.requests``."""
+    """A customer's question, published by the gateway on ``support.requests``.
+
+    ``principal`` names the authenticated caller that owns the conversation (``key:<key
+    id>`` or ``user:<subject>``; never a secret). ``customer`` is what the caller asserted
+    about the person; ``customer_verified`` is true only when the credential itself
+    carried it (JWT claims), never because a body said so.
+    """
 
     event_type: Literal["chat.request"] = "chat.request"
     message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     customer: Customer | None = None
+    customer_verified: bool = False
+    principal: str | None = Field(default=None, min_length=1, max_length=256)
     channel: Literal["chat", "api"] = "api"
     created_at: UtcDateTime = Field(default_factory=utc_now)
 
@@ -174,6 +182,11 @@ class Escalation(Event):
     ticket_event_id: str
     """The ``event_id`` of the escalation that opened the ticket (its own, when new)."""
     requester: Customer
+    requester_verified: bool = False
+    """False when the requester's details were asserted by the caller rather than carried
+    by its credential: a helpdesk must not mail such an address unless configured to."""
+    principal: str | None = Field(default=None, min_length=1, max_length=256)
+    """The caller that owns the conversation, for per-caller limits; never a secret."""
     subject: str = Field(max_length=150)
     summary: str
     transcript: list[TranscriptTurn]

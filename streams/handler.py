@@ -225,6 +225,8 @@ class RequestHandler:
                 else EscalationKind.FOLLOW_UP,
                 ticket_event_id=ticket.event_id,
                 requester=request.customer or Customer(),
+                requester_verified=request.customer_verified,
+                principal=request.principal,
                 subject=triage.subject(outcome.category, request.message),
                 summary=triage.summary(reason, request.message, state.turns),
                 transcript=triage.transcript(state.turns, request.message),
