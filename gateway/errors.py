@@ -18,6 +18,7 @@ _CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "rate_limited",
+    431: "headers_too_large",
     500: "processing_failed",
     503: "unavailable",
     504: "timeout",

@@ -5,15 +5,30 @@ from __future__ import annotations
 import uvicorn
 
 from gateway.app import create_app
+from gateway.header_limits import HeaderLimitMiddleware
+from gateway.http_protocol import deadline_protocol
 from gateway.settings import GatewaySettings
 
 
 def run_gateway(settings: GatewaySettings) -> None:
-    uvicorn.run(
+    app = HeaderLimitMiddleware(
         create_app(settings),
+        max_headers=settings.http_max_headers,
+        max_header_bytes=settings.http_max_header_bytes,
+    )
+    uvicorn.run(
+        app,
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level=settings.log_level.lower(),
+        # h11, not httptools: only h11 bounds what a connection may buffer before its
+        # headers end (`h11_max_incomplete_event_size`); our subclass adds the deadlines.
+        http=deadline_protocol(
+            header_timeout_s=settings.http_header_timeout_s,
+            body_timeout_s=settings.http_body_timeout_s,
+        ),
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        timeout_keep_alive=settings.http_keepalive_timeout_s,
         proxy_headers=False,
         # Our own middleware decides whose X-Forwarded-For to believe, and gateway.access
         # logs requests with their correlation ids.

@@ -54,6 +54,20 @@ class GatewaySettings(BaseSettings):
     """The workers' Chroma server, checked by ``/ready``; unset when they embed the store."""
     chroma_port: int = 8000
     log_level: str = "INFO"
+    http_max_header_bytes: int = Field(default=16_384, ge=1024)
+    """Request line plus headers larger than this are refused with 400 and the connection
+    closed; bounds the memory one connection can make the gateway hold before the app runs."""
+    http_max_headers: int = Field(default=100, ge=10)
+    """Requests with more header fields are refused with 431."""
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    """A request's line and headers must arrive within this many seconds of the connection
+    opening (or of the previous response): slower clients get 408 and are disconnected."""
+    http_body_timeout_s: float = Field(default=30.0, gt=0)
+    """Once its headers are in, a request's whole body must arrive within this many seconds."""
+    http_keepalive_timeout_s: int = Field(default=5, ge=1)
+    """An idle keep-alive connection is closed after this many seconds. Behind a load balancer
+    that reuses connections, set it above the balancer's idle timeout, so the balancer never
+    sends a request on a connection the gateway is closing."""
 
     @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
