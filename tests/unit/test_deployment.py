@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,33 @@ def test_every_setting_is_in_the_configmap_or_the_secret_template() -> None:
     provided = set(configmap["data"]) | set(secret["stringData"])  # type: ignore[call-overload]
     read = {name.upper() for settings in SETTINGS for name in settings.model_fields}
     assert not read - provided, f"add to the ConfigMap or Secret: {sorted(read - provided)}"
+
+
+# The ingress controller's few pods; a node's or the cluster's pod range would let any pod
+# in it choose its own client address.
+MOST_TRUSTED_ADDRESSES = 16
+
+
+def test_kubernetes_trusts_no_proxy_range_wider_than_the_ingress_controller() -> None:
+    configs = [
+        doc
+        for path in K8S.rglob("*.yaml")
+        for doc in k8s_documents(path)
+        if doc.get("kind") == "ConfigMap"
+    ]
+    entries = [
+        entry
+        for config in configs
+        for entry in str(config["data"].get("TRUSTED_PROXIES", "")).split(",")  # type: ignore[attr-defined]
+        if entry.strip()
+    ]
+    assert entries, "an overlay should show how to trust the ingress controller"
+    broad = [
+        e
+        for e in entries
+        if ip_network(e.strip(), strict=False).num_addresses > MOST_TRUSTED_ADDRESSES
+    ]
+    assert not broad, f"trust only the ingress controller's pods, not {broad}"
 
 
 def test_worker_autoscaling_stops_at_the_partition_count() -> None:
