@@ -67,7 +67,8 @@ class DeadlineH11Protocol(H11Protocol):
 
     def _follow_request(self, *, after_response: bool = False) -> None:
         idle = after_response and not self.conn.trailing_data[0]
-        if self.transport.is_closing():
+        # After a WebSocket upgrade h11 still says SEND_BODY, but the socket is no longer ours.
+        if self.transport.is_closing() or self.transport.get_protocol() is not self:
             phase = Phase.NONE
         elif self.conn.their_state is h11.IDLE:
             phase = Phase.NONE if idle else Phase.HEADERS
