@@ -1,13 +1,14 @@
 """The gateway's HTTP server alone: how many cheap requests it serves, closed loop.
 
-    .venv/bin/python -m bench.http_server --url http://127.0.0.1:8000 \\
+    .venv/bin/python -m bench.http_server --url http://127.0.0.1:8000 --server-pid PID \\
         [--path /health] [--concurrency 32] [--duration 15] [--out bench/results/http.json]
 
 ``--concurrency`` clients each send ``GET --path`` on their own kept-alive connection, the
 next as soon as the last is answered. ``/health`` touches no Kafka, Redis or worker, so the
 figures measure the HTTP server and the middleware stack: run it before and after changing
-the server setup, on the same machine, to see what the change costs. Prints a summary and
-writes JSON.
+the server setup, on the same machine, to see what the change costs. On a shared machine
+throughput follows whatever else runs; the server's CPU time per request (``--server-pid``,
+from /proc) does not, so compare that. Prints a summary and writes JSON.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ import aiohttp
 import uvloop
 
 from bench.load import REPO, percentiles
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def client(
@@ -51,6 +58,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--server-pid", type=int, required=True)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "http.json")
     args = parser.parse_args()
 
@@ -61,6 +69,7 @@ async def main() -> None:
             *(client(session, args.path, warmup_until, []) for _ in range(args.concurrency))
         )
         latencies: list[float] = []
+        cpu_before = cpu_seconds(args.server_pid)
         begin = time.perf_counter()
         failures = await asyncio.gather(
             *(
@@ -69,6 +78,7 @@ async def main() -> None:
             )
         )
         elapsed = time.perf_counter() - begin
+        server_cpu_s = cpu_seconds(args.server_pid) - cpu_before
 
     report = {
         "url": args.url + args.path,
@@ -78,6 +88,7 @@ async def main() -> None:
         "failures": sum(failures),
         "throughput_rps": round(len(latencies) / elapsed, 1),
         "latency_ms": percentiles(latencies),
+        "server_cpu_us_per_request": round(server_cpu_s / max(len(latencies), 1) * 1e6),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
     }
