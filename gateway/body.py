@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway.errors import error_response
@@ -24,6 +24,9 @@ async def parse_body(request: Request, model: type[ModelT], limit: int) -> Model
         raw = await _read(request, limit)
     except _TooLarge:
         return error_response(413, f"request body exceeds {limit} bytes")
+    except ClientDisconnect:
+        # Nobody reads this; it ends the request without an error traceback in the log.
+        return error_response(400, "the client disconnected before sending the whole body")
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
