@@ -39,7 +39,7 @@ class HelpdeskSettings(BaseSettings):
     """Open tickets for a requester the caller merely asserted (the helpdesk then mails that
     address). Off: such tickets are opened for ``HELPDESK_UNVERIFIED_REQUESTER_EMAIL``."""
     helpdesk_unverified_requester_email: str = Field(
-        default=STAND_IN_EMAIL, min_length=3, pattern=r"^[^@\s]+@[^@\s]+$"
+        default=STAND_IN_EMAIL, pattern=r"^[^@\s]+@[^@\s]+$"
     )
     """The stand-in requester of tickets whose requester is unverified: an address that
     reaches nobody (``.invalid``) or a mailbox of the company's own."""
