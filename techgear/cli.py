@@ -185,6 +185,8 @@ def helpdesk(target: Literal["zendesk", "freshdesk"]) -> None:
     import asyncio
     import signal
 
+    from prometheus_client import start_http_server
+
     from streams.helpdesk.bridge import BridgeConfig, HelpdeskBridge
     from streams.helpdesk.settings import HelpdeskSettings
 
@@ -199,7 +201,10 @@ def helpdesk(target: Literal["zendesk", "freshdesk"]) -> None:
         base_url=base_url,
         redis_url=settings.redis_url,
         backoff_s=settings.helpdesk_backoff_s,
+        tickets_per_principal_per_hour=settings.helpdesk_tickets_per_principal_per_hour,
     )
+    if settings.helpdesk_metrics_port:
+        start_http_server(settings.helpdesk_metrics_port, settings.helpdesk_metrics_host)
 
     async def run() -> None:
         stop = asyncio.Event()

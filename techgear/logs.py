@@ -1,10 +1,13 @@
 """The one logging setup of every process: JSON lines (or text), correlation ids, masking.
 
 Each line carries time, level, logger, message and, where known, ``request_id``,
-``correlation_id`` and ``conversation_id``. Email addresses, phone numbers and card
-numbers in messages are masked, so customer text can be logged. Credentials are redacted
-from every logger's lines, uvicorn's and other libraries' included, since the filters sit on
-the handlers. ``LOG_FILE_PATH`` adds a size-rotated file beside standard error.
+``correlation_id`` and ``conversation_id``. Email addresses, phone numbers, card numbers,
+order and warranty-claim numbers, street addresses and names introduced as such ("my name
+is …") in messages are masked, so customer text can be logged; so are fields of personal
+data given as ``extra`` (``customer``, ``customer_name``, ``requester`` …), whole.
+Credentials are redacted from every logger's lines, uvicorn's and other libraries'
+included, since the filters sit on the handlers. ``LOG_FILE_PATH`` adds a size-rotated
+file beside standard error.
 """
 
 from __future__ import annotations
@@ -25,6 +28,24 @@ from schemas import correlation
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _PHONE = re.compile(r"(?<![\w-])(?:\+?\d{1,3}[ -]?)?(?:\d[ -]?){9}\d\b")
 _EMAIL = re.compile(r"\b[\w.+-]+@([\w-]+\.)+[\w-]{2,}\b")
+# TechGear order (TG48213, TG-48213) and warranty-claim (WC10234) numbers, and any
+# reference introduced as an order's ("order no 88123456", "order id: AB-12345").
+_ORDER_NUMBER = re.compile(r"(?i)\b(?:TG|ORD|WC)-?\d{4,}\b")
+_ORDER_REFERENCE = re.compile(
+    r"(?i)(\border(?:\s*(?:id|no\.?|number|#)){1,2}\s*(?:is\s*)?[:#]?\s*)"
+    r"(?=[a-z-]*\d)[a-z0-9][a-z0-9-]{3,}\b"
+)
+# A house number, up to four words and a street suffix: "221B Baker Street", "12, MG Road".
+_ADDRESS = re.compile(
+    r"\b\d{1,5}[A-Za-z]?,?(?:\s+[\w.'-]+){1,4}?\s+"
+    r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Marg|Nagar|Cross|Boulevard|Blvd|Drive|Layout|"
+    r"Colony|Sector|Block|Apartments?)(?:\s+(?:Road|Street|Main))?\b\.?"
+)
+_NAME = re.compile(r"(\b(?i:my name is|name:)\s*)[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?")
+_PERSONAL_FIELDS = frozenset(
+    {"customer", "customer_name", "requester", "requester_name", "address", "email", "phone"}
+)
+"""``extra`` fields that hold personal data: their values are masked whole."""
 
 _REDACTED = "[redacted]"
 _SECRETS = (
@@ -54,7 +75,11 @@ class LoggingSettings(BaseSettings):
 def mask(text: str) -> str:
     text = _CARD.sub("[card]", text)
     text = _EMAIL.sub("[email]", text)
-    return _PHONE.sub("[phone]", text)
+    text = _PHONE.sub("[phone]", text)
+    text = _ORDER_NUMBER.sub("[order]", text)
+    text = _ORDER_REFERENCE.sub(r"\g<1>[order]", text)
+    text = _ADDRESS.sub("[address]", text)
+    return _NAME.sub(r"\g<1>[name]", text)
 
 
 def redact(text: str) -> str:
@@ -85,6 +110,8 @@ class ContextFilter(logging.Filter):
         masked = mask(message)
         if masked != message:
             record.msg, record.args = masked, None
+        for name in _PERSONAL_FIELDS.intersection(record.__dict__):
+            setattr(record, name, "[masked]")
         return True
 
 

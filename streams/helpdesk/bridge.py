@@ -10,9 +10,15 @@ Delivery is at least once, and deduplicated into once:
   everything after it, to be delivered again.
 * Handling a record is retried with exponential backoff (honouring ``Retry-After``) for as
   long as it fails transiently: Redis or the network down, 429, 5xx, a reply not shaped as
-  the API documents. Meanwhile nothing after it on its partition is touched. A request the
-  helpdesk refuses as invalid (another 4xx) goes to the dead letters with the helpdesk's
-  reply. Any other error stops the bridge, loudly, with the record uncommitted.
+  the API documents. Meanwhile nothing after it on its partition is touched. What retrying
+  cannot fix goes to the dead letters with a ``reason`` (see ``errors``): a request the
+  helpdesk refuses as invalid (another 4xx, with the helpdesk's reply), a ticket id that is
+  not a positive integer, a new ticket over its principal's hourly quota (``quota``). Any
+  other error stops the bridge, loudly, with the record uncommitted.
+* A follow-up becomes a note on the ticket its ``ticket_event_id`` opened; a ``new``
+  escalation opens a ticket, also in a conversation that had one: the worker sends ``new``
+  only once the conversation's ticket is older than its escalation window, and a replayed
+  record keeps its ``event_id``, so it is found done rather than made again.
 * Redis keeps, per target, ``event:<event_id>`` (done: the ticket's id),
   ``ticket:<event_id>`` (the ticket an escalation opened, for its follow-ups) and
   ``note:<event_id>`` (the note a follow-up became). A redelivered record Redis knows is
@@ -45,7 +51,15 @@ from redis.exceptions import RedisError
 
 from schemas import Escalation, EscalationKind, EventDecodeError, decode
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
-from streams.helpdesk.errors import NotAppliedError, RefusedError, TransientError
+from streams.helpdesk import metrics
+from streams.helpdesk.errors import (
+    NotAppliedError,
+    PermanentError,
+    RateLimitedError,
+    RefusedError,
+    TransientError,
+)
+from streams.helpdesk.quota import TicketQuota
 from streams.helpdesk.targets import Found, HttpCall, Target
 
 log = logging.getLogger(__name__)
@@ -65,6 +79,8 @@ class BridgeConfig:
     redis_url: str
     backoff_s: float = 1.0
     timeout_s: float = 30.0
+    tickets_per_principal_per_hour: int = 20
+    """0: no limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +95,11 @@ class HelpdeskBridge:
         self._target = target
         self._config = config
         self._redis = Redis.from_url(config.redis_url, decode_responses=True)
+        self._quota = TicketQuota(
+            self._redis,
+            f"{_KEY_PREFIX}{target.name}:tickets:",
+            config.tickets_per_principal_per_hour,
+        )
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
             timeout=config.timeout_s,
@@ -164,15 +185,15 @@ class HelpdeskBridge:
         try:
             escalation = decode(record.value or b"", Escalation)
         except EventDecodeError as exc:
-            await self._dead_letter(producer, record, f"undecodable escalation: {exc}")
+            await self._dead_letter(producer, record, "undecodable", f"undecodable: {exc}")
             return
         if await self._redis.exists(self._key("event", escalation.event_id)):
             return  # already a ticket or a note: a redelivery
         try:
             delivery = await self._deliver(escalation)
-        except RefusedError as exc:
+        except PermanentError as exc:
             await self._redis.delete(self._key("attempt", escalation.event_id))
-            await self._dead_letter(producer, record, str(exc))
+            await self._dead_letter(producer, record, exc.reason, str(exc))
             return
         await self._record(escalation, delivery)
         log.info(
@@ -196,6 +217,12 @@ class HelpdeskBridge:
             since = time.time() - float(attempted_at)
             if ticket_id is None and since < self._target.ticket_search_lag_s:
                 raise TransientError(f"the ticket tried {since:.0f}s ago may not be searchable yet")
+        if ticket_id is None and not await self._quota.claim(
+            escalation.principal, escalation.event_id
+        ):
+            raise RateLimitedError(
+                f"its principal opened {self._quota.per_hour} tickets in the past hour"
+            )
         await self._redis.set(attempt, str(time.time()))
         try:
             if ticket_id is None:
@@ -270,18 +297,24 @@ class HelpdeskBridge:
             ) from exc
 
     async def _dead_letter(
-        self, producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], error: str
+        self,
+        producer: AIOKafkaProducer,
+        record: ConsumerRecord[bytes, bytes],
+        reason: str,
+        error: str,
     ) -> None:
         log.error(
-            "escalation at %s/%d@%d refused: %s",
+            "escalation at %s/%d@%d dead-lettered (%s): %s",
             record.topic,
             record.partition,
             record.offset,
+            reason,
             error,
         )
         letter = {
             "event_type": "helpdesk.deadletter",
             "target": self._target.name,
+            "reason": reason,
             "source_topic": record.topic,
             "source_partition": record.partition,
             "source_offset": record.offset,
@@ -289,6 +322,7 @@ class HelpdeskBridge:
             "escalation": (record.value or b"").decode("utf-8", "replace"),
         }
         await producer.send_and_wait(HELPDESK_DEADLETTER, orjson.dumps(letter), key=record.key)
+        metrics.DEAD_LETTERS.labels(self._target.name, reason).inc()
 
 
 def _retry_after(response: httpx.Response) -> float | None:

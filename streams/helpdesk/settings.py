@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.helpdesk.targets import Freshdesk, Target, Zendesk
+from streams.helpdesk.targets import STAND_IN_EMAIL, Freshdesk, Requesters, Target, Zendesk
 
 
 class HelpdeskSettings(BaseSettings):
@@ -31,6 +31,28 @@ class HelpdeskSettings(BaseSettings):
     """How long a new Freshdesk ticket may stay missing from Freshdesk's search (documented
     as a few minutes). After a try that may have created a ticket but was not recorded, the
     bridge waits up to this long for the search to show it before creating it again."""
+    helpdesk_tickets_per_principal_per_hour: int = Field(default=20, ge=0)
+    """New tickets one principal (the caller that owns the conversation) may open in a
+    sliding hour; more are dead-lettered with reason ``rate_limited``, for an operator to
+    replay. Follow-ups (notes) are not limited. 0: no limit."""
+    helpdesk_trust_unverified_requester: bool = False
+    """Open tickets for a requester the caller merely asserted (the helpdesk then mails that
+    address). Off: such tickets are opened for ``HELPDESK_UNVERIFIED_REQUESTER_EMAIL``."""
+    helpdesk_unverified_requester_email: str = Field(
+        default=STAND_IN_EMAIL, pattern=r"^[^@\s]+@[^@\s]+$"
+    )
+    """The stand-in requester of tickets whose requester is unverified: an address that
+    reaches nobody (``.invalid``) or a mailbox of the company's own."""
+    helpdesk_metrics_host: str = "127.0.0.1"
+    helpdesk_metrics_port: int = Field(default=9110, ge=0, le=65535)
+    """Prometheus endpoint of the bridge; 0 turns it off."""
+
+    @property
+    def requesters(self) -> Requesters:
+        return Requesters(
+            trust_unverified=self.helpdesk_trust_unverified_requester,
+            stand_in_email=self.helpdesk_unverified_requester_email,
+        )
 
     def target(self, name: Literal["zendesk", "freshdesk"]) -> tuple[Target, str]:
         """The target and its base URL; a missing setting is a clear error."""
@@ -38,10 +60,11 @@ class HelpdeskSettings(BaseSettings):
             if not (self.zendesk_url and self.zendesk_email and self.zendesk_api_token):
                 raise ValueError("zendesk needs ZENDESK_URL, ZENDESK_EMAIL and ZENDESK_API_TOKEN")
             return Zendesk(
-                self.zendesk_email, self.zendesk_api_token.get_secret_value()
+                self.zendesk_email, self.zendesk_api_token.get_secret_value(), self.requesters
             ), self.zendesk_url
         if not (self.freshdesk_url and self.freshdesk_api_key):
             raise ValueError("freshdesk needs FRESHDESK_URL and FRESHDESK_API_KEY")
         api_key = self.freshdesk_api_key.get_secret_value()
         lag_s = self.freshdesk_search_lag_s
-        return Freshdesk(api_key, ticket_search_lag_s=lag_s), self.freshdesk_url
+        freshdesk = Freshdesk(api_key, ticket_search_lag_s=lag_s, requesters=self.requesters)
+        return freshdesk, self.freshdesk_url

@@ -3,6 +3,17 @@ how to find the one a previous run made before it could remember it.
 
 Every ticket and note carries the line ``Escalation: <event_id>`` (see ``marker``).
 
+What reaches a helpdesk from an event is customer text, so it is never markup: ticket bodies
+and notes are sent as HTML built by ``_html`` alone, every line escaped (Zendesk's
+``html_body``, not ``body``, which Zendesk renders as Markdown and autolinks; Freshdesk's
+``description`` and note ``body``). Subjects and names are plain-text fields in both APIs,
+sent on one line without control characters. A requester asserted by the caller
+(``requester_verified`` false) does not become the ticket's requester, who gets the
+helpdesk's mail, unless ``Requesters.trust_unverified``: a stand-in does, and the asserted
+name, email and phone go into the body marked as unverified. Ticket ids are positive
+integers in both APIs; anything else is refused (``InvalidTicketIdError``) before it can
+reach a URL path.
+
 Zendesk Tickets API: ``POST /api/v2/tickets.json`` with an ``Idempotency-Key``; notes as
 private comments through ``PUT /api/v2/tickets/{id}.json`` (the reply's ``audit`` holds the
 comment's id). Lookups read live data with cursor pagination (``page[size]``,
@@ -26,12 +37,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 
-from schemas import Escalation, Priority, TicketType
+from schemas import Customer, Escalation, Priority, TicketType
+from streams.helpdesk.errors import InvalidTicketIdError
 
 _FRESHDESK_PRIORITY = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
 _FRESHDESK_OPEN = 2
@@ -42,6 +56,10 @@ _FRESHDESK_TYPES = {
     TicketType.PROBLEM: "Problem",
 }
 _PAGE_SIZE = "100"
+_TICKET_ID = re.compile(r"[1-9][0-9]{0,18}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+STAND_IN_EMAIL = "unverified-requester@techgear.invalid"
+UNVERIFIED = "unverified (asserted by the caller)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +109,30 @@ class Target(Protocol):
     def note_found(self, reply: httpx.Response, escalation: Escalation) -> Found: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Requesters:
+    """Who a ticket is opened for: the escalation's requester when the caller's credential
+    vouched for it (or ``trust_unverified``), else the stand-in, an address that must not
+    reach a person outside the company (``.invalid`` never delivers)."""
+
+    trust_unverified: bool = False
+    stand_in_email: str = STAND_IN_EMAIL
+    stand_in_name: str = "Unverified requester"
+
+    def of(self, escalation: Escalation) -> Customer:
+        if escalation.requester_verified or self.trust_unverified:
+            return escalation.requester
+        return Customer(name=self.stand_in_name, email=self.stand_in_email)
+
+
+def checked_ticket_id(value: object) -> str:
+    """``value`` as a ticket id fit for a URL path: a positive integer, or refused."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or _TICKET_ID.fullmatch(text) is None:
+        raise InvalidTicketIdError(f"ticket id {str(value)[:80]!r} is not a positive integer")
+    return text
+
+
 def marker(escalation: Escalation) -> str:
     """The line that ties a ticket or note to the escalation that made it."""
     return f"Escalation: {escalation.event_id}"
@@ -101,14 +143,39 @@ def escalation_tag(escalation: Escalation) -> str:
     return "techgear-" + hashlib.sha256(escalation.event_id.encode()).hexdigest()[:23]
 
 
-def note_text(escalation: Escalation) -> str:
-    lines = [escalation.summary, "", "Transcript:"]
+def note_lines(escalation: Escalation) -> list[str]:
+    """The text of a ticket's first comment or of a note, line by line, unescaped."""
+    lines = [escalation.summary]
+    requester = escalation.requester
+    asserted = [
+        f"{label}: {value}"
+        for label, value in (
+            ("name", requester.name),
+            ("email", requester.email),
+            ("phone", requester.phone),
+        )
+        if value
+    ]
+    if asserted and not escalation.requester_verified:
+        lines += ["", f"Requester, {UNVERIFIED}: " + "; ".join(asserted)]
+    lines += ["", "Transcript:"]
     lines += [f"{turn.role}: {turn.text}" for turn in escalation.transcript]
     if escalation.sources:
         lines += ["", "Knowledge consulted: " + ", ".join(s.title for s in escalation.sources)]
     lines += ["", f"Reference: {escalation.request_id} (conversation {escalation.conversation_id})"]
     lines.append(marker(escalation))
-    return "\n".join(lines)
+    return lines
+
+
+def _html(escalation: Escalation) -> str:
+    """``note_lines`` as HTML: each line escaped (also inside: a transcript turn may hold
+    line breaks), lines joined by ``<br>``, the only markup."""
+    return "<br>".join(html.escape(line).replace("\n", "<br>") for line in note_lines(escalation))
+
+
+def _plain(text: str) -> str:
+    """``text`` for a one-line plain-text field (subject, name)."""
+    return _CONTROL.sub(" ", text).strip()
 
 
 def _carries(item: dict[str, Any], escalation: Escalation, *fields: str) -> bool:
@@ -119,9 +186,10 @@ class Zendesk:
     name = "zendesk"
     ticket_search_lag_s = 0.0
 
-    def __init__(self, email: str, api_token: str) -> None:
+    def __init__(self, email: str, api_token: str, requesters: Requesters | None = None) -> None:
         self._email = email
         self._token = api_token
+        self._requesters = requesters or Requesters()
 
     def auth_header(self) -> str:
         credentials = base64.b64encode(f"{self._email}/token:{self._token}".encode()).decode()
@@ -129,17 +197,17 @@ class Zendesk:
 
     def create(self, escalation: Escalation) -> HttpCall:
         ticket: dict[str, Any] = {
-            "subject": escalation.subject,
-            "comment": {"body": note_text(escalation), "public": False},
+            "subject": _plain(escalation.subject),
+            "comment": {"html_body": _html(escalation), "public": False},
             "priority": escalation.priority.value,
             "type": escalation.ticket_type.value,
             "tags": escalation.tags,
             "external_id": escalation.conversation_id,
         }
-        requester = escalation.requester
+        requester = self._requesters.of(escalation)
         if requester.email:
             ticket["requester"] = {
-                "name": requester.name or requester.email,
+                "name": _plain(requester.name or requester.email),
                 "email": requester.email,
             }
         return HttpCall(
@@ -150,11 +218,11 @@ class Zendesk:
         )
 
     def ticket_id(self, reply: httpx.Response) -> str:
-        return str(reply.json()["ticket"]["id"])
+        return checked_ticket_id(reply.json()["ticket"]["id"])
 
     def add_note(self, ticket_id: str, escalation: Escalation) -> HttpCall:
-        body = {"ticket": {"comment": {"body": note_text(escalation), "public": False}}}
-        return HttpCall("PUT", f"/api/v2/tickets/{ticket_id}.json", body)
+        body = {"ticket": {"comment": {"html_body": _html(escalation), "public": False}}}
+        return HttpCall("PUT", f"/api/v2/tickets/{checked_ticket_id(ticket_id)}.json", body)
 
     def note_id(self, reply: httpx.Response) -> str:
         events = reply.json()["audit"]["events"]
@@ -165,14 +233,15 @@ class Zendesk:
         return HttpCall("GET", "/api/v2/tickets.json", params=params)
 
     def ticket_found(self, reply: httpx.Response, escalation: Escalation) -> Found:
-        return self._found(reply, "tickets", escalation, "description")
+        found = self._found(reply, "tickets", escalation, "description")
+        return Found(checked_ticket_id(found.id), found.next) if found.id else found
 
     def find_note(self, ticket_id: str) -> HttpCall:
-        path = f"/api/v2/tickets/{ticket_id}/comments.json"
+        path = f"/api/v2/tickets/{checked_ticket_id(ticket_id)}/comments.json"
         return HttpCall("GET", path, params={"page[size]": _PAGE_SIZE})
 
     def note_found(self, reply: httpx.Response, escalation: Escalation) -> Found:
-        return self._found(reply, "comments", escalation, "body", "plain_body")
+        return self._found(reply, "comments", escalation, "body", "plain_body", "html_body")
 
     @staticmethod
     def _found(reply: httpx.Response, key: str, escalation: Escalation, *fields: str) -> Found:
@@ -188,18 +257,25 @@ class Zendesk:
 class Freshdesk:
     name = "freshdesk"
 
-    def __init__(self, api_key: str, *, ticket_search_lag_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        ticket_search_lag_s: float = 300.0,
+        requesters: Requesters | None = None,
+    ) -> None:
         self._api_key = api_key
         self.ticket_search_lag_s = ticket_search_lag_s
+        self._requesters = requesters or Requesters()
 
     def auth_header(self) -> str:
         return "Basic " + base64.b64encode(f"{self._api_key}:X".encode()).decode()
 
     def create(self, escalation: Escalation) -> HttpCall:
-        requester = escalation.requester
+        requester = self._requesters.of(escalation)
         ticket: dict[str, Any] = {
-            "subject": escalation.subject,
-            "description": note_text(escalation).replace("\n", "<br>"),
+            "subject": _plain(escalation.subject),
+            "description": _html(escalation),
             "priority": _FRESHDESK_PRIORITY[escalation.priority],
             "status": _FRESHDESK_OPEN,
             "source": _FRESHDESK_SOURCE_CHAT,
@@ -208,7 +284,7 @@ class Freshdesk:
         if escalation.ticket_type in _FRESHDESK_TYPES:
             ticket["type"] = _FRESHDESK_TYPES[escalation.ticket_type]
         if requester.name:
-            ticket["name"] = requester.name
+            ticket["name"] = _plain(requester.name)
         if requester.email:
             ticket["email"] = requester.email
         elif requester.phone:
@@ -218,11 +294,11 @@ class Freshdesk:
         return HttpCall("POST", "/api/v2/tickets", ticket)
 
     def ticket_id(self, reply: httpx.Response) -> str:
-        return str(reply.json()["id"])
+        return checked_ticket_id(reply.json()["id"])
 
     def add_note(self, ticket_id: str, escalation: Escalation) -> HttpCall:
-        body = {"body": note_text(escalation).replace("\n", "<br>"), "private": True}
-        return HttpCall("POST", f"/api/v2/tickets/{ticket_id}/notes", body)
+        body = {"body": _html(escalation), "private": True}
+        return HttpCall("POST", f"/api/v2/tickets/{checked_ticket_id(ticket_id)}/notes", body)
 
     def note_id(self, reply: httpx.Response) -> str:
         return str(reply.json()["id"])
@@ -233,10 +309,10 @@ class Freshdesk:
 
     def ticket_found(self, reply: httpx.Response, escalation: Escalation) -> Found:
         results = reply.json()["results"]  # the query selects the escalation's tag only
-        return Found(str(results[0]["id"]) if results else None)
+        return Found(checked_ticket_id(results[0]["id"]) if results else None)
 
     def find_note(self, ticket_id: str) -> HttpCall:
-        path = f"/api/v2/tickets/{ticket_id}/conversations"
+        path = f"/api/v2/tickets/{checked_ticket_id(ticket_id)}/conversations"
         return HttpCall("GET", path, params={"per_page": _PAGE_SIZE})
 
     def note_found(self, reply: httpx.Response, escalation: Escalation) -> Found:

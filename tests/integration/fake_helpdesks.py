@@ -6,7 +6,11 @@ Zendesk Tickets API: ticket fields subject, comment{body, html_body, public}, re
 (problem|incident|question|task), tags, external_id; Idempotency-Key honoured. Freshdesk
 v2: name, email, phone, unique_external_id (one identity required), subject, description,
 priority 1-4, status 2-5, source (1,2,3,7,9,10), type, tags (each at most 32 characters).
-Unknown fields are refused with 400, as a strict client contract test should. The first
+Unknown fields are refused with 400, as a strict client contract test should. Customer text
+must arrive escaped: a Zendesk ``html_body``, Freshdesk ``description`` or note ``body`` with
+any markup other than the bridge's own ``<br>``/``<p>`` is refused (a raw ``<img``, ``<a ``,
+``<script``), and so is a Zendesk plain ``body`` holding HTML or a Markdown link or image,
+which Zendesk would render. The first
 ticket creation of each API answers 429 with Retry-After: 1, to exercise the client's
 retries.
 
@@ -17,17 +21,19 @@ The lookups the bridge uses, shaped like the real ones: Zendesk's ticket list by
 new ticket shows up there only after ``SEARCH_LAG_S``, as Freshdesk's index trails) and a
 ticket's conversations (``page``, ``per_page``, ``Link: rel="next"``).
 
-``GET /_inspect`` lists every ticket and note ever made (so tests count creations) and the
-write being held. ``POST /_faults`` with ``{"garble": [...], "hold": [...]}`` arms faults
-for the next write (ticket or note) whose text contains one of the strings, once each: a
-garbled write is made and then answered 200 with a body that is not JSON; a held write is
-made and its answer withheld until ``POST /_release`` (a test kills the client meanwhile).
+``GET /_inspect`` lists every ticket and note ever made (so tests count creations), the
+write being held and the path of every request received. ``POST /_faults`` with
+``{"garble": [...], "hold": [...]}`` arms faults for the next write (ticket or note) whose
+text contains one of the strings, once each: a garbled write is made and then answered 200
+with a body that is not JSON; a held write is made and its answer withheld until
+``POST /_release`` (a test kills the client meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import itertools
 import re
 import sys
@@ -39,6 +45,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 TICKETS: dict[str, list[dict[str, Any]]] = {"zendesk": [], "freshdesk": []}
 NOTES: dict[str, list[dict[str, Any]]] = {"zendesk": [], "freshdesk": []}
@@ -55,6 +62,12 @@ GARBLE: set[str] = set()
 HOLD: set[str] = set()
 HELD: list[str] = []
 RELEASE = asyncio.Event()
+PATHS: list[str] = []
+
+_FOREIGN_MARKUP = re.compile(r"<(?!br>|p>|/p>)", re.IGNORECASE)
+"""Markup other than the bridge's template (``<br>``, ``<p>``): customer text unescaped."""
+_RENDERED_IN_PLAIN_BODY = re.compile(r"<[a-z/!]|\]\(", re.IGNORECASE)
+"""HTML, or a Markdown link or image, which Zendesk renders in a comment's plain ``body``."""
 
 _ZENDESK_TICKET = {"subject", "comment", "requester", "priority", "type", "tags", "external_id"}
 _FRESHDESK_TICKET = {
@@ -82,17 +95,36 @@ def _basic(request: Request) -> str:
     )
 
 
+def _zendesk_comment_problems(comment: Any) -> list[str]:
+    if not isinstance(comment, dict) or set(comment) - {"body", "html_body", "public"}:
+        return ["comment takes body, html_body, public"]
+    body, html_body = str(comment.get("body") or ""), str(comment.get("html_body") or "")
+    if not body and not html_body:
+        return ["comment.body or comment.html_body is required"]
+    if _FOREIGN_MARKUP.search(html_body) or _RENDERED_IN_PLAIN_BODY.search(body):
+        return ["comment holds unescaped markup"]
+    return []
+
+
+def _zendesk_comment(comment: dict[str, Any]) -> dict[str, Any]:
+    """A comment as Zendesk stores it: ``body`` and ``plain_body`` are the text."""
+    html_body = comment.get("html_body")
+    text = comment.get("body") or html.unescape(html_body.replace("<br>", "\n"))
+    return {
+        "id": next(ZENDESK_IDS),
+        "type": "Comment",
+        "body": text,
+        "plain_body": text,
+        "html_body": html_body or html.escape(text),
+        "public": comment.get("public", True),
+    }
+
+
 def _problems_zendesk(ticket: Any) -> list[str]:
     if not isinstance(ticket, dict):
         return ["ticket must be an object"]
     problems = [f"unknown field {k}" for k in ticket if k not in _ZENDESK_TICKET]
-    comment = ticket.get("comment")
-    if (
-        not isinstance(comment, dict)
-        or not comment.get("body")
-        or set(comment) - {"body", "html_body", "public"}
-    ):
-        problems.append("comment.body is required; comment takes body, html_body, public")
+    problems += _zendesk_comment_problems(ticket.get("comment"))
     if ticket.get("priority") not in {"urgent", "high", "normal", "low"}:
         problems.append("priority")
     if ticket.get("type") not in {"problem", "incident", "question", "task"}:
@@ -124,10 +156,10 @@ async def zendesk_create(request: Request) -> Response:
     ]
     if problems:
         return JSONResponse({"error": "RecordInvalid", "details": problems}, 422)
-    comment = body["ticket"]["comment"]
+    comment = _zendesk_comment(body["ticket"]["comment"])
     ticket = body["ticket"] | {"id": len(TICKETS["zendesk"]) + 1, "description": comment["body"]}
     TICKETS["zendesk"].append(ticket)
-    COMMENTS[ticket["id"]] = [{"id": next(ZENDESK_IDS), "type": "Comment", **comment}]
+    COMMENTS[ticket["id"]] = [comment]
     response = {"ticket": ticket}
     if key:
         IDEMPOTENCY[key] = response
@@ -141,18 +173,16 @@ async def zendesk_update(request: Request) -> Response:
     if (
         set(body) != {"ticket"}
         or set(body["ticket"]) - {"comment", "status", "priority"}
-        or not comment.get("body")
+        or _zendesk_comment_problems(comment)
     ):
         return JSONResponse({"error": "RecordInvalid"}, 422)
     if not any(t["id"] == ticket_id for t in TICKETS["zendesk"]):
         return JSONResponse({"error": "RecordNotFound"}, 404)
-    made = {"id": next(ZENDESK_IDS), "type": "Comment", **comment}
+    made = _zendesk_comment(comment)
     COMMENTS[ticket_id].append(made)
     NOTES["zendesk"].append({"ticket_id": ticket_id, **made})
     audit = {"id": next(ZENDESK_IDS), "ticket_id": ticket_id, "events": [made]}
-    return await _answer(
-        comment["body"], JSONResponse({"ticket": {"id": ticket_id}, "audit": audit})
-    )
+    return await _answer(made["body"], JSONResponse({"ticket": {"id": ticket_id}, "audit": audit}))
 
 
 async def zendesk_tickets(request: Request) -> JSONResponse:
@@ -207,6 +237,8 @@ async def freshdesk_create(request: Request) -> Response:
         errors.append({"field": "subject/description", "code": "missing_field"})
     if "REFUSE-ME" in str(ticket.get("description", "")):
         errors.append({"field": "description", "code": "invalid_value"})
+    if _FOREIGN_MARKUP.search(str(ticket.get("description", ""))):
+        errors.append({"field": "description", "code": "unescaped_markup"})
     tags = ticket.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and len(t) <= 32 for t in tags):
         errors.append({"field": "tags", "code": "invalid_value"})
@@ -233,7 +265,11 @@ async def freshdesk_search(request: Request) -> JSONResponse:
 async def freshdesk_note(request: Request) -> Response:
     note = await request.json()
     ticket_id = int(request.path_params["ticket_id"])
-    if set(note) - {"body", "private", "notify_emails"} or not note.get("body"):
+    if (
+        set(note) - {"body", "private", "notify_emails"}
+        or not note.get("body")
+        or _FOREIGN_MARKUP.search(str(note["body"]))
+    ):
         return JSONResponse({"description": "Validation failed"}, 400)
     if not any(t["id"] == ticket_id for t in TICKETS["freshdesk"]):
         return JSONResponse({"code": "access_denied"}, 404)
@@ -284,7 +320,19 @@ async def release(request: Request) -> JSONResponse:
 
 
 async def inspect(request: Request) -> JSONResponse:
-    return JSONResponse({"tickets": TICKETS, "notes": NOTES, "held": HELD})
+    return JSONResponse({"tickets": TICKETS, "notes": NOTES, "held": HELD, "paths": PATHS})
+
+
+class RecordPaths:
+    """Remembers the path of every request, routed or not."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/_"):
+            PATHS.append(scope["path"])
+        await self.app(scope, receive, send)
 
 
 app = Starlette(
@@ -308,4 +356,4 @@ app = Starlette(
 )
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(RecordPaths(app), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")

@@ -1,23 +1,27 @@
 """The helpdesk bridge against local Zendesk- and Freshdesk-shaped servers, the real Kafka
 and Redis: one ticket per escalation and one note per follow-up, also across restarts,
-crashes mid-batch, garbled replies and a Redis outage."""
+crashes mid-batch, garbled replies and a Redis outage; customer text escaped, asserted
+requesters not mailed, ticket ids checked, new tickets limited per principal."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import RecordMetadata, TopicPartition
+from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import (
     Category,
@@ -31,6 +35,7 @@ from schemas import (
     encode,
 )
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER, ensure_topics
+from streams.helpdesk.targets import STAND_IN_EMAIL, UNVERIFIED
 from techgear.services import LocalRedis, ServicesSettings
 from tests.conftest import API_KEY, REDIS_PORT, REPO, STATE_DIR, process_env, stop_process
 from tests.integration.conftest import produce_raw, read_until, wait_for, wait_until
@@ -60,7 +65,11 @@ def fake_helpdesks() -> Iterator[str]:
 
 
 def start_bridge(
-    target: str, kafka_bootstrap: str, redis_url: str, log_path: Path | None = None
+    target: str,
+    kafka_bootstrap: str,
+    redis_url: str,
+    log_path: Path | None = None,
+    **settings: str,
 ) -> subprocess.Popen[bytes]:
     env = process_env(
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
@@ -72,6 +81,7 @@ def start_bridge(
         ZENDESK_API_TOKEN="zd-token",
         FRESHDESK_URL=FAKE_URL,
         FRESHDESK_API_KEY="fd-key",
+        **({"HELPDESK_METRICS_PORT": "0"} | settings),
     )
     log_path = log_path or STATE_DIR / f"helpdesk-{target}.log"
     with log_path.open("ab") as log:  # the child keeps its own
@@ -159,15 +169,50 @@ def test_one_ticket_per_escalation_follow_ups_as_notes_also_across_a_restart(
     assert mentions(tickets, later) == 1
     ticket = next(t for t in tickets if mentions([t], opened))
     assert next(n for n in notes if mentions([n], followed))["ticket_id"] == ticket["id"]
+    # The key's caller asserted Asha: the helpdesk mails the stand-in, not her address.
+    assert f"Requester, {UNVERIFIED}: name: Asha; email: asha@example.in" in text_of(ticket)
     if target == "zendesk":
-        assert ticket["requester"] == {"name": "Asha", "email": "asha@example.in"}
+        assert ticket["requester"] == {"name": "Unverified requester", "email": STAND_IN_EMAIL}
         assert ticket["external_id"] == first_conversation and ticket["priority"] == "normal"
     else:
-        assert (
-            ticket["email"] == "asha@example.in"
-            and ticket["priority"] == 2
-            and ticket["source"] == 7
-        )
+        assert ticket["email"] == STAND_IN_EMAIL
+        assert ticket["priority"] == 2 and ticket["source"] == 7
+
+
+HOSTILE = (
+    "I want to talk to a human <img src=x onerror=alert(1)> [click](javascript:alert(1)) "
+    '<a href="https://evil.example/refund">refund</a>'
+)
+
+
+@pytest.mark.parametrize("target", ["zendesk", "freshdesk"])
+def test_hostile_customer_text_reaches_the_ticket_and_its_notes_escaped(
+    target: str, fake_helpdesks: str, gateway_url: str, kafka_bootstrap: str, redis_url: str
+) -> None:
+    conversation = f"hd-hostile-{uuid.uuid4().hex}"
+    opened = escalate(gateway_url, conversation, HOSTILE, name='<b onclick="x()">Asha</b>')
+    followed = escalate(
+        gateway_url, conversation, f"This is unacceptable, I will go to consumer court! {HOSTILE}"
+    )
+
+    bridge = start_bridge(target, kafka_bootstrap, redis_url)
+    try:
+        wait_for(lambda: mentions(records(target)[1], followed) == 1, "the note", timeout_s=60)
+    finally:
+        stop_process(bridge)
+
+    tickets, notes = records(target)
+    ticket = next(t for t in tickets if mentions([t], opened))
+    note = next(n for n in notes if mentions([n], followed))
+    if target == "zendesk":  # the fake keeps what it was sent as html_body
+        sent = [ticket["comment"]["html_body"], note["html_body"]]
+    else:
+        sent = [ticket["description"], note["body"]]
+    for html in sent:
+        assert "&lt;img src=x onerror=alert(1)&gt; [click](javascript:alert(1)) " in html
+        assert "&lt;a href=&quot;https://evil.example/refund&quot;&gt;refund&lt;/a&gt;" in html
+        assert "<img" not in html and "<a " not in html
+    assert "name: &lt;b onclick=&quot;x()&quot;&gt;Asha&lt;/b&gt;" in sent[0]
 
 
 async def test_ticket_refused_as_invalid_goes_to_the_helpdesk_dead_letters(
@@ -196,7 +241,9 @@ async def escalations_topic(kafka_bootstrap: str) -> str:
     return ESCALATIONS
 
 
-def escalation(conversation: str, opened_by: Escalation | None = None) -> Escalation:
+def escalation(
+    conversation: str, opened_by: Escalation | None = None, principal: str | None = None
+) -> Escalation:
     """A new escalation, or with ``opened_by`` a follow-up on that one's ticket."""
     request_id, event_id = f"hd-{uuid.uuid4().hex}", str(uuid.uuid4())
     return Escalation(
@@ -207,6 +254,7 @@ def escalation(conversation: str, opened_by: Escalation | None = None) -> Escala
         kind=EscalationKind.FOLLOW_UP if opened_by else EscalationKind.NEW,
         ticket_event_id=opened_by.event_id if opened_by else event_id,
         requester=Customer(name="Asha", email="asha@example.in"),
+        principal=principal,
         subject="My charger stopped working",
         summary="The customer asks for a person.",
         transcript=[TranscriptTurn(role="customer", text="I want to talk to a human")],
@@ -368,3 +416,117 @@ async def test_redis_down_after_the_helpdesk_took_a_ticket_skips_nothing_and_dou
         stop_process(bridge)
 
     assert_made_exactly_once(target, [new1, new2, new3], [follow1])
+
+
+async def caught_up(kafka_bootstrap: str, target: str) -> bool:
+    """Whether the bridge has committed every escalation on the topic."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(ESCALATIONS, p) for p in range(3)])
+    finally:
+        await consumer.stop()
+    return all(
+        [await committed(kafka_bootstrap, target, tp.partition) >= end for tp, end in ends.items()]
+    )
+
+
+def serving(metrics_port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").is_success
+    except httpx.ConnectError:
+        return False
+
+
+def rate_limited(metrics_port: int, target: str) -> float:
+    """The bridge's count of escalations it dead-lettered as rate limited (0 before any)."""
+    scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+    return next(
+        (
+            sample.value
+            for family in text_string_to_metric_families(scraped)
+            for sample in family.samples
+            if sample.name == "techgear_helpdesk_dead_letters_total"
+            and sample.labels == {"target": target, "reason": "rate_limited"}
+        ),
+        0.0,
+    )
+
+
+def dead_letter_of(event: Escalation) -> Callable[[ConsumerRecord[bytes, bytes]], bool]:
+    return lambda r: event.event_id.encode() in (r.value or b"")
+
+
+@pytest.mark.parametrize("target", ["zendesk", "freshdesk"])
+async def test_a_ticket_id_that_is_not_a_positive_integer_is_dead_lettered_unrequested(
+    target: str,
+    fake_helpdesks: str,
+    escalations_topic: str,
+    kafka_bootstrap: str,
+    redis_url: str,
+) -> None:
+    opened = escalation(f"hd-ticket-id-{uuid.uuid4().hex}")
+    follow_up = escalation(opened.conversation_id, opened_by=opened)
+    with redis.Redis.from_url(redis_url) as client:  # as if Redis had been tampered with
+        client.set(f"techgear:helpdesk:{target}:ticket:{opened.event_id}", "../users/1")
+    await produce(kafka_bootstrap, [follow_up])
+
+    bridge = start_bridge(target, kafka_bootstrap, redis_url)
+    try:
+        record = await read_until(
+            kafka_bootstrap, HELPDESK_DEADLETTER, dead_letter_of(follow_up), timeout_s=60
+        )
+    finally:
+        stop_process(bridge)
+    letter = json.loads(record.value or b"")
+    assert letter["reason"] == "invalid_ticket_id" and letter["target"] == target
+    paths = httpx.get(f"{FAKE_URL}/_inspect").json()["paths"]
+    assert not [p for p in paths if "users" in p or ".." in p]
+    assert mentions(records(target)[1], follow_up.request_id) == 0
+
+
+@pytest.mark.parametrize("target", ["zendesk", "freshdesk"])
+async def test_new_tickets_over_a_principals_hourly_limit_are_dead_lettered_and_counted(
+    target: str,
+    fake_helpdesks: str,
+    escalations_topic: str,
+    kafka_bootstrap: str,
+    redis_url: str,
+) -> None:
+    flooder, other = f"key:flood{uuid.uuid4().hex[:8]}", f"key:calm{uuid.uuid4().hex[:8]}"
+    flooded = f"hd-flood-{uuid.uuid4().hex}"  # one partition: the order is the bridge's
+    first, second, third = (escalation(flooded, principal=flooder) for _ in range(3))
+    follow_up = escalation(first.conversation_id, opened_by=first, principal=flooder)
+    unrelated = escalation(f"hd-calm-{uuid.uuid4().hex}", principal=other)
+
+    metrics_port = FAKE_PORT + 1
+    bridge = start_bridge(
+        target,
+        kafka_bootstrap,
+        redis_url,
+        HELPDESK_TICKETS_PER_PRINCIPAL_PER_HOUR="2",
+        HELPDESK_METRICS_PORT=str(metrics_port),
+    )
+    try:
+        # Other tests' escalations are this bridge's backlog: count from once it is settled.
+        wait_for(lambda: serving(metrics_port), "the bridge's metrics endpoint")
+        await wait_until(lambda: caught_up(kafka_bootstrap, target), "the backlog settled")
+        before = rate_limited(metrics_port, target)
+        await produce(kafka_bootstrap, [first, second, third, follow_up, unrelated])
+        record = await read_until(
+            kafka_bootstrap, HELPDESK_DEADLETTER, dead_letter_of(third), timeout_s=60
+        )
+        wait_for(
+            lambda: mentions(records(target)[0], unrelated.request_id) == 1,
+            "the other principal's ticket",
+        )
+        wait_for(lambda: mentions(records(target)[1], follow_up.request_id) == 1, "the note")
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert rate_limited(metrics_port, target) == before + 1
+    finally:
+        stop_process(bridge)
+
+    assert json.loads(record.value or b"")["reason"] == "rate_limited"
+    tickets, _ = records(target)
+    assert [mentions(tickets, e.request_id) for e in (first, second, third)] == [1, 1, 0]
+    assert flooder not in scraped

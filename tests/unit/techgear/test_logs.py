@@ -41,11 +41,37 @@ def lines(path: Path) -> list[dict[str, object]]:
         ("call me on 9876543210", "call me on [phone]"),
         ("or +91 98765 43210", "or [phone]"),
         ("card 4111 1111 1111 1111 declined", "card [card] declined"),
-        ("order #TG48213 for ₹15,999", "order #TG48213 for ₹15,999"),
+        ("order #TG48213 for ₹15,999", "order #[order] for ₹15,999"),
+        ("order TG-90012 and claim WC10234", "order [order] and claim [order]"),
+        ("my order number is 88123456 thanks", "my order number is [order] thanks"),
+        ("Order id: AB-12345, please", "Order id: [order], please"),
+        ("order no. 7731234 is late", "order no. [order] is late"),
+        ("ship to 221B Baker Street, London", "ship to [address], London"),
+        ("at 12, MG Road Bengaluru", "at [address] Bengaluru"),
+        ("flat 4, 45 2nd Cross Road, Indiranagar", "flat [address], Indiranagar"),
+        ("my name is Asha Kumar and I", "my name is [name] and I"),
+        ("Name: Ravi", "Name: [name]"),
     ],
 )
 def test_personal_data_is_masked(text: str, masked: str) -> None:
     assert mask(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SmartWatch Pro 2 costs ₹15,999, was ₹18,499",
+        "delivered on 2026-11-30 at 14:05, or 30/11/2026",
+        "request 3f2a9c1e-77aa-4bb1-9a0c-1234567890ab, event 5b52d8f",
+        "65 W charger with 2 USB-C ports and 3 Pro Max cases",
+        "I want to order 2 chargers; the order is late; Order placed on Monday",
+        "OnePlus 12 Pro Max, Galaxy S24 Ultra, boAt Airdopes 141",
+        "my name is not important",
+        "offset 12 of partition 3 at 2 retries",
+    ],
+)
+def test_product_names_prices_dates_and_ids_are_not_masked(text: str) -> None:
+    assert mask(text) == text
 
 
 def test_lines_are_json_with_correlation_ids_and_masked_text(log_file: Path) -> None:
@@ -62,6 +88,17 @@ def test_lines_are_json_with_correlation_ids_and_masked_text(log_file: Path) -> 
         "conv-1",
     )
     assert "request_id" not in second
+
+
+def test_personal_fields_given_as_extra_are_masked_whole(log_file: Path) -> None:
+    logging.getLogger("streams.helpdesk").info(
+        "escalated",
+        extra={"customer_name": "Asha Kumar", "requester": {"email": "a@b.in"}, "tries": 2},
+    )
+
+    [line] = lines(log_file)
+    assert line["customer_name"] == "[masked]" and line["requester"] == "[masked]"
+    assert line["tries"] == 2 and line["logger"] == "streams.helpdesk"
 
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhc2hhIn0.c2lnbmF0dXJlLXBhcnQ"
