@@ -53,6 +53,7 @@ from schemas import Escalation, EscalationKind, EventDecodeError, decode
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
 from streams.helpdesk import metrics
 from streams.helpdesk.errors import (
+    ForeignUrlError,
     NotAppliedError,
     PermanentError,
     RateLimitedError,
@@ -270,6 +271,14 @@ class HelpdeskBridge:
 
     async def _send(self, call: HttpCall) -> httpx.Response:
         name = self._target.name
+        url = self._http.base_url.join(call.path)
+        if (url.scheme, url.host, url.port) != (
+            self._http.base_url.scheme,
+            self._http.base_url.host,
+            self._http.base_url.port,
+        ):
+            # A next-page link is a whole URL from a reply; our credentials go nowhere else.
+            raise ForeignUrlError(f"{name} pointed a listing at another origin: {url.host}")
         try:
             response = await self._http.request(
                 call.method, call.path, json=call.body, headers=call.headers, params=call.params

@@ -7,6 +7,8 @@
     │   │                       429)
     │   ├── InvalidTicketIdError a ticket id (from Redis or a helpdesk reply) that is not a
     │   │                       positive integer: never put into a URL
+    │   ├── ForeignUrlError     a listing's next page on another origin than the helpdesk's:
+    │   │                       never sent the helpdesk's credentials
     │   └── RateLimitedError    the escalation's principal opened its hourly share of tickets
     └── TransientError          5xx, a broken connection or timeout, a reply not shaped as the
         │                       API documents: the request may or may not have taken effect;
@@ -40,6 +42,10 @@ class RefusedError(PermanentError):
 
 class InvalidTicketIdError(PermanentError):
     reason = "invalid_ticket_id"
+
+
+class ForeignUrlError(PermanentError):
+    reason = "foreign_url"
 
 
 class RateLimitedError(PermanentError):

@@ -7,14 +7,15 @@ from collections.abc import Callable
 from typing import Any
 from unittest.mock import AsyncMock
 
+import httpx
 import pytest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from schemas.topics import ESCALATIONS
 from streams.helpdesk.bridge import BridgeConfig, HelpdeskBridge
-from streams.helpdesk.errors import TransientError
-from streams.helpdesk.targets import Zendesk
+from streams.helpdesk.errors import ForeignUrlError, TransientError
+from streams.helpdesk.targets import HttpCall, Zendesk
 
 PARTITION = TopicPartition(ESCALATIONS, 0)
 
@@ -109,3 +110,24 @@ async def test_an_unexpected_error_stops_the_bridge_with_the_record_uncommitted(
         await bridge_handling(handle).consume(consumer, AsyncMock(), stop)  # type: ignore[arg-type]
 
     assert consumer.commits == [{PARTITION: 8}]
+
+
+@pytest.mark.parametrize(
+    "next_page",
+    [
+        "https://attacker.example/api/v2/tickets.json",
+        "http://acme.zendesk.com/api/v2/tickets.json",
+        "https://acme.zendesk.com:8443/api/v2/tickets.json",
+        "//attacker.example/api/v2/tickets.json",
+    ],
+)
+async def test_a_next_page_on_another_origin_never_gets_the_credentials(next_page: str) -> None:
+    config = BridgeConfig("unused:0", "https://acme.zendesk.com", "redis://unused:0")
+    bridge = HelpdeskBridge(Zendesk("bot@example.in", "token"), config)
+    sent = AsyncMock(return_value=httpx.Response(200, json={}))
+    bridge._http.request = sent  # type: ignore[method-assign]
+    with pytest.raises(ForeignUrlError):
+        await bridge._send(HttpCall("GET", next_page))
+    sent.assert_not_called()
+    await bridge._send(HttpCall("GET", "https://acme.zendesk.com/api/v2/tickets.json?page=2"))
+    sent.assert_called_once()
