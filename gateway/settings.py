@@ -21,7 +21,8 @@ class GatewaySettings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Plaintext keys with the ``chat`` scope, for development; prefer ``API_KEY_DIGESTS``."""
     api_key_digests: str = ""
-    """``<sha256 hex>=<scope>+<scope>`` entries, comma-separated (``techgear keys create``)."""
+    """``<sha256 hex>=<scope>+<scope>`` entries, comma-separated (``techgear keys create``);
+    a publishable key's entry ends ``;publishable=<origin>|<origin>``."""
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr | None = None
     """HS256 secret, at least 32 bytes; every gateway instance needs the same one. Unset:
@@ -54,6 +55,9 @@ class GatewaySettings(BaseSettings):
     """The workers' Chroma server, checked by ``/ready``; unset when they embed the store."""
     chroma_port: int = 8000
     log_level: str = "INFO"
+    conversation_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    """How long a conversation stays its owner's after its last use, and how long a
+    conversation token (the browser's way back into a conversation) is valid."""
 
     @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod

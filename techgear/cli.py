@@ -94,11 +94,24 @@ def keys() -> None:
 @click.option(
     "--scope", "granted", multiple=True, type=_SCOPES, default=["chat"], show_default=True
 )
-def keys_create(granted: tuple[str, ...]) -> None:
+@click.option(
+    "--publishable",
+    is_flag=True,
+    help="A browser key (chat only), accepted only from the --origin pages.",
+)
+@click.option(
+    "--origin", "origins", multiple=True, help="An origin a publishable key may be used from."
+)
+def keys_create(granted: tuple[str, ...], publishable: bool, origins: tuple[str, ...]) -> None:
     """Print a new API key and the API_KEY_DIGESTS entry that accepts it."""
-    from gateway.keys import create_key
+    from gateway.keys import KeyConfigError, create_key
 
-    key, entry = create_key(frozenset(granted))
+    if publishable != bool(origins):
+        raise click.UsageError("--publishable needs at least one --origin, and --origin needs it")
+    try:
+        key, entry = create_key(frozenset(granted), frozenset(origins))
+    except KeyConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
     click.echo(f"key (give it to the client; it is not stored): {key}")
     click.echo(f"API_KEY_DIGESTS entry (add it, comma-separated): {entry}")
 
