@@ -55,9 +55,10 @@ class GatewaySettings(BaseSettings):
     """The workers' Chroma server, checked by ``/ready``; unset when they embed the store."""
     chroma_port: int = 8000
     log_level: str = "INFO"
-    conversation_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    conversation_ttl_s: int = Field(default=7 * 24 * 3600, ge=3600)
     """How long a conversation stays its owner's after its last use, and how long a
-    conversation token (the browser's way back into a conversation) is valid."""
+    conversation token (the browser's way back into a conversation) is valid. The same
+    variable tells the workers when to forget a conversation's memory: keep it one value."""
 
     @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
