@@ -15,6 +15,7 @@ from gateway.tokens import (
     TokenService,
 )
 from schemas import Customer
+from techgear.logs import redact
 
 SECRET = "s" * 32
 
@@ -68,3 +69,13 @@ def test_bad_conversation_tokens_are_refused(kind: str) -> None:
         del claims["cid"]
     with pytest.raises(TokenError):
         service().verify_conversation(jwt.encode(claims, secret, algorithm="HS256"))
+
+
+def test_conversation_tokens_are_redacted_from_log_lines() -> None:
+    token = service().issue_conversation(ConversationGrant("c", "key:abc"), 60)
+    lines = [
+        f"GET /v1/ws?conversation_token={token}",
+        f"offered ['techgear.v1', 'techgear.conversation.{token}']",
+        f"headers {{'x-conversation-token': '{token}'}}",
+    ]
+    assert all(token not in redact(line) for line in lines)
