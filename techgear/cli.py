@@ -147,6 +147,39 @@ def users_add(username: str, granted: tuple[str, ...], password_stdin: bool) -> 
 
 
 @main.group()
+def tokens() -> None:
+    """Tokens signed with the gateways' JWT key."""
+
+
+@tokens.command("customer")
+@click.argument("customer_id")
+@click.option("--name")
+@click.option("--email")
+@click.option("--phone")
+@click.option("--ttl-s", type=click.IntRange(min=60), default=3600, show_default=True)
+def tokens_customer(
+    customer_id: str, name: str | None, email: str | None, phone: str | None, ttl_s: int
+) -> None:
+    """Print a chat JWT for CUSTOMER_ID whose claims make its customer verified: what a
+    customer's site signs for its signed-in visitors (README, "Verified customers")."""
+    from gateway.app import token_service
+    from gateway.settings import GatewaySettings
+    from schemas import Customer
+
+    if not (name or email or phone):
+        raise click.UsageError("give at least one of --name, --email, --phone")
+    settings = GatewaySettings()
+    if settings.jwt_algorithm == "HS256" and settings.jwt_secret is None:
+        raise click.UsageError("JWT_SECRET is not set: the gateways could not verify the token")
+    customer = Customer(name=name, email=email, phone=phone)
+    click.echo(
+        token_service(settings).issue(
+            customer_id, frozenset({"chat"}), customer=customer, ttl_s=ttl_s
+        )
+    )
+
+
+@main.group()
 def schemas() -> None:
     """Event schemas."""
 
