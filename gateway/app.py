@@ -19,11 +19,13 @@ from gateway.answer_cache import AnswerCacheReader
 from gateway.auth import CredentialsBackend
 from gateway.bridge import KafkaBridge
 from gateway.client_ip import parse_networks
+from gateway.conversations import ConversationAccess
 from gateway.correlation import CorrelationMiddleware
 from gateway.errors import authentication_error, http_exception_handler
 from gateway.keys import ApiKeyEntry, KeyRing, digest, parse_entries
 from gateway.metrics import MetricsMiddleware, metrics_endpoint
 from gateway.middleware import RateLimitMiddleware
+from gateway.ownership import ConversationRegistry
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.token_route import issue_token
@@ -50,6 +52,7 @@ def create_app(
         per_hour=settings.rate_limit_per_hour,
         redis_url=settings.redis_url,
     )
+    registry = ConversationRegistry(redis_url=settings.redis_url, ttl_s=settings.conversation_ttl_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -60,6 +63,7 @@ def create_app(
             await bridge.stop()
             await limiter.close()
             await answer_cache.close()
+            await registry.close()
 
     app = Starlette(
         routes=[
@@ -99,6 +103,7 @@ def create_app(
     app.state.answer_cache = answer_cache
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.tokens = tokens
+    app.state.conversations = ConversationAccess(registry, tokens, settings.conversation_ttl_s)
     chroma_url = (
         f"http://{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else None
     )
@@ -145,7 +150,13 @@ def _cors(settings: GatewaySettings) -> list[Middleware]:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-API-Key",
+                "X-Conversation-Token",
+                "X-Request-ID",
+            ],
             expose_headers=[
                 "X-Request-ID",
                 "X-Cache",

@@ -3,8 +3,10 @@
 Two kinds of credentials, each carrying scopes:
 
 - API keys in ``X-API-Key`` or ``Authorization: ApiKey`` (services, scrapers), compared
-  by SHA-256 digest in constant time;
-- JWTs in ``Authorization: Bearer`` (users, from ``POST /v1/auth/token``).
+  by SHA-256 digest in constant time; a publishable key (``gateway/keys.py``) counts only
+  from its allowed origins, anything else is refused 403 ``origin_not_allowed``;
+- JWTs in ``Authorization: Bearer`` (users, from ``POST /v1/auth/token``, or signed by a
+  customer's site: their customer claims make a verified customer).
 
 Browsers cannot set headers on a WebSocket, but they can offer subprotocols, so ``/v1/ws``
 also takes the credential from ``Sec-WebSocket-Protocol``: ``techgear.key.<b64>`` or
@@ -28,20 +30,35 @@ from starlette.authentication import (
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
+from gateway.errors import ApiError
 from gateway.keys import KeyRing
 from gateway.tokens import TokenError, TokenService
+from schemas import Customer
 
 API_KEY_HEADER = "x-api-key"
 SUBPROTOCOL = "techgear.v1"
 KEY_SUBPROTOCOL_PREFIX = "techgear.key."
 BEARER_SUBPROTOCOL_PREFIX = "techgear.bearer."
+ORIGIN_NOT_ALLOWED = "origin_not_allowed"
 
 
 class Principal(BaseUser):
-    """An authenticated caller; ``identity`` names its rate-limit bucket."""
+    """An authenticated caller; ``identity`` names its rate-limit bucket and owns its
+    conversations."""
 
-    def __init__(self, identity: str) -> None:
+    def __init__(
+        self,
+        identity: str,
+        *,
+        publishable: bool = False,
+        origin_allowed: bool = True,
+        verified_customer: Customer | None = None,
+    ) -> None:
         self._identity = identity
+        self.publishable = publishable
+        """Shared by every visitor of a page: conversations resume by token only."""
+        self.origin_allowed = origin_allowed
+        self.verified_customer = verified_customer
 
     @property
     def is_authenticated(self) -> bool:
@@ -54,6 +71,14 @@ class Principal(BaseUser):
     @property
     def identity(self) -> str:
         return self._identity
+
+    def customer(self, asserted: Customer | None) -> tuple[Customer | None, bool]:
+        """The requester and whether it is verified: the credential's customer when it
+        carries one (an asserted one is then ignored, so no field of a verified requester
+        comes from the caller), else what the caller asserted, unverified."""
+        if self.verified_customer is not None:
+            return self.verified_customer, True
+        return asserted, False
 
 
 class CredentialsBackend(AuthenticationBackend):
@@ -73,18 +98,25 @@ class CredentialsBackend(AuthenticationBackend):
             entry = self._keys.match(api_key)
             if entry is None:
                 raise AuthenticationError("invalid API key")
-            return AuthCredentials(sorted(entry.scopes)), Principal(f"key:{entry.key_id}")
+            principal = Principal(
+                f"key:{entry.key_id}",
+                publishable=entry.publishable,
+                origin_allowed=entry.accepts_origin(conn.headers.get("origin")),
+            )
+            return AuthCredentials(sorted(entry.scopes)), principal
         if bearer is not None:
             try:
                 claims = self._tokens.verify(bearer)
             except TokenError as exc:
                 raise AuthenticationError(f"invalid token: {exc}") from exc
-            return AuthCredentials(sorted(claims.scopes)), Principal(f"user:{claims.subject}")
+            principal = Principal(f"user:{claims.subject}", verified_customer=claims.customer)
+            return AuthCredentials(sorted(claims.scopes)), principal
         return None
 
 
-def authorize(conn: HTTPConnection, scope: str) -> None:
-    """401 without valid credentials, 403 with credentials that lack ``scope``."""
+def authorize(conn: HTTPConnection, scope: str) -> Principal:
+    """The caller; 401 without valid credentials, 403 with credentials that lack
+    ``scope`` or a publishable key from an origin it is not allowed on."""
     if not conn.user.is_authenticated:
         raise HTTPException(
             401,
@@ -93,6 +125,10 @@ def authorize(conn: HTTPConnection, scope: str) -> None:
         )
     if scope not in conn.auth.scopes:
         raise HTTPException(403, f"this credential lacks the {scope!r} scope")
+    principal: Principal = conn.user
+    if not principal.origin_allowed:
+        raise ApiError(403, ORIGIN_NOT_ALLOWED, "this key is not allowed from this Origin")
+    return principal
 
 
 def _authorization(header: str | None) -> tuple[str | None, str | None]:

@@ -69,6 +69,14 @@ class ProcessingFailedError(RuntimeError):
     """The worker dead-lettered the request; it is kept for an operator to replay."""
 
 
+class ConversationNotOwnedError(ProcessingFailedError):
+    """The worker refused the request: its conversation belongs to another principal."""
+
+
+_NOT_OWNED = "ConversationOwnershipError"
+"""The worker's error class for that refusal (streams/errors.py), named in the letter."""
+
+
 @dataclass(frozen=True, slots=True)
 class Probe:
     ok: bool
@@ -224,7 +232,9 @@ class KafkaBridge:
             letter = decode(value, DeadLetter)
             if future := self._pending(letter.request_id):
                 failure = f"{letter.error_class}: {letter.error_message}"
-                future.set_exception(ProcessingFailedError(failure))
+                refused = letter.error_class == _NOT_OWNED
+                error = ConversationNotOwnedError if refused else ProcessingFailedError
+                future.set_exception(error(failure))
 
     def _pending(self, request_id: str) -> asyncio.Future[ChatAnswer] | None:
         future = self._waiting.get(request_id)

@@ -25,15 +25,26 @@ _CODES = {
 }
 
 
+class ApiError(HTTPException):
+    """A refusal whose error code says more than its status does."""
+
+    def __init__(self, status_code: int, code: str, detail: str) -> None:
+        super().__init__(status_code, detail)
+        self.code = code
+
+
 def error_response(
     status: int,
     message: str,
     *,
+    code: str | None = None,
     request_id: str | None = None,
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"error": {"code": _CODES.get(status, "error"), "message": message}}
+    body: dict[str, Any] = {
+        "error": {"code": code or _CODES.get(status, "error"), "message": message}
+    }
     if details:
         body["error"]["details"] = details
     if request_id:
@@ -44,7 +55,8 @@ def error_response(
 async def http_exception_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, str(exc.detail), headers=headers)
+    code = exc.code if isinstance(exc, ApiError) else None
+    return error_response(exc.status_code, str(exc.detail), code=code, headers=headers)
 
 
 def authentication_error(conn: HTTPConnection, exc: Exception) -> JSONResponse:

@@ -3,6 +3,14 @@
 ``API_KEY_DIGESTS`` holds comma-separated entries ``<sha256 hex>=<scope>+<scope>``
 (scopes default to ``chat``). Rotation is adding the new key's entry, moving clients,
 then removing the old one. ``techgear keys create`` prints a new key and its entry.
+
+Two kinds of key:
+
+- secret keys (``tgk_``), for servers: any scopes, kept out of browsers;
+- publishable keys (``tgp_``), embedded in a public page and so known to anyone: entry
+  ``<sha256 hex>=chat;publishable=https://shop.example|https://www.shop.example``. They
+  carry only ``chat`` and are accepted only from their origins; since every visitor holds
+  the same key, a visitor resumes a conversation only with its conversation token.
 """
 
 from __future__ import annotations
@@ -11,10 +19,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from gateway import scopes
 
 _KEY_PREFIX = "tgk_"
+_PUBLISHABLE_KEY_PREFIX = "tgp_"
+_PUBLISHABLE = "publishable"
 
 
 class KeyConfigError(ValueError):
@@ -25,6 +36,15 @@ class KeyConfigError(ValueError):
 class ApiKeyEntry:
     digest: bytes
     scopes: frozenset[str]
+    origins: frozenset[str] | None = None
+    """The origins a publishable key is accepted from; ``None`` for a secret key."""
+
+    @property
+    def publishable(self) -> bool:
+        return self.origins is not None
+
+    def accepts_origin(self, origin: str | None) -> bool:
+        return self.origins is None or (origin is not None and origin.lower() in self.origins)
 
     @property
     def key_id(self) -> str:
@@ -39,7 +59,8 @@ def digest(key: str) -> bytes:
 def parse_entries(config: str) -> list[ApiKeyEntry]:
     entries = []
     for raw in filter(None, (part.strip() for part in config.split(","))):
-        hex_digest, _, scope_text = raw.partition("=")
+        hex_digest, _, grant = raw.partition("=")
+        scope_text, _, option = grant.partition(";")
         try:
             value = bytes.fromhex(hex_digest)
         except ValueError as exc:
@@ -50,8 +71,31 @@ def parse_entries(config: str) -> list[ApiKeyEntry]:
         unknown = granted - scopes.ALL
         if unknown:
             raise KeyConfigError(f"unknown scope(s) {sorted(unknown)} for key {hex_digest[:8]}…")
-        entries.append(ApiKeyEntry(value, granted))
+        origins = _publishable_origins(option, hex_digest) if option else None
+        if origins is not None and granted != {scopes.CHAT}:
+            raise KeyConfigError(f"publishable key {hex_digest[:8]}… may have the chat scope only")
+        entries.append(ApiKeyEntry(value, granted, origins))
     return entries
+
+
+def _publishable_origins(option: str, hex_digest: str) -> frozenset[str]:
+    name, _, listed = option.partition("=")
+    if name.strip() != _PUBLISHABLE:
+        raise KeyConfigError(f"unknown option {name.strip()!r} for key {hex_digest[:8]}…")
+    origins = frozenset(normalized_origin(o) for o in listed.split("|") if o.strip())
+    if not origins:
+        raise KeyConfigError(f"publishable key {hex_digest[:8]}… names no origin")
+    return origins
+
+
+def normalized_origin(origin: str) -> str:
+    """``scheme://host[:port]`` in lower case, as browsers send ``Origin``."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+        raise KeyConfigError(f"{origin!r} is not an origin such as https://shop.example")
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise KeyConfigError(f"{origin!r} is not an origin such as https://shop.example")
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class KeyRing:
@@ -71,7 +115,13 @@ class KeyRing:
         return found
 
 
-def create_key(granted: frozenset[str]) -> tuple[str, str]:
-    """A new key and its ``API_KEY_DIGESTS`` entry."""
-    key = _KEY_PREFIX + secrets.token_urlsafe(32)
-    return key, f"{digest(key).hex()}={'+'.join(sorted(granted))}"
+def create_key(granted: frozenset[str], origins: frozenset[str] = frozenset()) -> tuple[str, str]:
+    """A new key and its ``API_KEY_DIGESTS`` entry; publishable when ``origins`` are given."""
+    if not origins:
+        key = _KEY_PREFIX + secrets.token_urlsafe(32)
+        return key, f"{digest(key).hex()}={'+'.join(sorted(granted))}"
+    if granted != {scopes.CHAT}:
+        raise KeyConfigError("a publishable key may have the chat scope only")
+    key = _PUBLISHABLE_KEY_PREFIX + secrets.token_urlsafe(32)
+    listed = "|".join(sorted(normalized_origin(o) for o in origins))
+    return key, f"{digest(key).hex()}={scopes.CHAT};{_PUBLISHABLE}={listed}"

@@ -43,6 +43,9 @@ class ChatResponse(BaseModel):
     escalation_reason: EscalationReason | None
     sources: list[Source]
     cached: bool
+    conversation_token: str | None = None
+    """Brings the caller back into this conversation (``X-Conversation-Token``); the only
+    way back for a publishable key. Absent on WebSocket answers (``ready`` carries it)."""
 
     @classmethod
     def from_answer(cls, answer: ChatAnswer) -> ChatResponse:

@@ -56,12 +56,20 @@ def document() -> dict[str, Any]:
                             "in": "header",
                             "required": False,
                             "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
-                        }
+                        },
+                        {
+                            "name": "X-Conversation-Token",
+                            "in": "header",
+                            "required": False,
+                            "description": "the conversation_token of an earlier answer: "
+                            "continues that conversation",
+                            "schema": {"type": "string"},
+                        },
                     ],
                     "requestBody": {"required": True, "content": _json(ChatBody)},
                     "responses": {
                         "200": {"description": "the answer", "content": _json(ChatResponse)},
-                        **_errors(401, 403, 413, 422, 429, 500, 503, 504),
+                        **_errors(401, 403, 404, 413, 422, 429, 500, 503, 504),
                     },
                 }
             },

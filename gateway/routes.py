@@ -10,10 +10,22 @@ from gateway import scopes
 from gateway.answer_cache import AnswerCacheReader
 from gateway.auth import authorize
 from gateway.body import parse_body
-from gateway.bridge import BrokerUnavailableError, KafkaBridge, ProcessingFailedError
+from gateway.bridge import (
+    BrokerUnavailableError,
+    ConversationNotOwnedError,
+    KafkaBridge,
+    ProcessingFailedError,
+)
+from gateway.conversations import (
+    CONVERSATION_NOT_FOUND,
+    TOKEN_HEADER,
+    ConversationAccess,
+    ConversationNotFoundError,
+)
 from gateway.errors import error_response
 from gateway.metrics import ANSWER_CACHE
 from gateway.models import ChatBody, ChatResponse
+from gateway.ownership import OwnershipUnavailableError
 from gateway.settings import GatewaySettings
 from schemas import ChatRequest, correlation, new_id
 
@@ -21,30 +33,50 @@ _RETRY_AFTER_S = "5"
 
 
 async def chat(request: Request) -> Response:
-    authorize(request, scopes.CHAT)
+    principal = authorize(request, scopes.CHAT)
     settings: GatewaySettings = request.app.state.settings
     bridge: KafkaBridge = request.app.state.bridge
+    access: ConversationAccess = request.app.state.conversations
     body = await parse_body(request, ChatBody, settings.max_body_bytes)
     if isinstance(body, Response):
         return body
 
     request_id = new_id()
+    token = request.headers.get(TOKEN_HEADER)
+    try:
+        conversation_id = await access.open(principal, body.conversation_id, token)
+    except ConversationNotFoundError:
+        return _not_found(request_id)
+    except OwnershipUnavailableError:
+        return error_response(
+            503,
+            "conversations cannot be checked right now; retry shortly",
+            request_id=request_id,
+            headers={"Retry-After": _RETRY_AFTER_S},
+        )
+    customer, verified = principal.customer(body.customer)
     chat_request = ChatRequest(
         request_id=request_id,
-        conversation_id=body.conversation_id or new_id(),
+        conversation_id=conversation_id,
         correlation_id=request.state.correlation_id,
         message=body.message,
-        customer=body.customer,
+        customer=customer,
+        customer_verified=verified,
+        principal=principal.identity,
         channel="api",
     )
-    correlation.bind(request_id=request_id, conversation_id=chat_request.conversation_id)
-    if body.conversation_id is None:
+    correlation.bind(request_id=request_id, conversation_id=conversation_id)
+    resume = access.token(conversation_id, principal)
+    if body.conversation_id is None and token is None:
         cache: AnswerCacheReader = request.app.state.answer_cache
         if (hit := await cache.first_answer(body.message)) is not None:
             bridge.publish_in_background(chat_request)  # the worker records turn and answer
-            return _answer_response(ChatResponse.from_cache(chat_request, hit), cached=True)
+            response = ChatResponse.from_cache(chat_request, hit)
+            return _answer_response(response, resume, cached=True)
     try:
         answer = await bridge.ask(chat_request, timeout_s=settings.request_timeout_s)
+    except ConversationNotOwnedError:
+        return _not_found(request_id)
     except BrokerUnavailableError:
         return error_response(
             503,
@@ -64,15 +96,26 @@ async def chat(request: Request) -> Response:
             f"no answer within {settings.request_timeout_s:g}s; the request is still queued",
             request_id=request_id,
         )
-    return _answer_response(ChatResponse.from_answer(answer), cached=answer.cached)
+    return _answer_response(ChatResponse.from_answer(answer), resume, cached=answer.cached)
 
 
-def _answer_response(response: ChatResponse, *, cached: bool) -> Response:
+def _not_found(request_id: str) -> Response:
+    return error_response(
+        404,
+        "no such conversation for this credential; omit conversation_id to start one",
+        code=CONVERSATION_NOT_FOUND,
+        request_id=request_id,
+    )
+
+
+def _answer_response(response: ChatResponse, token: str, *, cached: bool) -> Response:
     ANSWER_CACHE.labels("hit" if cached else "miss").inc()
+    body = response.model_copy(update={"conversation_token": token})
     return Response(
-        orjson.dumps(response.model_dump(mode="json")),
+        orjson.dumps(body.model_dump(mode="json")),
         media_type="application/json",
-        headers={"X-Cache": "HIT" if cached else "MISS"},
+        # The body carries a conversation token: no cache may keep it.
+        headers={"X-Cache": "HIT" if cached else "MISS", "Cache-Control": "no-store"},
     )
 
 

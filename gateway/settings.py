@@ -21,7 +21,8 @@ class GatewaySettings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Plaintext keys with the ``chat`` scope, for development; prefer ``API_KEY_DIGESTS``."""
     api_key_digests: str = ""
-    """``<sha256 hex>=<scope>+<scope>`` entries, comma-separated (``techgear keys create``)."""
+    """``<sha256 hex>=<scope>+<scope>`` entries, comma-separated (``techgear keys create``);
+    a publishable key's entry ends ``;publishable=<origin>|<origin>``."""
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr | None = None
     """HS256 secret, at least 32 bytes; every gateway instance needs the same one. Unset:
@@ -68,6 +69,10 @@ class GatewaySettings(BaseSettings):
     """An idle keep-alive connection is closed after this many seconds. Behind a load balancer
     that reuses connections, set it above the balancer's idle timeout, so the balancer never
     sends a request on a connection the gateway is closing."""
+    conversation_ttl_s: int = Field(default=7 * 24 * 3600, ge=3600)
+    """How long a conversation stays its owner's after its last use, and how long a
+    conversation token (the browser's way back into a conversation) is valid. The same
+    variable tells the workers when to forget a conversation's memory: keep it one value."""
 
     @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -19,11 +19,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway import scopes
-from gateway.auth import SUBPROTOCOL
-from gateway.bridge import BrokerUnavailableError, KafkaBridge, ProcessingFailedError
+from gateway.auth import ORIGIN_NOT_ALLOWED, SUBPROTOCOL, Principal
+from gateway.bridge import (
+    BrokerUnavailableError,
+    ConversationNotOwnedError,
+    KafkaBridge,
+    ProcessingFailedError,
+)
+from gateway.conversations import (
+    CONVERSATION_NOT_FOUND,
+    ConversationAccess,
+    ConversationNotFoundError,
+    offered_token,
+)
 from gateway.metrics import ANSWER_CACHE, RATE_LIMITED, WEBSOCKET_CONNECTIONS
 from gateway.middleware import rate_limit_identity
 from gateway.models import ChatResponse
+from gateway.ownership import OwnershipUnavailableError
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from schemas import (
@@ -42,10 +54,12 @@ _OUTBOX_SIZE = 512
 _SEND_TIMEOUT_S = 10.0
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Query parameters that once carried a credential; a URL is logged and kept in histories.
-_URL_CREDENTIALS = frozenset({"api_key", "access_token", "token"})
+_URL_CREDENTIALS = frozenset({"api_key", "access_token", "token", "conversation_token"})
 CLOSE_CREDENTIAL_IN_URL = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_TOO_SLOW = 4408
 
 
@@ -69,7 +83,13 @@ class _TooSlow(Exception):
 
 
 class ChatSession:
-    def __init__(self, websocket: WebSocket, conversation_id: str) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        conversation_id: str,
+        principal: Principal,
+        conversation_token: str,
+    ) -> None:
         app_state = websocket.app.state
         self._ws = websocket
         self._settings: GatewaySettings = app_state.settings
@@ -77,6 +97,8 @@ class ChatSession:
         self._limiter: RateLimiter = app_state.limiter
         self._identity = rate_limit_identity(websocket.scope, app_state.trusted_proxies)
         self._conversation_id = conversation_id
+        self._principal = principal
+        self._conversation_token = conversation_token
         self._correlation_id: str = websocket.scope["state"]["correlation_id"]
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_OUTBOX_SIZE)
         self._seq = 0
@@ -85,7 +107,13 @@ class ChatSession:
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
-        self.push({"type": "ready", "conversation_id": self._conversation_id})
+        self.push(
+            {
+                "type": "ready",
+                "conversation_id": self._conversation_id,
+                "conversation_token": self._conversation_token,
+            }
+        )
         try:
             await self._receive_loop()
         except (WebSocketDisconnect, _TooSlow):
@@ -185,12 +213,15 @@ class ChatSession:
     async def _ask(self, ask: AskMessage) -> None:
         request_id = new_id()
         correlation.bind(request_id=request_id, conversation_id=self._conversation_id)
+        customer, verified = self._principal.customer(ask.customer)
         request = ChatRequest(
             request_id=request_id,
             conversation_id=self._conversation_id,
             correlation_id=self._correlation_id,
             message=ask.message,
-            customer=ask.customer,
+            customer=customer,
+            customer_verified=verified,
+            principal=self._principal.identity,
             channel="chat",
         )
         self.push(
@@ -210,6 +241,13 @@ class ChatSession:
             answer = await self._bridge.ask(
                 request, timeout_s=self._settings.request_timeout_s, on_delta=on_delta
             )
+        except ConversationNotOwnedError:
+            self.error(
+                CONVERSATION_NOT_FOUND,
+                "no such conversation for this credential",
+                request_id=request_id,
+            )
+            return
         except BrokerUnavailableError:
             self.error(
                 "unavailable",
@@ -240,7 +278,9 @@ class ChatSession:
                 }
             )
         ANSWER_CACHE.labels("hit" if answer.cached else "miss").inc()
-        body = ChatResponse.from_answer(answer).model_dump(mode="json")
+        body = ChatResponse.from_answer(answer).model_dump(
+            mode="json", exclude={"conversation_token"}
+        )
         self.push({"type": "answer", "client_message_id": client_message_id, **body})
 
 
@@ -254,7 +294,8 @@ async def chat_socket(websocket: WebSocket) -> None:
             CLOSE_CREDENTIAL_IN_URL,
             "credential_in_url",
             "credentials in the URL are refused; offer the subprotocol "
-            "techgear.key.<base64url> or techgear.bearer.<base64url> (docs/websocket.md)",
+            "techgear.key.<base64url> or techgear.bearer.<base64url>, and a conversation "
+            "token as techgear.conversation.<token> (docs/websocket.md)",
         )
         return
     if not websocket.user.is_authenticated:
@@ -263,6 +304,15 @@ async def chat_socket(websocket: WebSocket) -> None:
     if scopes.CHAT not in websocket.auth.scopes:
         await _refuse(
             websocket, CLOSE_FORBIDDEN, "forbidden", "this credential lacks the 'chat' scope"
+        )
+        return
+    principal: Principal = websocket.user
+    if not principal.origin_allowed:
+        await _refuse(
+            websocket,
+            CLOSE_FORBIDDEN,
+            ORIGIN_NOT_ALLOWED,
+            "this key is not allowed from this Origin",
         )
         return
     requested = websocket.query_params.get("conversation_id")
@@ -274,9 +324,30 @@ async def chat_socket(websocket: WebSocket) -> None:
             "conversation_id must match [A-Za-z0-9._:-]{1,128}",
         )
         return
+    access: ConversationAccess = websocket.app.state.conversations
+    try:
+        conversation_id = await access.open(principal, requested, offered_token(offered))
+    except ConversationNotFoundError:
+        await _refuse(
+            websocket,
+            CLOSE_NOT_FOUND,
+            CONVERSATION_NOT_FOUND,
+            "no such conversation for this credential; connect without conversation_id to "
+            "start one",
+        )
+        return
+    except OwnershipUnavailableError:
+        await _refuse(
+            websocket,
+            CLOSE_TRY_AGAIN_LATER,
+            "unavailable",
+            "conversations cannot be checked right now; retry shortly",
+        )
+        return
+    token = access.token(conversation_id, principal)
     WEBSOCKET_CONNECTIONS.inc()
     try:
-        await ChatSession(websocket, requested or new_id()).run()
+        await ChatSession(websocket, conversation_id, principal, token).run()
     finally:
         WEBSOCKET_CONNECTIONS.dec()
     if websocket.client_state is WebSocketState.CONNECTED:

@@ -6,7 +6,8 @@
     │   └── DependencyUnavailableError   vector store or broker unreachable
     └── PermanentError            retrying cannot help: dead-lettered at once
         ├── InvalidEventError     undecodable or invalid event bytes
-        └── ContentRefusedError   content the system will not process
+        ├── ContentRefusedError   content the system will not process
+        └── ConversationOwnershipError   the conversation belongs to another principal
 
 Kafka's refusals of a record itself are permanent too: a record over the broker's
 message size (``MessageSizeTooLargeError``, ``RecordListTooLargeError``,
@@ -60,6 +61,11 @@ class InvalidEventError(PermanentError):
 
 class ContentRefusedError(PermanentError):
     pass
+
+
+class ConversationOwnershipError(PermanentError):
+    """A request whose principal is not the conversation's owner; the gateway answers
+    its caller 404 ``conversation_not_found`` (matched on this class's name)."""
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -41,7 +41,12 @@ from schemas.topics import (
 )
 from streams import metrics, triage
 from streams.deadletters import bounded_headers, dead_letter_for
-from streams.errors import KAFKA_REFUSALS, InvalidEventError, is_retryable
+from streams.errors import (
+    KAFKA_REFUSALS,
+    ConversationOwnershipError,
+    InvalidEventError,
+    is_retryable,
+)
 from streams.inbound import InboundMessage
 from streams.memory import ConversationMemory, ConversationState, TicketRef, Turn
 from streams.outcome import Outcome
@@ -147,6 +152,9 @@ class RequestHandler:
         for attempt in range(1, self._attempts + 1):
             try:
                 state = self._memory.load(request.conversation_id)
+                if not state.admits(request.principal):
+                    # Never answered from, nor written into, another principal's conversation.
+                    raise ConversationOwnershipError("the conversation has another owner")
                 history = state.turns
                 # Live chat streams the answer; an API caller waits for the whole of it.
                 deltas = (

@@ -40,12 +40,23 @@ class TicketRef:
 
 @dataclass(slots=True)
 class ConversationState:
-    """What the worker keeps per conversation: recent turns, and its open ticket."""
+    """What the worker keeps per conversation: recent turns, its open ticket, its owner."""
 
     turns: list[Turn] = field(default_factory=list)
     ticket: TicketRef | None = None
     escalated_requests: list[str] = field(default_factory=list)
     """Requests that already escalated, so a redelivered one does not escalate twice."""
+    owner: str | None = None
+    """The principal that started the conversation; states from before owners were
+    recorded adopt the first principal that asks."""
+
+    def admits(self, principal: str | None) -> bool:
+        """Whether ``principal`` may read and write this conversation, claiming it when it
+        has no owner yet. A request without a principal may use only an unowned one."""
+        if self.owner is None:
+            self.owner = principal
+            return True
+        return principal == self.owner
 
     def remember(self, turn: Turn) -> None:
         self.turns = [*self.turns, turn][-MAX_TURNS:]
@@ -91,6 +102,7 @@ def encode_state(state: ConversationState) -> bytes:
                 else None
             ),
             "escalated": state.escalated_requests,
+            "owner": state.owner,
         }
     )
 
@@ -106,6 +118,7 @@ def decode_state(data: bytes | None) -> ConversationState:
         turns=[Turn(t["q"], t["a"], tuple(t.get("docs", ()))) for t in raw.get("turns", [])],
         ticket=TicketRef(ticket["event_id"], float(ticket["opened_at"])) if ticket else None,
         escalated_requests=list(raw.get("escalated", [])),
+        owner=raw.get("owner"),
     )
 
 

@@ -94,11 +94,24 @@ def keys() -> None:
 @click.option(
     "--scope", "granted", multiple=True, type=_SCOPES, default=["chat"], show_default=True
 )
-def keys_create(granted: tuple[str, ...]) -> None:
+@click.option(
+    "--publishable",
+    is_flag=True,
+    help="A browser key (chat only), accepted only from the --origin pages.",
+)
+@click.option(
+    "--origin", "origins", multiple=True, help="An origin a publishable key may be used from."
+)
+def keys_create(granted: tuple[str, ...], publishable: bool, origins: tuple[str, ...]) -> None:
     """Print a new API key and the API_KEY_DIGESTS entry that accepts it."""
-    from gateway.keys import create_key
+    from gateway.keys import KeyConfigError, create_key
 
-    key, entry = create_key(frozenset(granted))
+    if publishable != bool(origins):
+        raise click.UsageError("--publishable needs at least one --origin, and --origin needs it")
+    try:
+        key, entry = create_key(frozenset(granted), frozenset(origins))
+    except KeyConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
     click.echo(f"key (give it to the client; it is not stored): {key}")
     click.echo(f"API_KEY_DIGESTS entry (add it, comma-separated): {entry}")
 
@@ -131,6 +144,39 @@ def users_add(username: str, granted: tuple[str, ...], password_stdin: bool) -> 
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{username} saved in {path} with scopes {', '.join(sorted(granted))}")
+
+
+@main.group()
+def tokens() -> None:
+    """Tokens signed with the gateways' JWT key."""
+
+
+@tokens.command("customer")
+@click.argument("customer_id")
+@click.option("--name")
+@click.option("--email")
+@click.option("--phone")
+@click.option("--ttl-s", type=click.IntRange(min=60), default=3600, show_default=True)
+def tokens_customer(
+    customer_id: str, name: str | None, email: str | None, phone: str | None, ttl_s: int
+) -> None:
+    """Print a chat JWT for CUSTOMER_ID whose claims make its customer verified: what a
+    customer's site signs for its signed-in visitors (README, "Verified customers")."""
+    from gateway.app import token_service
+    from gateway.settings import GatewaySettings
+    from schemas import Customer
+
+    if not (name or email or phone):
+        raise click.UsageError("give at least one of --name, --email, --phone")
+    settings = GatewaySettings()
+    if settings.jwt_algorithm == "HS256" and settings.jwt_secret is None:
+        raise click.UsageError("JWT_SECRET is not set: the gateways could not verify the token")
+    customer = Customer(name=name, email=email, phone=phone)
+    click.echo(
+        token_service(settings).issue(
+            customer_id, frozenset({"chat"}), customer=customer, ttl_s=ttl_s
+        )
+    )
 
 
 @main.group()

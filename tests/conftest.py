@@ -379,6 +379,11 @@ USER, PASSWORD = "asha", "correct horse battery"
 READ_ONLY_KEY = "read-only-key-" + "z" * 24
 """A key with only the escalations:read scope, to test 403s."""
 ADMIN_KEY = "admin-key-" + "a" * 24
+OTHER_CHAT_KEY = "other-chat-key-" + "o" * 24
+"""A second principal with the chat scope, to test that conversations do not cross."""
+PUBLISHABLE_KEY = "tgp_publishable-" + "p" * 24
+SHOP_ORIGIN = "https://shop.example"
+"""The one origin ``PUBLISHABLE_KEY`` is accepted from."""
 WORKER_METRICS_PORT = int(os.environ.get("TEST_WORKER_METRICS_PORT", "19108"))
 
 
@@ -396,7 +401,14 @@ def gateway_env(kafka_bootstrap: str, redis_url: str, users_file: Path) -> dict[
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
         REDIS_URL=redis_url,
         API_KEYS=f"{API_KEY},second-key-{'y' * 24}",
-        API_KEY_DIGESTS=f"{digest(READ_ONLY_KEY).hex()}=escalations:read,{digest(ADMIN_KEY).hex()}=admin",
+        API_KEY_DIGESTS=",".join(
+            [
+                f"{digest(READ_ONLY_KEY).hex()}=escalations:read",
+                f"{digest(ADMIN_KEY).hex()}=admin",
+                f"{digest(OTHER_CHAT_KEY).hex()}=chat",
+                f"{digest(PUBLISHABLE_KEY).hex()}=chat;publishable={SHOP_ORIGIN}",
+            ]
+        ),
         JWT_SECRET=JWT_SECRET,
         USERS_FILE=str(users_file),
         REQUEST_TIMEOUT_S="20",

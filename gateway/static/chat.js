@@ -11,17 +11,24 @@ const signin = document.getElementById("signin");
 
 const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_FORBIDDEN = 4403;
+const CLOSE_NOT_FOUND = 4404;
 const bubbles = new Map(); // request_id -> bot message element
 const MAX_FAILED_HANDSHAKES = 3;
 let socket = null;
 let retryDelayMs = 1000;
 let failedHandshakes = 0;
 
+function saveCredential(auth) {
+  // A conversation belongs to the credential that started it: a new one starts afresh.
+  store.removeItem("conversation_token");
+  store.setItem("credential", JSON.stringify(auth));
+}
+
 function credentialFromFragment() {
   // make run prints http://host/#key=...; fragments never reach the server or its logs.
   const params = new URLSearchParams(window.location.hash.slice(1));
-  if (params.get("key")) store.setItem("credential", JSON.stringify({ api_key: params.get("key") }));
-  if (params.get("token")) store.setItem("credential", JSON.stringify({ access_token: params.get("token") }));
+  if (params.get("key")) saveCredential({ api_key: params.get("key") });
+  if (params.get("token")) saveCredential({ access_token: params.get("token") });
   if (window.location.hash) history.replaceState(null, "", window.location.pathname);
 }
 
@@ -38,11 +45,12 @@ function base64url(text) {
 
 function subprotocols(auth) {
   // Browsers cannot set headers on a WebSocket, and a URL ends up in logs: the credential
-  // travels as a subprotocol; the server selects only "techgear.v1".
+  // and the conversation token travel as subprotocols; the server selects only "techgear.v1".
   const secret = auth.api_key
     ? `techgear.key.${base64url(auth.api_key)}`
     : `techgear.bearer.${base64url(auth.access_token)}`;
-  return ["techgear.v1", secret];
+  const conversation = store.getItem("conversation_token");
+  return ["techgear.v1", secret, ...(conversation ? [`techgear.conversation.${conversation}`] : [])];
 }
 
 function setStatus(kind, text) {
@@ -91,7 +99,8 @@ function onMessage(event) {
   const message = JSON.parse(event.data);
   switch (message.type) {
     case "ready":
-      store.setItem("conversation_id", message.conversation_id);
+      // The token, not the id, brings this visitor back into the conversation.
+      store.setItem("conversation_token", message.conversation_token);
       retryDelayMs = 1000;
       failedHandshakes = 0;
       setStatus("online", "Online");
@@ -128,11 +137,8 @@ function connect() {
   const auth = credential();
   if (!auth) { signin.hidden = false; setStatus("offline", "Signed out"); return; }
   signin.hidden = true;
-  const params = new URLSearchParams();
-  const conversation = store.getItem("conversation_id");
-  if (conversation) params.set("conversation_id", conversation);
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${window.location.host}/v1/ws?${params}`, subprotocols(auth));
+  socket = new WebSocket(`${scheme}://${window.location.host}/v1/ws`, subprotocols(auth));
   let opened = false;
   socket.onopen = () => { opened = true; };
   socket.onmessage = onMessage;
@@ -141,6 +147,12 @@ function connect() {
     for (const bubble of bubbles.values()) bubble.classList.remove("message--streaming");
     // A refused handshake (a wrong credential) looks like a network failure to the browser.
     failedHandshakes = opened ? 0 : failedHandshakes + 1;
+    if (event.code === CLOSE_NOT_FOUND) {
+      // The conversation expired (or was never ours): start a new one.
+      store.removeItem("conversation_token");
+      setTimeout(connect, 0);
+      return;
+    }
     if (event.code === CLOSE_UNAUTHORIZED || event.code === CLOSE_FORBIDDEN
         || failedHandshakes >= MAX_FAILED_HANDSHAKES) {
       store.removeItem("credential");
@@ -175,7 +187,7 @@ signin.addEventListener("submit", async (event) => {
   const error = document.getElementById("signin-error");
   error.textContent = "";
   if (form.get("api_key")) {
-    store.setItem("credential", JSON.stringify({ api_key: form.get("api_key") }));
+    saveCredential({ api_key: form.get("api_key") });
     connect();
     return;
   }
@@ -186,7 +198,7 @@ signin.addEventListener("submit", async (event) => {
   });
   if (!response.ok) { error.textContent = "Wrong username or password."; return; }
   const token = await response.json();
-  store.setItem("credential", JSON.stringify({ access_token: token.access_token }));
+  saveCredential({ access_token: token.access_token });
   connect();
 });
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.bridge import BrokerUnavailableError, Probe, ProcessingFailedError
+from gateway.bridge import (
+    BrokerUnavailableError,
+    ConversationNotOwnedError,
+    Probe,
+    ProcessingFailedError,
+)
+from gateway.keys import digest
 from gateway.settings import GatewaySettings
-from schemas import ChatAnswer, ChatRequest
+from gateway.tokens import TokenService
+from schemas import ChatAnswer, ChatRequest, Customer
 
 KEY = "k" * 32
 
@@ -86,10 +94,13 @@ def test_answer_follows_the_contract(client: TestClient, bridge: ScriptedBridge)
         "escalation_reason",
         "sources",
         "cached",
+        "conversation_token",
     }
     [asked] = bridge.asked
     assert (asked.conversation_id, asked.correlation_id) == ("c-1", "trace-1")
     assert asked.customer is not None and asked.customer.name == "Ravi"
+    assert asked.principal == f"key:{digest(KEY).hex()[:12]}" and not asked.customer_verified
+    assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Request-ID"] == "trace-1"
 
 
@@ -263,3 +274,117 @@ def test_ready_is_503_when_the_answer_listener_is_not_reading(
 
     assert response.status_code == 503
     assert response.json()["checks"]["answer_listener"]["required"] is True
+
+
+OTHER_KEY = "o" * 32
+PUBLISHABLE_KEY = "p" * 32
+SHOP = "https://shop.example"
+JWT_SECRET = "j" * 32
+
+
+@pytest.fixture
+def keyed_client(bridge: ScriptedBridge) -> Iterator[TestClient]:
+    settings = GatewaySettings(  # type: ignore[call-arg]
+        _env_file=None,
+        api_keys=[SecretStr(KEY)],
+        api_key_digests=(
+            f"{digest(OTHER_KEY).hex()}=chat,{digest(PUBLISHABLE_KEY).hex()}=chat;publishable={SHOP}"
+        ),
+        jwt_secret=SecretStr(JWT_SECRET),
+    )
+    with TestClient(create_app(settings, bridge)) as test_client:  # type: ignore[arg-type]
+        yield test_client
+
+
+def ask(client: TestClient, headers: dict[str, str], **body: object) -> tuple[int, dict[str, Any]]:
+    response = client.post("/v1/chat", json={"message": "hi", **body}, headers=headers)
+    return response.status_code, response.json()
+
+
+def test_another_principal_cannot_use_a_conversation(
+    keyed_client: TestClient, bridge: ScriptedBridge
+) -> None:
+    status, _ = ask(keyed_client, {"X-API-Key": KEY}, conversation_id="c-1")
+    refused, error = ask(keyed_client, {"X-API-Key": OTHER_KEY}, conversation_id="c-1")
+    again, _ = ask(keyed_client, {"X-API-Key": KEY}, conversation_id="c-1")
+
+    assert (status, refused, again) == (200, 404, 200)
+    assert error["error"]["code"] == "conversation_not_found" and error["request_id"]
+    assert len(bridge.asked) == 2
+
+
+def test_conversation_token_of_another_principal_is_refused(keyed_client: TestClient) -> None:
+    _, started = ask(keyed_client, {"X-API-Key": KEY})
+    token = {"X-Conversation-Token": started["conversation_token"]}
+
+    resumed, body = ask(keyed_client, {"X-API-Key": KEY} | token)
+    stolen, _ = ask(keyed_client, {"X-API-Key": OTHER_KEY} | token)
+
+    assert resumed == 200 and body["conversation_id"] == started["conversation_id"]
+    assert stolen == 404
+
+
+def publishable(origin: str | None = SHOP) -> dict[str, str]:
+    return {"X-API-Key": PUBLISHABLE_KEY} | ({"Origin": origin} if origin else {})
+
+
+@pytest.mark.parametrize("origin", [None, "https://evil.example", "http://shop.example"])
+def test_publishable_key_is_refused_from_other_origins(
+    keyed_client: TestClient, bridge: ScriptedBridge, origin: str | None
+) -> None:
+    status, body = ask(keyed_client, publishable(origin))
+    assert (status, body["error"]["code"]) == (403, "origin_not_allowed") and not bridge.asked
+
+
+def test_publishable_key_resumes_only_with_its_conversation_token(
+    keyed_client: TestClient,
+) -> None:
+    _, first = ask(keyed_client, publishable())
+    _, second = ask(keyed_client, publishable())
+
+    by_id, error = ask(keyed_client, publishable(), conversation_id=first["conversation_id"])
+    forged, _ = ask(keyed_client, publishable() | {"X-Conversation-Token": "eyJ.not.a-token"})
+    crossed, _ = ask(
+        keyed_client,
+        publishable() | {"X-Conversation-Token": second["conversation_token"]},
+        conversation_id=first["conversation_id"],
+    )
+    resumed, body = ask(
+        keyed_client, publishable() | {"X-Conversation-Token": first["conversation_token"]}
+    )
+
+    assert (by_id, error["error"]["code"], forged, crossed) == (
+        404,
+        "conversation_not_found",
+        404,
+        404,
+    )
+    assert resumed == 200 and body["conversation_id"] == first["conversation_id"]
+
+
+def test_customer_carried_by_the_token_is_verified_and_the_body_cannot_change_it(
+    keyed_client: TestClient, bridge: ScriptedBridge
+) -> None:
+    tokens = TokenService(
+        algorithm="HS256", signing_key=JWT_SECRET, verifying_key=JWT_SECRET, ttl_s=600
+    )
+    customer = Customer(name="Ravi", email="ravi@example.in")
+    bearer = tokens.issue("cust-7", frozenset({"chat"}), customer=customer)
+
+    status, _ = ask(
+        keyed_client,
+        {"Authorization": f"Bearer {bearer}"},
+        customer={"email": "attacker@evil.example"},
+    )
+
+    [asked] = bridge.asked
+    assert status == 200 and asked.customer_verified and asked.principal == "user:cust-7"
+    assert asked.customer == Customer(id="cust-7", name="Ravi", email="ravi@example.in")
+
+
+def test_worker_refusal_of_a_foreign_conversation_is_a_404(
+    client: TestClient, bridge: ScriptedBridge
+) -> None:
+    bridge.failure = ConversationNotOwnedError("ConversationOwnershipError: another owner")
+    status, body = ask(client, {"X-API-Key": KEY})
+    assert (status, body["error"]["code"]) == (404, "conversation_not_found")

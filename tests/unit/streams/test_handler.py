@@ -97,12 +97,15 @@ def request_bytes(**overrides: Any) -> bytes:
 
 
 def handler(
-    workflow: ScriptedWorkflow, publisher: RecordingPublisher, attempts: int = 3
+    workflow: ScriptedWorkflow,
+    publisher: RecordingPublisher,
+    attempts: int = 3,
+    memory: DictMemory | None = None,
 ) -> RequestHandler:
     return RequestHandler(
         workflow,
         publisher,
-        DictMemory(),
+        memory or DictMemory(),
         attempts=attempts,
         backoff_s=0.0,
         timeout_s=5,  # type: ignore[arg-type]
@@ -320,3 +323,44 @@ async def test_handle_raises_when_even_the_bare_letter_is_refused() -> None:
     with pytest.raises(MessageSizeTooLargeError):
         await handler(ScriptedWorkflow(ANSWERED), publisher).handle(message(b"x"))
     assert publisher.sent == []
+
+
+async def test_foreign_principal_is_dead_lettered_and_leaves_the_owners_state() -> None:
+    publisher = RecordingPublisher()
+    memory = DictMemory()
+    workflow = ScriptedWorkflow(ESCALATED)
+    handle = handler(workflow, publisher, memory=memory)
+    await handle.handle(message(request_bytes(request_id="req-a", principal="key:aaa")))
+    owners_state = memory.load("conv-1")
+
+    await handle.handle(
+        message(request_bytes(request_id="req-b", principal="key:bbb", message="intruder"))
+    )
+
+    topic, letter, _, _ = publisher.sent[-1]
+    assert topic == DEADLETTER and isinstance(letter, DeadLetter)
+    assert letter.request_id == "req-b" and letter.error_class == "ConversationOwnershipError"
+    assert workflow.calls == 1 and len(escalations(publisher)) == 1
+    assert memory.load("conv-1") == owners_state and owners_state.owner == "key:aaa"
+
+
+async def test_request_without_a_principal_cannot_use_an_owned_conversation() -> None:
+    publisher = RecordingPublisher()
+    handle = handler(ScriptedWorkflow(ANSWERED), publisher)
+    await handle.handle(message(request_bytes(request_id="req-a", principal="user:asha")))
+
+    await handle.handle(message(request_bytes(request_id="req-b")))
+
+    assert [topic for topic, _, _, _ in publisher.sent] == [ANSWERS, DEADLETTER]
+
+
+async def test_owner_continues_its_conversation() -> None:
+    publisher = RecordingPublisher()
+    memory = DictMemory()
+    handle = handler(ScriptedWorkflow(ANSWERED), publisher, memory=memory)
+
+    for request_id in ("req-1", "req-2"):
+        await handle.handle(message(request_bytes(request_id=request_id, principal="key:aaa")))
+
+    assert [topic for topic, _, _, _ in publisher.sent] == [ANSWERS, ANSWERS]
+    assert len(memory.load("conv-1").turns) == 2

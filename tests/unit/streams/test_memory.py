@@ -65,3 +65,17 @@ def test_state_written_in_the_first_format_is_still_read() -> None:
     state = decode_state(old)
     assert state.turns == [Turn("Tell me about the FitBand 3", "...", ("product-fitband-3",))]
     assert state.ticket is None and state.escalated_requests == []
+
+
+def test_first_principal_owns_the_conversation_and_others_are_refused() -> None:
+    state = ConversationState()
+    assert state.admits("key:aaa") and state.owner == "key:aaa"
+    assert state.admits("key:aaa")
+    assert not state.admits("key:bbb") and not state.admits(None)
+    assert state.owner == "key:aaa"
+
+
+def test_state_saved_before_owners_adopts_the_first_principal() -> None:
+    state = decode_state(b'{"turns": [{"q": "q", "a": "a"}], "ticket": null, "escalated": []}')
+    assert state.owner is None and state.admits("user:asha")
+    assert decode_state(encode_state(state)).owner == "user:asha"

@@ -1,0 +1,81 @@
+"""Which principal owns each conversation: no credential reads or writes another's.
+
+The first principal to use a conversation id claims it; the claim lasts
+``CONVERSATION_TTL_S`` from the conversation's last use. In Redis the claim is one atomic
+script (``SET NX EX``, else compare and refresh), so it holds across every gateway
+instance; the key is the SHA-256 of the id, so Redis holds no customer-chosen text.
+Without ``REDIS_URL`` (one development process) a bounded in-process TTL cache holds the
+claims. When Redis fails the caller is refused (``OwnershipUnavailableError``, a 503):
+letting a request through unchecked would hand a conversation to whoever asks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+from cachetools import TTLCache
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
+
+KEY_PREFIX = "techgear:conversation:owner:"
+_LOCAL_CLAIMS = 100_000
+"""In-process claims kept at most; the least recently used go first."""
+_REDIS_TIMEOUT_S = 1.0
+
+# KEYS: the claim. ARGV: principal, TTL in seconds. 1 when ARGV[1] owns the conversation.
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class OwnershipUnavailableError(RuntimeError):
+    """The registry could not be asked; the conversation must not be used unchecked."""
+
+
+class ConversationRegistry:
+    def __init__(self, *, redis_url: str | None, ttl_s: int) -> None:
+        self._ttl_s = ttl_s
+        self._redis = (
+            Redis.from_pool(  # the client owns the pool: closing it closes the connections
+                BlockingConnectionPool.from_url(
+                    redis_url,
+                    max_connections=64,
+                    timeout=_REDIS_TIMEOUT_S,
+                    socket_timeout=_REDIS_TIMEOUT_S,
+                    socket_connect_timeout=_REDIS_TIMEOUT_S,
+                )
+            )
+            if redis_url
+            else None
+        )
+        self._script = self._redis.register_script(_CLAIM) if self._redis else None
+        # The TTL restarts on every write, as a refreshed Redis claim's does.
+        self._local: TTLCache[str, str] = TTLCache(_LOCAL_CLAIMS, ttl_s, timer=time.monotonic)
+        self._lock = threading.Lock()
+
+    async def claim(self, conversation_id: str, principal: str) -> bool:
+        """Whether ``principal`` owns ``conversation_id`` (claiming it when unowned), and
+        if so, keep the claim for another TTL."""
+        key = KEY_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()
+        if self._script is None:
+            with self._lock:
+                owner = self._local.get(key, principal)
+                if owner == principal:
+                    self._local[key] = principal
+                return owner == principal
+        try:
+            owned = await self._script(keys=[key], args=[principal, self._ttl_s])
+        except (RedisError, OSError) as exc:
+            raise OwnershipUnavailableError(f"Redis: {type(exc).__name__}") from exc
+        return bool(owned)
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
