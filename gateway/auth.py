@@ -38,10 +38,12 @@ BEARER_SUBPROTOCOL_PREFIX = "techgear.bearer."
 
 
 class Principal(BaseUser):
-    """An authenticated caller; ``identity`` names its rate-limit bucket."""
+    """An authenticated caller; ``identity`` names its rate-limit bucket. ``expires_at``
+    (Unix seconds) is when its credential stops being valid; an API key never does."""
 
-    def __init__(self, identity: str) -> None:
+    def __init__(self, identity: str, expires_at: int | None = None) -> None:
         self._identity = identity
+        self.expires_at = expires_at
 
     @property
     def is_authenticated(self) -> bool:
@@ -79,7 +81,8 @@ class CredentialsBackend(AuthenticationBackend):
                 claims = self._tokens.verify(bearer)
             except TokenError as exc:
                 raise AuthenticationError(f"invalid token: {exc}") from exc
-            return AuthCredentials(sorted(claims.scopes)), Principal(f"user:{claims.subject}")
+            principal = Principal(f"user:{claims.subject}", expires_at=claims.expires_at)
+            return AuthCredentials(sorted(claims.scopes)), principal
         return None
 
 
