@@ -3,9 +3,10 @@
 A refused API key or token, or a wrong password at ``POST /v1/auth/token``, costs the
 client address one token of a bucket that refills ``AUTH_FAILURES_PER_MINUTE`` a minute
 (the rate limiter's buckets, under their own Redis prefix, so gateways share them). An
-address with no token left gets 429 ``too_many_auth_failures`` before its credential is
-looked at. A missing credential costs nothing (it guesses nothing), and neither does a
-valid one: one address's failures never slow another's callers.
+address with no token left gets 429 ``too_many_auth_failures`` (a WebSocket: that error
+message, then close code 4429) before its credential is looked at. A missing credential
+costs nothing (it guesses nothing), and neither does a valid one: one address's failures
+never slow another's callers.
 
 Failures are charged as their refusal goes out, so a client that waits for each answer
 gets exactly its budget of 401s; concurrent requests checked before the first charge
@@ -15,15 +16,19 @@ runs instead, so no flood, however concurrent, runs more checks than the budget.
 
 from __future__ import annotations
 
+import orjson
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
+from gateway.auth import SUBPROTOCOL
 from gateway.client_ip import Network, client_address
 from gateway.errors import authentication_error, error_response
 from gateway.metrics import AUTH_FAILURE_REFUSALS, AUTH_FAILURES
 from gateway.ratelimit import Decision, RateLimiter
+from gateway.socket_limits import CLOSE_TOO_MANY
 
 KEY_PREFIX = "techgear:authfail:"
 TOO_MANY_AUTH_FAILURES = "too_many_auth_failures"
@@ -104,7 +109,19 @@ class AuthFailureMiddleware:
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, decision: Decision) -> None:
-    if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
+    if scope["type"] == "http":
         await too_many_failures(decision)(scope, receive, send)
-    else:
-        await send({"type": "websocket.close", "code": 1008, "reason": TOO_MANY_AUTH_FAILURES})
+        return
+    # As every refusal on /v1/ws (docs/websocket.md): an error message, then a close code.
+    websocket = WebSocket(scope, receive, send)
+    offered: list[str] = scope.get("subprotocols", [])
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    error = {
+        "type": "error",
+        "seq": 0,
+        "code": TOO_MANY_AUTH_FAILURES,
+        "message": "too many failed authentications from this address",
+        "retry_after": decision.retry_after_s,
+    }
+    await websocket.send_text(orjson.dumps(error).decode())
+    await websocket.close(CLOSE_TOO_MANY, reason=TOO_MANY_AUTH_FAILURES)

@@ -56,3 +56,14 @@ def test_a_missing_credential_guesses_nothing_and_costs_nothing(app: Starlette) 
     with client_at(app, "203.0.113.3") as client:
         assert [ask(client, None) for _ in range(BUDGET + 1)] == [401] * (BUDGET + 1)
         assert ask(client, KEY) == 200
+
+
+def test_an_exhausted_address_gets_an_error_then_4429_on_the_websocket(app: Starlette) -> None:
+    with client_at(app, "203.0.113.4") as client:
+        assert [ask(client, "wrong") for _ in range(BUDGET)] == [401] * BUDGET
+        with client.websocket_connect("/v1/ws", headers={"X-API-Key": KEY}) as ws:
+            error = ws.receive_json()
+            closed = ws.receive()
+
+    assert error["code"] == "too_many_auth_failures" and error["retry_after"] > 0
+    assert closed == {"type": "websocket.close", "code": 4429, "reason": "too_many_auth_failures"}
