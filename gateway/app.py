@@ -17,17 +17,20 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from gateway import openapi, pages, readiness, routes, scopes
 from gateway.answer_cache import AnswerCacheReader
 from gateway.auth import CredentialsBackend
+from gateway.auth_failures import AuthFailureMiddleware, AuthFailures, credentials_refused
 from gateway.bridge import KafkaBridge
 from gateway.client_ip import parse_networks
 from gateway.conversations import ConversationAccess
 from gateway.correlation import CorrelationMiddleware
-from gateway.errors import authentication_error, http_exception_handler
+from gateway.errors import http_exception_handler
 from gateway.keys import ApiKeyEntry, KeyRing, digest, parse_entries
 from gateway.metrics import MetricsMiddleware, metrics_endpoint
 from gateway.middleware import RateLimitMiddleware
 from gateway.ownership import ConversationRegistry
 from gateway.ratelimit import RateLimiter
+from gateway.redis_client import gateway_redis
 from gateway.settings import GatewaySettings
+from gateway.socket_limits import OpenSockets
 from gateway.token_route import issue_token
 from gateway.tokens import TokenService
 from gateway.users import UserStore
@@ -47,12 +50,19 @@ def create_app(
     )
     tokens = token_service(settings)
     answer_cache = AnswerCacheReader(settings.redis_url)
+    redis = gateway_redis(
+        settings.redis_url,
+        connect_timeout_s=settings.redis_connect_timeout_s,
+        timeout_s=settings.redis_timeout_s,
+    )
     limiter = RateLimiter(
         per_minute=settings.rate_limit_per_minute,
         per_hour=settings.rate_limit_per_hour,
-        redis_url=settings.redis_url,
+        redis=redis,
     )
-    registry = ConversationRegistry(redis_url=settings.redis_url, ttl_s=settings.conversation_ttl_s)
+    registry = ConversationRegistry(redis=redis, ttl_s=settings.conversation_ttl_s)
+    auth_failures = AuthFailures(per_minute=settings.auth_failures_per_minute, redis=redis)
+    trusted_proxies = parse_networks(settings.trusted_proxies)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -61,9 +71,9 @@ def create_app(
             yield
         finally:
             await bridge.stop()
-            await limiter.close()
+            if redis is not None:
+                await redis.aclose()
             await answer_cache.close()
-            await registry.close()
 
     app = Starlette(
         routes=[
@@ -83,25 +93,30 @@ def create_app(
             Middleware(MetricsMiddleware),
             *_cors(settings),
             Middleware(
-                AuthenticationMiddleware,
-                backend=CredentialsBackend(key_ring(settings), tokens),
-                on_error=authentication_error,
+                AuthFailureMiddleware, failures=auth_failures, trusted_proxies=trusted_proxies
             ),
             Middleware(
-                RateLimitMiddleware,
-                limiter=limiter,
-                trusted_proxies=parse_networks(settings.trusted_proxies),
+                AuthenticationMiddleware,
+                backend=CredentialsBackend(key_ring(settings), tokens),
+                on_error=credentials_refused,
             ),
+            Middleware(RateLimitMiddleware, limiter=limiter, trusted_proxies=trusted_proxies),
         ],
         exception_handlers={HTTPException: http_exception_handler},
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.bridge = bridge
-    app.state.users = UserStore(settings.users_file)
+    app.state.users = UserStore(
+        settings.users_file,
+        concurrent_checks=settings.password_checks_concurrent,
+        wait_s=settings.password_check_wait_s,
+    )
     app.state.limiter = limiter
+    app.state.auth_failures = auth_failures
+    app.state.open_sockets = OpenSockets(settings.ws_max_connections_per_principal)
     app.state.answer_cache = answer_cache
-    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
+    app.state.trusted_proxies = trusted_proxies
     app.state.tokens = tokens
     app.state.conversations = ConversationAccess(registry, tokens, settings.conversation_ttl_s)
     chroma_url = (

@@ -44,17 +44,20 @@ ORIGIN_NOT_ALLOWED = "origin_not_allowed"
 
 class Principal(BaseUser):
     """An authenticated caller; ``identity`` names its rate-limit bucket and owns its
-    conversations."""
+    conversations. ``expires_at`` (Unix seconds) is when its credential stops being valid;
+    an API key never does."""
 
     def __init__(
         self,
         identity: str,
         *,
+        expires_at: int | None = None,
         publishable: bool = False,
         origin_allowed: bool = True,
         verified_customer: Customer | None = None,
     ) -> None:
         self._identity = identity
+        self.expires_at = expires_at
         self.publishable = publishable
         """Shared by every visitor of a page: conversations resume by token only."""
         self.origin_allowed = origin_allowed
@@ -109,7 +112,11 @@ class CredentialsBackend(AuthenticationBackend):
                 claims = self._tokens.verify(bearer)
             except TokenError as exc:
                 raise AuthenticationError(f"invalid token: {exc}") from exc
-            principal = Principal(f"user:{claims.subject}", verified_customer=claims.customer)
+            principal = Principal(
+                f"user:{claims.subject}",
+                expires_at=claims.expires_at,
+                verified_customer=claims.customer,
+            )
             return AuthCredentials(sorted(claims.scopes)), principal
         return None
 

@@ -42,9 +42,9 @@ def error_response(
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "error": {"code": code or _CODES.get(status, "error"), "message": message}
-    }
+    """``code`` names the problem more precisely than the status's own code."""
+    code = code or _CODES.get(status, "error")
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details
     if request_id:

@@ -36,6 +36,22 @@ RATE_LIMITED = Counter(
     "Requests and WebSocket questions refused by rate limits.",
     ["transport"],
 )
+AUTH_FAILURES = Counter(
+    "techgear_gateway_auth_failures_total",
+    "Failed authentications: a refused API key or token (http, websocket), or a wrong "
+    "password at the token endpoint (password; each one ran bcrypt).",
+    ["kind"],
+)
+AUTH_FAILURE_REFUSALS = Counter(
+    "techgear_gateway_auth_failure_refusals_total",
+    "Requests and sockets refused unchecked: their address used up its failure budget.",
+    ["transport"],
+)
+WEBSOCKET_REFUSED = Counter(
+    "techgear_gateway_websocket_refused_total",
+    "WebSockets refused at opening or closed by the gateway, by reason.",
+    ["reason"],
+)
 ANSWER_CACHE = Counter(
     "techgear_gateway_answer_cache_total", "Answers by cache result.", ["result"]
 )

@@ -80,7 +80,7 @@ def document() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json(TokenBody)},
                     "responses": {
                         "200": {"description": "a token", "content": _json(TokenResponse)},
-                        **_errors(401, 413, 422, 429),
+                        **_errors(401, 413, 422, 429, 503),
                     },
                 }
             },

@@ -16,13 +16,12 @@ import threading
 import time
 
 from cachetools import TTLCache
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 KEY_PREFIX = "techgear:conversation:owner:"
 _LOCAL_CLAIMS = 100_000
 """In-process claims kept at most; the least recently used go first."""
-_REDIS_TIMEOUT_S = 1.0
 
 # KEYS: the claim. ARGV: principal, TTL in seconds. 1 when ARGV[1] owns the conversation.
 _CLAIM = """
@@ -40,21 +39,10 @@ class OwnershipUnavailableError(RuntimeError):
 
 
 class ConversationRegistry:
-    def __init__(self, *, redis_url: str | None, ttl_s: int) -> None:
+    def __init__(self, *, redis: Redis | None, ttl_s: int) -> None:
+        """``redis`` is shared; its owner closes it."""
         self._ttl_s = ttl_s
-        self._redis = (
-            Redis.from_pool(  # the client owns the pool: closing it closes the connections
-                BlockingConnectionPool.from_url(
-                    redis_url,
-                    max_connections=64,
-                    timeout=_REDIS_TIMEOUT_S,
-                    socket_timeout=_REDIS_TIMEOUT_S,
-                    socket_connect_timeout=_REDIS_TIMEOUT_S,
-                )
-            )
-            if redis_url
-            else None
-        )
+        self._redis = redis
         self._script = self._redis.register_script(_CLAIM) if self._redis else None
         # The TTL restarts on every write, as a refreshed Redis claim's does.
         self._local: TTLCache[str, str] = TTLCache(_LOCAL_CLAIMS, ttl_s, timer=time.monotonic)
@@ -75,7 +63,3 @@ class ConversationRegistry:
         except (RedisError, OSError) as exc:
             raise OwnershipUnavailableError(f"Redis: {type(exc).__name__}") from exc
         return bool(owned)
-
-    async def close(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()

@@ -73,6 +73,19 @@ class GatewaySettings(BaseSettings):
     """How long a conversation stays its owner's after its last use, and how long a
     conversation token (the browser's way back into a conversation) is valid. The same
     variable tells the workers when to forget a conversation's memory: keep it one value."""
+    auth_failures_per_minute: int = Field(default=20, ge=1)
+    """Failed authentications one client address may make a minute (wrong API keys, bad
+    tokens, wrong passwords); past it the address gets 429 before any credential check."""
+    password_checks_concurrent: int = Field(default=2, ge=1)
+    """bcrypt checks of ``POST /v1/auth/token`` run at once (each takes a core for ~0.2 s)."""
+    password_check_wait_s: float = Field(default=2.0, gt=0)
+    """How long a token request waits for a free check before a 503 with ``Retry-After``."""
+    ws_max_connections_per_principal: int = Field(default=20, ge=1)
+    """Open WebSockets one API key or user may hold on one gateway process."""
+    redis_connect_timeout_s: float = Field(default=1.0, gt=0)
+    """The rate limiters' Redis: a slower connect counts as Redis down (in-process limits)."""
+    redis_timeout_s: float = Field(default=1.0, gt=0)
+    """The rate limiters' Redis: a slower reply counts as Redis down (in-process limits)."""
 
     @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod

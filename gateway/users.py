@@ -2,7 +2,8 @@
 
 The file maps a username to its hash and scopes; ``techgear users add`` writes it.
 A file suits a handful of operator and integration accounts; it is re-read when it
-changes, so adding a user needs no restart.
+changes, so adding a user needs no restart. Only ``concurrent_checks`` password checks run
+at once, so a flood of sign-ins cannot take every core; the rest wait up to ``wait_s``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ MAX_PASSWORD_BYTES = 72
 _DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(_ROUNDS))
 
 
+class PasswordChecksBusy(Exception):
+    """Every password check slot stayed taken for the whole wait."""
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     username: str
@@ -31,8 +36,10 @@ class User:
 
 
 class UserStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, concurrent_checks: int = 2, wait_s: float = 2.0) -> None:
         self._path = path
+        self._checks = asyncio.Semaphore(concurrent_checks)
+        self._wait_s = wait_s
         self._loaded_mtime: float | None = None
         self._users: dict[str, User] = {}
 
@@ -55,9 +62,17 @@ class UserStore:
         secret = password.encode()
         storable = len(secret) <= MAX_PASSWORD_BYTES
         hashed = user.password_hash if user and storable else _DUMMY_HASH
-        # bcrypt takes ~0.2 s by design; keep it off the event loop. Every refusal pays the
-        # same price, so timing tells nothing about which names or lengths exist.
-        matches = await asyncio.to_thread(bcrypt.checkpw, secret[:MAX_PASSWORD_BYTES], hashed)
+        try:
+            async with asyncio.timeout(self._wait_s):
+                await self._checks.acquire()
+        except TimeoutError as exc:
+            raise PasswordChecksBusy from exc
+        try:
+            # bcrypt takes ~0.2 s by design; keep it off the event loop. Every refusal pays
+            # the same price, so timing tells nothing about which names or lengths exist.
+            matches = await asyncio.to_thread(bcrypt.checkpw, secret[:MAX_PASSWORD_BYTES], hashed)
+        finally:
+            self._checks.release()
         return user if matches and user and storable else None
 
     def add(self, username: str, password: str, granted: frozenset[str]) -> None:

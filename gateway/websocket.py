@@ -32,12 +32,18 @@ from gateway.conversations import (
     ConversationNotFoundError,
     offered_token,
 )
-from gateway.metrics import ANSWER_CACHE, RATE_LIMITED, WEBSOCKET_CONNECTIONS
+from gateway.metrics import (
+    ANSWER_CACHE,
+    RATE_LIMITED,
+    WEBSOCKET_CONNECTIONS,
+    WEBSOCKET_REFUSED,
+)
 from gateway.middleware import rate_limit_identity
 from gateway.models import ChatResponse
 from gateway.ownership import OwnershipUnavailableError
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
+from gateway.socket_limits import TOKEN_EXPIRED, OpenSockets, admit, seconds_left
 from schemas import (
     MAX_MESSAGE_CHARS,
     ChatAnswer,
@@ -114,10 +120,16 @@ class ChatSession:
                 "conversation_token": self._conversation_token,
             }
         )
+        # A socket lives no longer than its credential, idle or not.
+        credential = asyncio.timeout(seconds_left(self._ws.user.expires_at))
         try:
-            await self._receive_loop()
+            async with credential:
+                await self._receive_loop()
         except (WebSocketDisconnect, _TooSlow):
             pass
+        except TimeoutError:
+            if not credential.expired():
+                raise
         finally:
             self._closing = True
             for task in self._asks:
@@ -125,6 +137,11 @@ class ChatSession:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+        if credential.expired():
+            WEBSOCKET_REFUSED.labels(TOKEN_EXPIRED).inc()
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                message = "the token expired; reconnect with a fresh one"
+                await _refuse(self._ws, CLOSE_UNAUTHORIZED, TOKEN_EXPIRED, message, seq=self._seq)
 
     def push(self, message: dict[str, Any]) -> None:
         """Queue a message for the client; a client too slow to keep up is disconnected."""
@@ -324,6 +341,34 @@ async def chat_socket(websocket: WebSocket) -> None:
             "conversation_id must match [A-Za-z0-9._:-]{1,128}",
         )
         return
+    sockets: OpenSockets = websocket.app.state.open_sockets
+    identity = rate_limit_identity(websocket.scope, websocket.app.state.trusted_proxies)
+    refusal = await admit(sockets, websocket.app.state.limiter, identity)
+    if refusal is not None:
+        extra = {} if refusal.retry_after is None else {"retry_after": refusal.retry_after}
+        await _refuse(websocket, refusal.close_code, refusal.code, refusal.message, **extra)
+        return
+    try:
+        opened = await _open_conversation(websocket, principal, requested, offered)
+        if opened is None:
+            return
+        conversation_id, token = opened
+        WEBSOCKET_CONNECTIONS.inc()
+        try:
+            await ChatSession(websocket, conversation_id, principal, token).run()
+        finally:
+            WEBSOCKET_CONNECTIONS.dec()
+    finally:
+        sockets.release(identity)
+    connected = WebSocketState.CONNECTED
+    if websocket.client_state is connected and websocket.application_state is connected:
+        await websocket.close()
+
+
+async def _open_conversation(
+    websocket: WebSocket, principal: Principal, requested: str | None, offered: list[str]
+) -> tuple[str, str] | None:
+    """The conversation's id and token, or ``None`` once the socket has been refused."""
     access: ConversationAccess = websocket.app.state.conversations
     try:
         conversation_id = await access.open(principal, requested, offered_token(offered))
@@ -335,7 +380,7 @@ async def chat_socket(websocket: WebSocket) -> None:
             "no such conversation for this credential; connect without conversation_id to "
             "start one",
         )
-        return
+        return None
     except OwnershipUnavailableError:
         await _refuse(
             websocket,
@@ -343,18 +388,13 @@ async def chat_socket(websocket: WebSocket) -> None:
             "unavailable",
             "conversations cannot be checked right now; retry shortly",
         )
-        return
-    token = access.token(conversation_id, principal)
-    WEBSOCKET_CONNECTIONS.inc()
-    try:
-        await ChatSession(websocket, conversation_id, principal, token).run()
-    finally:
-        WEBSOCKET_CONNECTIONS.dec()
-    if websocket.client_state is WebSocketState.CONNECTED:
-        await websocket.close()
+        return None
+    return conversation_id, access.token(conversation_id, principal)
 
 
-async def _refuse(websocket: WebSocket, close_code: int, code: str, message: str) -> None:
-    error = {"type": "error", "seq": 0, "code": code, "message": message}
+async def _refuse(
+    websocket: WebSocket, close_code: int, code: str, message: str, seq: int = 0, **extra: Any
+) -> None:
+    error = {"type": "error", "seq": seq, "code": code, "message": message, **extra}
     await websocket.send_text(orjson.dumps(error).decode())
     await websocket.close(close_code, reason=code)

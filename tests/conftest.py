@@ -414,6 +414,9 @@ def gateway_env(kafka_bootstrap: str, redis_url: str, users_file: Path) -> dict[
         REQUEST_TIMEOUT_S="20",
         RATE_LIMIT_PER_MINUTE="100000",
         RATE_LIMIT_PER_HOUR="1000000",
+        # Every test client is 127.0.0.1, and many tests fail authentication on purpose;
+        # tests/integration/test_credential_abuse.py tests the budget with its own addresses.
+        AUTH_FAILURES_PER_MINUTE="100000",
     )
 
 

@@ -7,10 +7,11 @@ import uuid
 import pytest
 
 from gateway.ownership import ConversationRegistry, OwnershipUnavailableError
+from gateway.redis_client import gateway_redis
 
 
 async def test_first_principal_owns_a_conversation_in_process() -> None:
-    registry = ConversationRegistry(redis_url=None, ttl_s=60)
+    registry = ConversationRegistry(redis=None, ttl_s=60)
     assert await registry.claim("c-1", "key:a")
     assert await registry.claim("c-1", "key:a")
     assert not await registry.claim("c-1", "key:b")
@@ -19,22 +20,25 @@ async def test_first_principal_owns_a_conversation_in_process() -> None:
 
 @pytest.mark.integration
 async def test_first_principal_owns_a_conversation_in_redis(redis_url: str) -> None:
-    registry = ConversationRegistry(redis_url=redis_url, ttl_s=60)
-    other_instance = ConversationRegistry(redis_url=redis_url, ttl_s=60)
+    clients = [gateway_redis(redis_url, connect_timeout_s=1, timeout_s=1) for _ in range(2)]
+    registry, other_instance = (ConversationRegistry(redis=c, ttl_s=60) for c in clients)
     conversation = f"c-{uuid.uuid4().hex}"
     try:
         assert await registry.claim(conversation, "key:a")
         assert not await other_instance.claim(conversation, "key:b")
         assert await other_instance.claim(conversation, "key:a")
     finally:
-        await registry.close()
-        await other_instance.close()
+        for client in clients:
+            assert client is not None
+            await client.aclose()
 
 
 async def test_unreachable_redis_refuses_rather_than_letting_anyone_in() -> None:
-    registry = ConversationRegistry(redis_url="redis://127.0.0.1:1/0", ttl_s=60)
+    redis = gateway_redis("redis://127.0.0.1:1/0", connect_timeout_s=0.2, timeout_s=0.2)
+    assert redis is not None
+    registry = ConversationRegistry(redis=redis, ttl_s=60)
     try:
         with pytest.raises(OwnershipUnavailableError):
             await registry.claim("c-1", "key:a")
     finally:
-        await registry.close()
+        await redis.aclose()

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from gateway.client_ip import client_address, parse_networks
-from gateway.ratelimit import InProcessBuckets
+from gateway.ratelimit import InProcessBuckets, RateLimiter
+from gateway.redis_client import gateway_redis
 
 
 def test_minute_bucket_allows_exactly_its_capacity() -> None:
@@ -47,3 +51,49 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(
     peer: str, forwarded: str | None, expected: str
 ) -> None:
     assert client_address(scope(peer, forwarded), parse_networks(["10.0.0.0/8"])) == expected
+
+
+def test_a_check_costs_nothing_and_remembers_nobody() -> None:
+    buckets = InProcessBuckets(per_minute=1, per_hour=10, max_identities=1)
+    assert buckets.take("a", cost=0).allowed and buckets.take("a", cost=0).allowed
+    assert buckets.take("b").allowed  # "a" took no room: "b" evicted nobody
+    assert not buckets.take("b", cost=0).allowed
+
+
+def test_a_refund_gives_back_one_token_and_never_more_than_capacity() -> None:
+    buckets = InProcessBuckets(per_minute=1, per_hour=10)
+    assert buckets.take("a").allowed and not buckets.take("a").allowed
+    buckets.take("a", cost=-1)
+    buckets.take("a", cost=-1)
+    assert buckets.take("a").allowed and not buckets.take("a").allowed
+
+
+def test_fallback_buckets_forget_the_least_recently_seen_client_past_their_bound() -> None:
+    buckets = InProcessBuckets(per_minute=1, per_hour=10, max_identities=2)
+    for client in ("a", "b", "c"):
+        assert buckets.take(client).allowed
+    assert not buckets.take("c").allowed and not buckets.take("b").allowed
+    assert buckets.take("a").allowed  # forgotten, so full again
+
+
+async def test_a_hung_redis_falls_back_to_process_buckets_within_its_timeout() -> None:
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    redis = gateway_redis(f"redis://127.0.0.1:{port}/0", connect_timeout_s=0.2, timeout_s=0.2)
+    assert redis is not None
+    limiter = RateLimiter(per_minute=1, per_hour=10, redis=redis)
+    try:
+        started = time.monotonic()
+        decisions = [await limiter.take("client") for _ in range(2)]
+        assert time.monotonic() - started < 5
+    finally:
+        await redis.aclose()
+        server.close()
+        await server.wait_closed()
+
+    assert [d.allowed for d in decisions] == [True, False]
+    assert limiter.degraded_reason is not None and "Timeout" in limiter.degraded_reason

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from gateway.users import UserStore
+from gateway.users import PasswordChecksBusy, User, UserStore
 
 
 async def test_added_user_authenticates_with_the_right_password_only(tmp_path: Path) -> None:
@@ -38,3 +39,17 @@ async def test_passwords_beyond_bcrypts_limit_are_refused_not_crashed(tmp_path: 
     assert await store.authenticate("asha", "a" * 72) is not None
     with pytest.raises(ValueError, match="72 bytes"):
         store.add("ravi", "é" * 40, frozenset({"chat"}))
+
+
+async def test_checks_beyond_the_concurrency_bound_wait_then_give_up(tmp_path: Path) -> None:
+    UserStore(tmp_path / "users.json").add("asha", "pw-123456", frozenset({"chat"}))
+    store = UserStore(tmp_path / "users.json", concurrent_checks=1, wait_s=0.01)
+
+    outcomes = await asyncio.gather(
+        store.authenticate("asha", "pw-123456"),
+        store.authenticate("asha", "pw-123456"),
+        return_exceptions=True,
+    )
+
+    assert sum(isinstance(o, PasswordChecksBusy) for o in outcomes) == 1
+    assert any(isinstance(o, User) for o in outcomes)
