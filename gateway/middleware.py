@@ -14,11 +14,15 @@ EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics", "/"})
 
 
 def rate_limit_identity(scope: Scope, trusted: list[Network]) -> str:
-    """The authenticated principal, else the client's address."""
+    """The authenticated principal, else the client's address. A publishable key is shared
+    by every visitor of the page that embeds it, so each visitor's address gets its own
+    buckets (and WebSocket cap) under that key, rather than the whole site sharing one."""
     user = scope.get("user")
-    if user is not None and user.is_authenticated:
-        return str(user.identity)
-    return f"ip:{client_address(scope, trusted)}"
+    if user is None or not user.is_authenticated:
+        return f"ip:{client_address(scope, trusted)}"
+    if user.publishable:
+        return f"{user.identity}@ip:{client_address(scope, trusted)}"
+    return str(user.identity)
 
 
 def _exempt(path: str) -> bool:

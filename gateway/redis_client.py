@@ -21,4 +21,4 @@ def gateway_redis(url: str | None, *, connect_timeout_s: float, timeout_s: float
         socket_connect_timeout=connect_timeout_s,
         socket_timeout=timeout_s,
     )
-    return Redis(connection_pool=pool)
+    return Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections
