@@ -44,8 +44,7 @@ class ConversationAccess:
 
     async def open(self, principal: Principal, requested: str | None, token: str | None) -> str:
         """The id of the conversation ``principal`` may use, claimed for it; raises
-        ``ConversationNotFoundError``, or ``OwnershipUnavailableError`` when the registry
-        cannot be asked."""
+        ``ConversationNotFoundError``."""
         conversation_id = requested
         if token is not None:
             try:

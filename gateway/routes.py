@@ -25,7 +25,6 @@ from gateway.conversations import (
 from gateway.errors import error_response
 from gateway.metrics import ANSWER_CACHE
 from gateway.models import ChatBody, ChatResponse
-from gateway.ownership import OwnershipUnavailableError
 from gateway.settings import GatewaySettings
 from schemas import ChatRequest, correlation, new_id
 
@@ -47,13 +46,6 @@ async def chat(request: Request) -> Response:
         conversation_id = await access.open(principal, body.conversation_id, token)
     except ConversationNotFoundError:
         return _not_found(request_id)
-    except OwnershipUnavailableError:
-        return error_response(
-            503,
-            "conversations cannot be checked right now; retry shortly",
-            request_id=request_id,
-            headers={"Retry-After": _RETRY_AFTER_S},
-        )
     customer, verified = principal.customer(body.customer)
     chat_request = ChatRequest(
         request_id=request_id,

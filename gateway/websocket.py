@@ -40,7 +40,6 @@ from gateway.metrics import (
 )
 from gateway.middleware import rate_limit_identity
 from gateway.models import ChatResponse
-from gateway.ownership import OwnershipUnavailableError
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.socket_limits import TOKEN_EXPIRED, OpenSockets, admit, seconds_left
@@ -65,7 +64,6 @@ CLOSE_CREDENTIAL_IN_URL = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
-CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_TOO_SLOW = 4408
 
 
@@ -379,14 +377,6 @@ async def _open_conversation(
             CONVERSATION_NOT_FOUND,
             "no such conversation for this credential; connect without conversation_id to "
             "start one",
-        )
-        return None
-    except OwnershipUnavailableError:
-        await _refuse(
-            websocket,
-            CLOSE_TRY_AGAIN_LATER,
-            "unavailable",
-            "conversations cannot be checked right now; retry shortly",
         )
         return None
     return conversation_id, access.token(conversation_id, principal)
