@@ -112,30 +112,30 @@ _CHANNELS: tuple[_Channel, ...] = (
     ),
 )
 
-# Process -> (action, topic) of every operation; a process is also a tag.
-_OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+# Process -> (action, topic, summary) of every operation; a process is also a tag.
+_OPERATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "gateway": (
-        ("send", REQUESTS),
-        ("receive", ANSWERS),
-        ("receive", ANSWER_DELTAS),
-        ("receive", DEADLETTER),
+        ("send", REQUESTS, "Publishes a caller's question."),
+        ("receive", ANSWERS, "Reads every partition; answers the caller waiting on this gateway."),
+        ("receive", ANSWER_DELTAS, "Streams pieces of an answer to a WebSocket client."),
+        ("receive", DEADLETTER, "Fails the caller whose request could not be processed."),
     ),
     "worker": (
-        ("receive", REQUESTS),
-        ("send", ANSWERS),
-        ("send", ANSWER_DELTAS),
-        ("send", ESCALATIONS),
-        ("send", DEADLETTER),
+        ("receive", REQUESTS, "Answers each question, in order per conversation."),
+        ("send", ANSWERS, "Publishes the answer to a request."),
+        ("send", ANSWER_DELTAS, "Publishes an answer as it is produced (channel `chat` only)."),
+        ("send", ESCALATIONS, "Hands a conversation over to a person."),
+        ("send", DEADLETTER, "Sets aside a request it cannot decode or keeps failing on."),
     ),
     "helpdesk-bridge": (
-        ("receive", ESCALATIONS),
-        ("send", HELPDESK_DEADLETTER),
+        ("receive", ESCALATIONS, "Opens or updates a helpdesk ticket per escalation."),
+        ("send", HELPDESK_DEADLETTER, "Sets aside an escalation the helpdesk refused for good."),
     ),
     "dlq": (
-        ("receive", DEADLETTER),
-        ("receive", DEADLETTER_REPLAYS),
-        ("send", REQUESTS),
-        ("send", DEADLETTER_REPLAYS),
+        ("receive", DEADLETTER, "Lists the retained dead letters."),
+        ("receive", DEADLETTER_REPLAYS, "Reads which letters were already replayed."),
+        ("send", REQUESTS, "Republishes a dead letter's original record to its source topic."),
+        ("send", DEADLETTER_REPLAYS, "Records each replay."),
     ),
 }
 
@@ -261,20 +261,22 @@ def _cloudevents_headers(event_type: str, *, replayable: bool) -> dict[str, Any]
             "dead_letter_id it came from. Such a record has this header alone, so none "
             "of the others is required here.",
         }
-    required = [] if replayable else ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time"]
-    return {"type": "object", "required": required, "properties": properties}
+    headers: dict[str, Any] = {"type": "object", "properties": properties}
+    if not replayable:
+        headers["required"] = ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time"]
+    return headers
 
 
 def _operations() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     for process, actions in _OPERATIONS.items():
-        for action, topic in actions:
+        for action, topic, summary in actions:
             (channel,) = (channel for channel in _CHANNELS if channel.topic == topic)
             operations[f"{process}_{action}_{_id(topic)}"] = {
                 "action": action,
-                "summary": _PROCESSES[process],
+                "summary": summary,
                 "channel": {"$ref": f"#/channels/{_id(topic)}"},
                 "messages": [{"$ref": f"#/channels/{_id(topic)}/messages/{channel.message}"}],
-                "tags": [{"name": process}],
+                "tags": [{"name": process, "description": _PROCESSES[process]}],
             }
     return operations
