@@ -14,7 +14,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from gateway import openapi, pages, readiness, routes, scopes
+from gateway import asyncapi, openapi, pages, readiness, routes, scopes
 from gateway.answer_cache import AnswerCacheReader
 from gateway.auth import CredentialsBackend
 from gateway.auth_failures import AuthFailureMiddleware, AuthFailures, credentials_refused
@@ -82,6 +82,9 @@ def create_app(
             Route("/health", routes.health, methods=["GET"]),
             Route("/ready", readiness.ready, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_route, methods=["GET"], include_in_schema=False),
+            Route(
+                "/asyncapi.json", asyncapi.asyncapi_route, methods=["GET"], include_in_schema=False
+            ),
             WebSocketRoute("/v1/ws", chat_socket),
             Route("/", pages.chat_page, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),

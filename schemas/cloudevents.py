@@ -32,13 +32,17 @@ def event_id(event: BaseModel) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
+def ce_type(event_type: str) -> str:
+    """The CloudEvents ``type`` of an event whose ``event_type`` field is ``event_type``."""
+    return _TYPE_PREFIX + event_type
+
+
 def headers_for(event: BaseModel, *, source: str) -> dict[str, bytes]:
-    event_type = str(getattr(event, "event_type", type(event).__name__))
     headers = {
         "ce_specversion": SPEC_VERSION,
         "ce_id": event_id(event),
         "ce_source": source,
-        "ce_type": _TYPE_PREFIX + event_type,
+        "ce_type": ce_type(str(getattr(event, "event_type", type(event).__name__))),
         "ce_time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "content-type": "application/json",
     }

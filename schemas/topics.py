@@ -37,6 +37,8 @@ _DYNAMIC_TOPIC_CONFIG = 1
 
 CORRELATION_HEADER = "correlation_id"
 REQUEST_ID_HEADER = "request_id"
+REPLAYED_FROM_HEADER = "replayed_from"
+"""Set by ``techgear dlq replay`` on a republished record: the ``dead_letter_id`` it came from."""
 
 
 @dataclass(frozen=True, slots=True)

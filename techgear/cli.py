@@ -187,16 +187,17 @@ def schemas() -> None:
 @schemas.command("export")
 @click.option("--check", is_flag=True, help="Fail if the committed files are stale; write nothing.")
 def schemas_export(check: bool) -> None:
-    """Write the events' JSON Schema files under schemas/json/."""
+    """Write the events' JSON Schemas (schemas/json/) and the AsyncAPI document
+    (schemas/asyncapi.json)."""
     from schemas.export import export, stale_files
 
     if check:
         stale = stale_files()
         if stale:
             raise click.ClickException(
-                f"stale JSON Schema files: {', '.join(stale)}; run `techgear schemas export`"
+                f"stale contract files: {', '.join(stale)}; run `techgear schemas export`"
             )
-        click.echo("JSON Schema files are up to date")
+        click.echo("JSON Schema and AsyncAPI files are up to date")
         return
     for path in export():
         click.echo(f"wrote {path}")

@@ -22,10 +22,15 @@ from aiokafka.errors import KafkaError
 
 from schemas import DeadLetter, DeadLetterReplay, EventDecodeError, decode, encode
 from schemas.cloudevents import headers_for
-from schemas.topics import DEADLETTER, DEADLETTER_REPLAYS, TOPICS, ensure_topics
+from schemas.topics import (
+    DEADLETTER,
+    DEADLETTER_REPLAYS,
+    REPLAYED_FROM_HEADER,
+    TOPICS,
+    ensure_topics,
+)
 from techgear.records import read_record, read_records
 
-REPLAYED_FROM_HEADER = "replayed_from"
 SOURCE = "/techgear/cli"
 _MAX_REQUEST_BYTES = 16 * 1024 * 1024
 """Room for any original its source topic accepted: the broker, not this client, decides

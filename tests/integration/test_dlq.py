@@ -18,8 +18,14 @@ from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from schemas import ChatAnswer, ChatRequest, DeadLetter, decode, encode
 from schemas.events import DEAD_LETTER_MAX_VALUE_BYTES
-from schemas.topics import ANSWERS, DEADLETTER, REQUESTS, TopicSpec, ensure_topics
-from techgear.dlq import REPLAYED_FROM_HEADER
+from schemas.topics import (
+    ANSWERS,
+    DEADLETTER,
+    REPLAYED_FROM_HEADER,
+    REQUESTS,
+    TopicSpec,
+    ensure_topics,
+)
 from techgear.records import end_offsets, read_records
 from tests.conftest import REPO, process_env
 from tests.integration.conftest import answer_to, produce_raw, read_until

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
@@ -20,6 +21,7 @@ from gateway.keys import digest
 from gateway.settings import GatewaySettings
 from gateway.tokens import TokenService
 from schemas import ChatAnswer, ChatRequest, Customer
+from schemas.export import ASYNCAPI_FILE, SCHEMAS_DIR
 
 KEY = "k" * 32
 
@@ -388,3 +390,12 @@ def test_worker_refusal_of_a_foreign_conversation_is_a_404(
     bridge.failure = ConversationNotOwnedError("ConversationOwnershipError: another owner")
     status, body = ask(client, {"X-API-Key": KEY})
     assert (status, body["error"]["code"]) == (404, "conversation_not_found")
+
+
+def test_asyncapi_document_is_served_without_credentials(client: TestClient) -> None:
+    response = client.get("/asyncapi.json")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == orjson.loads((SCHEMAS_DIR / ASYNCAPI_FILE).read_bytes())
+    assert client.post("/asyncapi.json").status_code == 405

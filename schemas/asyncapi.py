@@ -1,0 +1,282 @@
+"""The AsyncAPI 3.0 document of every topic, built from the event models and topic specs.
+
+``techgear schemas export`` writes it to ``schemas/asyncapi.json``; the gateway serves it
+at ``/asyncapi.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from schemas.cloudevents import SPEC_VERSION, ce_type
+from schemas.events import (
+    EVENT_TYPES,
+    SCHEMA_VERSION,
+    ChatAnswer,
+    ChatDelta,
+    ChatRequest,
+    DeadLetter,
+    DeadLetterReplay,
+    Escalation,
+)
+from schemas.topics import (
+    ANSWER_DELTAS,
+    ANSWERS,
+    CORRELATION_HEADER,
+    DEADLETTER,
+    DEADLETTER_REPLAYS,
+    ESCALATIONS,
+    HELPDESK_DEADLETTER,
+    REPLAYED_FROM_HEADER,
+    REQUEST_ID_HEADER,
+    REQUESTS,
+    TOPICS,
+)
+
+ASYNCAPI_VERSION = "3.0.0"
+KAFKA_BINDING_VERSION = "0.5.0"
+_SCHEMA_REF = "#/components/schemas/{model}"
+
+HELPDESK_DEAD_LETTER = "HelpdeskDeadLetter"
+# Written as a plain dict by streams/helpdesk/bridge.py, which has no model for it yet;
+# described here from that code so the topic is not left out of the contract.
+_HELPDESK_DEAD_LETTER_SCHEMA: dict[str, Any] = {
+    "title": HELPDESK_DEAD_LETTER,
+    "description": "An escalation a helpdesk refused for good, or that could not be decoded. "
+    "Written without CloudEvents headers.",
+    "type": "object",
+    "required": [
+        "event_type",
+        "target",
+        "reason",
+        "source_topic",
+        "source_partition",
+        "source_offset",
+        "error",
+        "escalation",
+    ],
+    "properties": {
+        "event_type": {"const": "helpdesk.deadletter", "type": "string"},
+        "target": {"type": "string", "description": "The helpdesk target's name."},
+        "reason": {"type": "string", "description": "Why it was dead-lettered."},
+        "source_topic": {"type": "string"},
+        "source_partition": {"type": "integer"},
+        "source_offset": {"type": "integer"},
+        "error": {"type": "string", "description": "The error, with the helpdesk's reply."},
+        "escalation": {
+            "type": "string",
+            "description": "The escalation's bytes as UTF-8 (invalid bytes replaced).",
+        },
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Channel:
+    topic: str
+    message: str
+    key: str
+    """What the record key holds."""
+    cloudevents: bool = True
+    replayable: bool = False
+    """``techgear dlq replay`` may republish records here, with ``replayed_from``."""
+
+
+_CONVERSATION_KEY = "The conversation_id: a conversation stays ordered on one partition."
+
+_CHANNELS: tuple[_Channel, ...] = (
+    _Channel(REQUESTS, ChatRequest.__name__, _CONVERSATION_KEY, replayable=True),
+    _Channel(ANSWERS, ChatAnswer.__name__, _CONVERSATION_KEY),
+    _Channel(ANSWER_DELTAS, ChatDelta.__name__, _CONVERSATION_KEY),
+    _Channel(ESCALATIONS, Escalation.__name__, _CONVERSATION_KEY),
+    _Channel(
+        DEADLETTER,
+        DeadLetter.__name__,
+        "The original record's key (its conversation_id; `unknown` when undecodable).",
+    ),
+    _Channel(
+        DEADLETTER_REPLAYS,
+        DeadLetterReplay.__name__,
+        "The dead_letter_id: compaction keeps the latest replay of each letter.",
+    ),
+    _Channel(
+        HELPDESK_DEADLETTER,
+        HELPDESK_DEAD_LETTER,
+        "The escalation's key (its conversation_id).",
+        cloudevents=False,
+    ),
+)
+
+# Process -> (action, topic, summary) of every operation; a process is also a tag.
+_OPERATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "gateway": (
+        ("send", REQUESTS, "Publishes a caller's question."),
+        ("receive", ANSWERS, "Reads every partition; answers the caller waiting on this gateway."),
+        ("receive", ANSWER_DELTAS, "Streams pieces of an answer to a WebSocket client."),
+        ("receive", DEADLETTER, "Fails the caller whose request could not be processed."),
+    ),
+    "worker": (
+        ("receive", REQUESTS, "Answers each question, in order per conversation."),
+        ("send", ANSWERS, "Publishes the answer to a request."),
+        ("send", ANSWER_DELTAS, "Publishes an answer as it is produced (channel `chat` only)."),
+        ("send", ESCALATIONS, "Hands a conversation over to a person."),
+        ("send", DEADLETTER, "Sets aside a request it cannot decode or keeps failing on."),
+    ),
+    "helpdesk-bridge": (
+        ("receive", ESCALATIONS, "Opens or updates a helpdesk ticket per escalation."),
+        ("send", HELPDESK_DEADLETTER, "Sets aside an escalation the helpdesk refused for good."),
+    ),
+    "dlq": (
+        ("receive", DEADLETTER, "Lists the retained dead letters."),
+        ("receive", DEADLETTER_REPLAYS, "Reads which letters were already replayed."),
+        ("send", REQUESTS, "Republishes a dead letter's original record to its source topic."),
+        ("send", DEADLETTER_REPLAYS, "Records each replay."),
+    ),
+}
+
+_PROCESSES = {
+    "gateway": "The HTTP/WebSocket gateway (`techgear gateway`).",
+    "worker": "The stream worker (`techgear worker`).",
+    "helpdesk-bridge": "The bridge from escalations to helpdesks (`techgear helpdesk`).",
+    "dlq": "The operators' dead-letter tool (`techgear dlq`).",
+}
+
+
+@cache
+def document() -> dict[str, Any]:
+    _, definitions = models_json_schema(
+        [(model, "serialization") for model in EVENT_TYPES], ref_template=_SCHEMA_REF
+    )
+    schemas = definitions["$defs"] | {HELPDESK_DEAD_LETTER: _HELPDESK_DEAD_LETTER_SCHEMA}
+    event_types = {model.__name__: _event_type(model) for model in EVENT_TYPES}
+    return {
+        "asyncapi": ASYNCAPI_VERSION,
+        "info": {
+            "title": "TechGear Support Streams events",
+            "version": SCHEMA_VERSION,
+            "description": "Every Kafka topic of the system. Values are UTF-8 JSON; readers "
+            "ignore unknown fields, so fields are only ever added within a major version.",
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "kafka": {
+                "host": "{bootstrapServers}",
+                "protocol": "kafka",
+                "description": "The Kafka cluster (KAFKA_BOOTSTRAP_SERVERS).",
+                "variables": {
+                    "bootstrapServers": {
+                        "default": "127.0.0.1:9092",
+                        "description": "Comma-separated host:port of the brokers.",
+                    }
+                },
+            }
+        },
+        "channels": {_id(channel.topic): _channel(channel) for channel in _CHANNELS},
+        "operations": _operations(),
+        "components": {
+            "schemas": schemas,
+            "messages": {
+                channel.message: _message(channel, event_types.get(channel.message))
+                for channel in _CHANNELS
+            },
+        },
+    }
+
+
+def _id(name: str) -> str:
+    """An id AsyncAPI accepts (letters, digits, ``_``, ``-``) for a topic's name."""
+    return name.replace(".", "_")
+
+
+def _event_type(model: type[BaseModel]) -> str:
+    return str(model.model_fields["event_type"].default)
+
+
+def _channel(channel: _Channel) -> dict[str, Any]:
+    (spec,) = (spec for spec in TOPICS if spec.name == channel.topic)
+    return {
+        "address": channel.topic,
+        "description": "Replication is set per deployment (KAFKA_REPLICATION_FACTOR).",
+        "messages": {channel.message: {"$ref": f"#/components/messages/{channel.message}"}},
+        "bindings": {
+            "kafka": {
+                "partitions": spec.partitions,
+                "topicConfiguration": {
+                    "retention.ms": spec.retention_ms,
+                    "cleanup.policy": spec.cleanup_policy.split(","),
+                },
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
+    }
+
+
+def _message(channel: _Channel, event_type: str | None) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "name": channel.message,
+        "contentType": "application/json",
+        "payload": {"$ref": _SCHEMA_REF.format(model=channel.message)},
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": channel.key},
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
+    }
+    if channel.cloudevents and event_type is not None:
+        message["headers"] = _cloudevents_headers(event_type, replayable=channel.replayable)
+    return message
+
+
+def _cloudevents_headers(event_type: str, *, replayable: bool) -> dict[str, Any]:
+    """CloudEvents 1.0 attributes in binary mode (the Kafka protocol binding), plus the
+    tracing headers; every value is UTF-8."""
+    properties: dict[str, Any] = {
+        "ce_specversion": {"type": "string", "const": SPEC_VERSION},
+        "ce_id": {
+            "type": "string",
+            "description": "The event's own id where it has one, else stable for its type, "
+            "request and sequence number: a re-sent event keeps its id.",
+        },
+        "ce_source": {
+            "type": "string",
+            "format": "uri-reference",
+            "examples": ["/techgear/gateway", "/techgear/streams", "/techgear/cli"],
+        },
+        "ce_type": {"type": "string", "const": ce_type(event_type)},
+        "ce_time": {"type": "string", "format": "date-time"},
+        "content-type": {"type": "string", "const": "application/json"},
+        REQUEST_ID_HEADER: {"type": "string", "description": "The event's request_id."},
+        CORRELATION_HEADER: {"type": "string", "description": "The event's correlation_id."},
+    }
+    if replayable:
+        properties[REPLAYED_FROM_HEADER] = {
+            "type": "string",
+            "description": "Only on a record republished by `techgear dlq replay`: the "
+            "dead_letter_id it came from. Such a record has this header alone, so none "
+            "of the others is required here.",
+        }
+    headers: dict[str, Any] = {"type": "object", "properties": properties}
+    if not replayable:
+        headers["required"] = ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time"]
+    return headers
+
+
+def _operations() -> dict[str, Any]:
+    operations: dict[str, Any] = {}
+    for process, actions in _OPERATIONS.items():
+        for action, topic, summary in actions:
+            (channel,) = (channel for channel in _CHANNELS if channel.topic == topic)
+            operations[f"{process}_{action}_{_id(topic)}"] = {
+                "action": action,
+                "summary": summary,
+                "channel": {"$ref": f"#/channels/{_id(topic)}"},
+                "messages": [{"$ref": f"#/channels/{_id(topic)}/messages/{channel.message}"}],
+                "tags": [{"name": process, "description": _PROCESSES[process]}],
+            }
+    return operations
