@@ -70,6 +70,13 @@ class LedgerConsumer(faust_aiokafka.Consumer):
             return reached
         return min(reached, floor)
 
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        # Faust keeps a committed offset of 0 as None: that partition is not watched.
+        self._ledger_app.ledger.expect(
+            {tp: offset for tp, offset in self._committed_offset.items() if offset}
+        )
+
     async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
         app = self._ledger_app
         app.on_revoke(revoked)

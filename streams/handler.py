@@ -147,7 +147,11 @@ class RequestHandler:
 
     async def _process(self, message: InboundMessage, request: ChatRequest) -> None:
         started = time.perf_counter()
-        log.info("question received: %s", request.message[:_LOGGED_CHARS])
+        log.info(
+            "question received: %s",
+            request.message[:_LOGGED_CHARS],
+            extra={"partition": message.partition, "offset": message.offset},
+        )
         headers = _outbound_headers(request)
         for attempt in range(1, self._attempts + 1):
             try:

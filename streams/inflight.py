@@ -6,16 +6,27 @@ highest offset it may commit on a partition is the lowest one still unsettled th
 commit floor. A message is settled once it was answered or dead-lettered. A message
 abandoned at a rebalance (taken in, never started) keeps holding the floor until its
 partition is released, so the last commit before the partition moves cannot pass it.
+
+The ledger also watches that a partition's messages arrive without holes: after the
+consumer seeks a partition to its committed offset, and after each message, it knows the
+offset that must come next. A later one means messages were skipped before reaching the
+worker (a redelivery after a rebalance may legitimately go back, never forward); each hole
+is logged with its offsets and counted in ``techgear_worker_skipped_offsets_total``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from faust.types import TP
+
+from streams import metrics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False, slots=True)
@@ -31,9 +42,26 @@ class InFlightLedger:
     def __init__(self) -> None:
         self._tickets: dict[TP, set[Ticket]] = defaultdict(set)
         self._waiters: list[tuple[frozenset[TP], asyncio.Future[None]]] = []
+        self._next: dict[TP, int] = {}
+        """The offset each partition's next message must have."""
+
+    def expect(self, positions: dict[TP, int]) -> None:
+        """The consumer now reads each of these partitions from the offset given."""
+        self._next.update(positions)
 
     def take(self, tp: TP, offset: int) -> Ticket:
         """``offset`` of ``tp`` is being processed: no commit may pass it until settled."""
+        expected = self._next.get(tp)
+        if expected is not None and offset > expected:
+            metrics.SKIPPED_OFFSETS.inc(offset - expected)
+            log.warning(
+                "offsets %d to %d of %s/%d never reached the worker",
+                expected,
+                offset - 1,
+                tp.topic,
+                tp.partition,
+            )
+        self._next[tp] = offset + 1
         ticket = Ticket(tp, offset)
         self._tickets[tp].add(ticket)
         return ticket
@@ -53,6 +81,7 @@ class InFlightLedger:
     def release(self, tps: Iterable[TP]) -> None:
         """Forget every ticket of ``tps``: their partitions were revoked and committed."""
         for tp in tps:
+            self._next.pop(tp, None)
             for ticket in self._tickets.pop(tp, set()):
                 ticket.abandoned = True  # a handler still running settles nothing now
 

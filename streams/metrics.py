@@ -65,3 +65,8 @@ UNSETTLED = Counter(
     "Requests neither answered nor dead-lettered (the dead letter could not be written): "
     "their partition's commits stop below them until it moves or the worker restarts.",
 )
+SKIPPED_OFFSETS = Counter(
+    "techgear_worker_skipped_offsets_total",
+    "Request offsets that never reached the worker although later ones of their partition "
+    "did: questions that will not be answered until their partition is read again.",
+)

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import logging
+
+import pytest
 from faust.types import TP
+from prometheus_client import REGISTRY
 
 from streams.inflight import InFlightLedger
 
@@ -38,3 +42,41 @@ def test_a_handler_finishing_after_its_partition_was_released_changes_nothing() 
     assert ledger.floor(TP0) == 1 and ledger.running({TP0}) == 1
     ledger.settle(fresh)
     assert ledger.floor(TP0) is None
+
+
+def skipped_total() -> float:
+    return REGISTRY.get_sample_value("techgear_worker_skipped_offsets_total") or 0.0
+
+
+def test_offsets_that_never_arrive_are_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ledger = InFlightLedger()
+    ledger.expect({TP0: 10, TP1: 4})
+    before = skipped_total()
+
+    ledger.take(TP0, 10)
+    ledger.take(TP0, 11)
+    ledger.take(TP1, 4)
+    assert skipped_total() == before
+    with caplog.at_level(logging.WARNING, logger="streams.inflight"):
+        ledger.take(TP0, 14)  # 12 and 13 were skipped
+
+    assert skipped_total() == before + 2
+    assert "offsets 12 to 13 of support.requests/0 never reached the worker" in caplog.text
+
+
+def test_a_partition_read_again_from_an_earlier_offset_is_no_hole() -> None:
+    ledger = InFlightLedger()
+    ledger.expect({TP0: 10})
+    before = skipped_total()
+
+    ledger.take(TP0, 10)
+    ledger.take(TP0, 11)
+    ledger.expect({TP0: 10})  # sought back to the commit: a redelivery
+    ledger.take(TP0, 10)
+    ledger.take(TP0, 11)
+    ledger.release([TP0])
+    ledger.take(TP0, 30)  # reassigned: nothing is expected until the consumer seeks
+
+    assert skipped_total() == before
