@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 
 from tests.conftest import API_KEY, GATEWAY_PORT, WorkerProcess, running_gateway
 from tests.integration.test_websocket import offering, receive, until, ws_url
+from tests.sockets import raw_socket
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +37,6 @@ def limited_gateway(gateway_env: dict[str, str], worker: WorkerProcess) -> Itera
         yield url
 
 
-@contextlib.asynccontextmanager
-async def raw_socket() -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
-    try:
-        yield reader, writer
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-
-
 async def read_until_closed(reader: asyncio.StreamReader, within_s: float) -> bytes:
     """Everything the server sends until it closes the connection, which it must do in time."""
     return await asyncio.wait_for(reader.read(), timeout=within_s)
@@ -67,14 +57,14 @@ def error_code(response: bytes) -> str:
 
 
 async def test_headers_larger_than_the_limit_get_431(limited_gateway: str) -> None:
-    async with raw_socket() as (reader, writer):
+    async with raw_socket(PORT) as (reader, writer):
         writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
         response = await read_until_closed(reader, within_s=10)
         assert status_of(response) == 431 and error_code(response) == "headers_too_large"
 
 
 async def test_more_header_fields_than_the_limit_get_431(limited_gateway: str) -> None:
-    async with raw_socket() as (reader, writer):
+    async with raw_socket(PORT) as (reader, writer):
         fields = b"".join(b"X-Field-%d: v\r\n" % index for index in range(101))
         writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
         response = await read_until_closed(reader, within_s=10)
@@ -89,7 +79,7 @@ async def test_a_hundred_header_fields_are_still_served(limited_gateway: str) ->
 
 async def stream_endless_header(sent: list[int]) -> None:
     """Sends one header field of up to 64 MiB; ends when the server cuts the connection."""
-    async with raw_socket() as (_, writer):
+    async with raw_socket(PORT) as (_, writer):
         writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
         chunk = b"a" * 65_536
         try:
@@ -120,7 +110,7 @@ async def test_big_header_attacks_are_cut_off_while_health_answers(limited_gatew
 async def test_headers_sent_a_byte_at_a_time_are_cut_off_at_the_deadline(
     limited_gateway: str,
 ) -> None:
-    async with raw_socket() as (reader, writer):
+    async with raw_socket(PORT) as (reader, writer):
         started = time.monotonic()
 
         async def trickle() -> None:
@@ -141,7 +131,7 @@ async def test_headers_sent_a_byte_at_a_time_are_cut_off_at_the_deadline(
 async def test_a_connection_that_sends_nothing_is_closed_at_the_header_deadline(
     limited_gateway: str,
 ) -> None:
-    async with raw_socket() as (reader, _):
+    async with raw_socket(PORT) as (reader, _):
         response = await read_until_closed(reader, within_s=HEADER_TIMEOUT_S + MARGIN_S)
         assert status_of(response) == 408
 
@@ -149,7 +139,7 @@ async def test_a_connection_that_sends_nothing_is_closed_at_the_header_deadline(
 async def test_a_body_slower_than_the_deadline_gets_408_and_the_connection_closes(
     limited_gateway: str,
 ) -> None:
-    async with raw_socket() as (reader, writer):
+    async with raw_socket(PORT) as (reader, writer):
         writer.write(
             b"POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"X-API-Key: " + API_KEY.encode() + b"\r\nContent-Length: 100\r\n\r\n" + b'{"message": '
@@ -161,7 +151,7 @@ async def test_a_body_slower_than_the_deadline_gets_408_and_the_connection_close
 
 
 async def test_an_idle_keep_alive_connection_is_closed(limited_gateway: str) -> None:
-    async with raw_socket() as (reader, writer):
+    async with raw_socket(PORT) as (reader, writer):
         writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
         assert status_of(head) == 200 and b"connection: close" not in head.lower()

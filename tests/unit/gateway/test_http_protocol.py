@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from starlette.websockets import WebSocket
 from websockets.asyncio.client import connect
 
 from gateway.http_protocol import deadline_protocol
+from tests.sockets import raw_socket
 
 DEADLINE_S = 0.3
 KEEPALIVE_S = 2
@@ -58,17 +58,6 @@ async def server_port() -> AsyncIterator[int]:
     await serving
     loop.set_exception_handler(None)
     assert not loop_errors
-
-
-@contextlib.asynccontextmanager
-async def raw_socket(port: int) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        yield reader, writer
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
 
 
 async def response(reader: asyncio.StreamReader) -> bytes:
