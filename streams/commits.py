@@ -17,6 +17,7 @@ process again nor lets the last commit pass an abandoned one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Set
 from typing import Any, ClassVar, cast
@@ -54,6 +55,14 @@ class LedgerConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._acked_to: dict[TP, int] = {}
+        self._seeks: set[asyncio.Task[None]] = set()
+        self._ledger_app.ledger.read_again = self._read_again
+
+    def _read_again(self, tp: TP, offset: int) -> None:
+        log.warning("reading %s/%d again from offset %d", tp.topic, tp.partition, offset)
+        task = asyncio.ensure_future(self.seek(tp, offset))
+        self._seeks.add(task)
+        task.add_done_callback(self._seeks.discard)
 
     @property
     def _ledger_app(self) -> LedgerApp:

@@ -80,3 +80,45 @@ def test_a_partition_read_again_from_an_earlier_offset_is_no_hole() -> None:
     ledger.take(TP0, 30)  # reassigned: nothing is expected until the consumer seeks
 
     assert skipped_total() == before
+
+
+def test_messages_taken_before_the_seek_is_known_are_no_hole() -> None:
+    ledger = InFlightLedger()
+    before = skipped_total()
+
+    ledger.take(TP0, 69)  # the fetcher resumed before the seek's result reached the ledger
+    ledger.expect({TP0: 69})
+    ledger.take(TP0, 70)
+
+    assert skipped_total() == before
+
+
+def test_a_head_skipped_before_the_seek_is_known_is_a_hole(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ledger = InFlightLedger()
+    before = skipped_total()
+
+    with caplog.at_level(logging.WARNING, logger="streams.inflight"):
+        ledger.take(TP1, 87)
+        ledger.expect({TP1: 86})
+
+    assert skipped_total() == before + 1
+    assert "offsets 86 to 86 of support.requests/1 never reached the worker" in caplog.text
+
+
+def test_a_hole_is_read_again_and_holds_the_floor_until_it_arrives() -> None:
+    ledger = InFlightLedger()
+    read_again: list[tuple[TP, int]] = []
+    ledger.read_again = lambda tp, offset: read_again.append((tp, offset))
+    ledger.expect({TP0: 86})
+
+    ledger.settle(ledger.take(TP0, 87))
+    assert read_again == [(TP0, 86)]
+    assert ledger.floor(TP0) == 86  # nothing past the hole is committed
+
+    redelivered = ledger.take(TP0, 86)  # the consumer sought back to it
+    ledger.settle(redelivered)
+    ledger.settle(ledger.take(TP0, 87))
+    assert ledger.floor(TP0) is None
+    assert read_again == [(TP0, 86)]
