@@ -9,6 +9,14 @@ every commit at the :class:`~streams.inflight.InFlightLedger`'s floor: an offset
 committed only when every message before it on its partition was answered or
 dead-lettered.
 
+Faust also keeps, per partition, the offset it last read, and silently drops any fetched
+message below it as "already read". A seek (to the committed offset after a rebalance)
+resets that offset, but a batch fetched before the seek and still being handed out sets it
+forward again, so the messages the seek meant to read again are dropped: the worker was
+seen to skip the head of a partition after a restart that way. This consumer keeps no
+such offsets: every fetched message reaches the agent, and one read twice is handled
+twice (at least once), never skipped.
+
 On revocation the app abandons the revoked partitions' messages that have not started,
 the consumer waits (at most ``drain_timeout_s``) for the running ones to settle and
 commits what did, so a rebalance neither hands a finished message to the next owner to
@@ -19,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Set
+from collections.abc import Callable, Iterator, MutableMapping, Set
 from typing import Any, ClassVar, cast
 
 import faust
@@ -51,9 +59,29 @@ class LedgerApp(faust.App):
         return LedgerTransport(self.conf.broker_consumer, self)
 
 
+class NoReadOffsets(MutableMapping[TP, int | None]):
+    """Faust's last-read offsets, kept empty: Faust then drops no fetched message."""
+
+    def __getitem__(self, tp: TP) -> int | None:
+        return None
+
+    def __setitem__(self, tp: TP, offset: int | None) -> None:
+        pass
+
+    def __delitem__(self, tp: TP) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[TP]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
 class LedgerConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._read_offset = NoReadOffsets()
         self._acked_to: dict[TP, int] = {}
         self._seeks: set[asyncio.Task[None]] = set()
         self._ledger_app.ledger.read_again = self._read_again
