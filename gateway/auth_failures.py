@@ -16,19 +16,18 @@ runs instead, so no flood, however concurrent, runs more checks than the budget.
 
 from __future__ import annotations
 
-import orjson
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from gateway.auth import SUBPROTOCOL
 from gateway.client_ip import Network, client_address
 from gateway.errors import authentication_error, error_response
 from gateway.metrics import AUTH_FAILURE_REFUSALS, AUTH_FAILURES
 from gateway.ratelimit import Decision, RateLimiter
 from gateway.socket_limits import CLOSE_TOO_MANY
+from gateway.websocket import accept, refuse
 
 KEY_PREFIX = "techgear:authfail:"
 TOO_MANY_AUTH_FAILURES = "too_many_auth_failures"
@@ -114,14 +113,11 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, decision: Decision
         return
     # As every refusal on /v1/ws (docs/websocket.md): an error message, then a close code.
     websocket = WebSocket(scope, receive, send)
-    offered: list[str] = scope.get("subprotocols", [])
-    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    error = {
-        "type": "error",
-        "seq": 0,
-        "code": TOO_MANY_AUTH_FAILURES,
-        "message": "too many failed authentications from this address",
-        "retry_after": decision.retry_after_s,
-    }
-    await websocket.send_text(orjson.dumps(error).decode())
-    await websocket.close(CLOSE_TOO_MANY, reason=TOO_MANY_AUTH_FAILURES)
+    await accept(websocket)
+    await refuse(
+        websocket,
+        CLOSE_TOO_MANY,
+        TOO_MANY_AUTH_FAILURES,
+        "too many failed authentications from this address",
+        retry_after=decision.retry_after_s,
+    )

@@ -139,7 +139,7 @@ class ChatSession:
             WEBSOCKET_REFUSED.labels(TOKEN_EXPIRED).inc()
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                 message = "the token expired; reconnect with a fresh one"
-                await _refuse(self._ws, CLOSE_UNAUTHORIZED, TOKEN_EXPIRED, message, seq=self._seq)
+                await refuse(self._ws, CLOSE_UNAUTHORIZED, TOKEN_EXPIRED, message, seq=self._seq)
 
     def push(self, message: dict[str, Any]) -> None:
         """Queue a message for the client; a client too slow to keep up is disconnected."""
@@ -301,10 +301,9 @@ class ChatSession:
 
 async def chat_socket(websocket: WebSocket) -> None:
     offered: list[str] = websocket.scope.get("subprotocols", [])
-    # Only the non-secret protocol is ever echoed, never a credential-bearing one.
-    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    await accept(websocket)
     if _URL_CREDENTIALS & websocket.query_params.keys():
-        await _refuse(
+        await refuse(
             websocket,
             CLOSE_CREDENTIAL_IN_URL,
             "credential_in_url",
@@ -314,16 +313,16 @@ async def chat_socket(websocket: WebSocket) -> None:
         )
         return
     if not websocket.user.is_authenticated:
-        await _refuse(websocket, CLOSE_UNAUTHORIZED, "unauthorized", "missing credentials")
+        await refuse(websocket, CLOSE_UNAUTHORIZED, "unauthorized", "missing credentials")
         return
     if scopes.CHAT not in websocket.auth.scopes:
-        await _refuse(
+        await refuse(
             websocket, CLOSE_FORBIDDEN, "forbidden", "this credential lacks the 'chat' scope"
         )
         return
     principal: Principal = websocket.user
     if not principal.origin_allowed:
-        await _refuse(
+        await refuse(
             websocket,
             CLOSE_FORBIDDEN,
             ORIGIN_NOT_ALLOWED,
@@ -332,7 +331,7 @@ async def chat_socket(websocket: WebSocket) -> None:
         return
     requested = websocket.query_params.get("conversation_id")
     if requested is not None and not _CONVERSATION_ID.match(requested):
-        await _refuse(
+        await refuse(
             websocket,
             1008,
             "invalid_conversation_id",
@@ -344,7 +343,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     refusal = await admit(sockets, websocket.app.state.limiter, identity)
     if refusal is not None:
         extra = {} if refusal.retry_after is None else {"retry_after": refusal.retry_after}
-        await _refuse(websocket, refusal.close_code, refusal.code, refusal.message, **extra)
+        await refuse(websocket, refusal.close_code, refusal.code, refusal.message, **extra)
         return
     try:
         opened = await _open_conversation(websocket, principal, requested, offered)
@@ -371,7 +370,7 @@ async def _open_conversation(
     try:
         conversation_id = await access.open(principal, requested, offered_token(offered))
     except ConversationNotFoundError:
-        await _refuse(
+        await refuse(
             websocket,
             CLOSE_NOT_FOUND,
             CONVERSATION_NOT_FOUND,
@@ -382,7 +381,13 @@ async def _open_conversation(
     return conversation_id, access.token(conversation_id, principal)
 
 
-async def _refuse(
+async def accept(websocket: WebSocket) -> None:
+    offered: list[str] = websocket.scope.get("subprotocols", [])
+    # Only the non-secret protocol is ever echoed, never a credential-bearing one.
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+
+
+async def refuse(
     websocket: WebSocket, close_code: int, code: str, message: str, seq: int = 0, **extra: Any
 ) -> None:
     error = {"type": "error", "seq": seq, "code": code, "message": message, **extra}
