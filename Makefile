@@ -31,7 +31,7 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy schemas runtime gateway streams techgear bench
+	$(BIN)/mypy schemas runtime gateway streams helpdesk techgear bench
 
 schemas: $(STAMP)
 	$(BIN)/techgear schemas export

@@ -44,8 +44,10 @@ def create_app(
 ) -> Starlette:
     settings = settings or GatewaySettings()
     bridge = bridge or KafkaBridge(
-        settings.kafka_bootstrap_servers,
+        settings.kafka,
+        create_topics=settings.kafka_create_topics,
         replication_factor=settings.kafka_replication_factor,
+        worker_group=settings.worker_app_id,
         publish_timeout_s=settings.kafka_publish_timeout_s,
     )
     tokens = token_service(settings)

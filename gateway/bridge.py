@@ -16,24 +16,19 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from gateway.listener import AnswerListener
 from gateway.metrics import KAFKA_PRODUCE_ERRORS, KAFKA_PRODUCE_LATENCY
-from schemas import ChatAnswer, ChatDelta, ChatRequest, DeadLetter, decode, encode
-from schemas.cloudevents import header_value, headers_for
-from schemas.topics import (
-    ANSWER_DELTAS,
-    ANSWERS,
-    DEADLETTER,
-    REQUEST_ID_HEADER,
-    REQUESTS,
-    WORKER_GROUP_ID,
-    ensure_topics,
-)
+from runtime.envelope import envelope
+from runtime.kafka import KafkaConnection
+from runtime.settings import WORKER_GROUP_ID
+from runtime.topics import ensure_topics, partitions_of
+from schemas import ChatAnswer, ChatDelta, ChatRequest, DeadLetter, decode
+from schemas.cloudevents import header_value
+from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, REQUEST_ID_HEADER, REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +83,17 @@ class Probe:
 class KafkaBridge:
     def __init__(
         self,
-        bootstrap_servers: str,
+        connection: KafkaConnection,
         *,
+        create_topics: bool = True,
         replication_factor: int = 1,
+        worker_group: str = WORKER_GROUP_ID,
         publish_timeout_s: float = 5.0,
     ) -> None:
-        self._bootstrap = bootstrap_servers
+        self._kafka = connection
+        self._create_topics = create_topics
         self._replication_factor = replication_factor
+        self._worker_group = worker_group
         self._publish_timeout_s = publish_timeout_s
         self._waiting: dict[str, asyncio.Future[ChatAnswer]] = {}
         self._delta_routes: dict[str, _DeltaRoute] = {}
@@ -103,20 +102,16 @@ class KafkaBridge:
 
     async def start(self) -> None:
         # aiokafka clients bind to the running event loop, so they are made here.
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
-            acks="all",
-            enable_idempotence=True,
+        self._producer = self._kafka.producer(
             linger_ms=1,
             # The producer gives up on (and drops) an unsent request at this deadline, so a
             # caller told 503 is not answered later behind their back.
             request_timeout_ms=int(self._publish_timeout_s * 1000),
         )
-        self._admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._bootstrap, request_timeout_ms=5000
-        )
+        self._admin = self._kafka.admin(request_timeout_ms=5000)
         try:
-            await ensure_topics(self._bootstrap, replication_factor=self._replication_factor)
+            if self._create_topics:
+                await ensure_topics(self._kafka, replication_factor=self._replication_factor)
             await self._admin.start()
             await self._producer.start()
             await self._listener.start(await self._listened_partitions())
@@ -125,26 +120,16 @@ class KafkaBridge:
             raise
 
     def _new_consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
-        )
+        return self._kafka.consumer(group_id=None, enable_auto_commit=False)
 
     async def _listened_partitions(self) -> list[TopicPartition]:
-        assigned: list[TopicPartition] = []
         for _ in range(_METADATA_ATTEMPTS):  # a topic created a moment ago may lack metadata
-            described = await self._admin.describe_topics(list(_LISTENED))
-            assigned = sorted(
-                TopicPartition(t["topic"], p["partition"])
-                for t in described
-                if t["error_code"] == 0
-                for p in t["partitions"]
-            )
-            if {tp.topic for tp in assigned} == _LISTENED:
-                break
+            try:
+                return await partitions_of(self._admin, *sorted(_LISTENED))
+            except KafkaError as exc:
+                last = exc
             await asyncio.sleep(0.5)
-        else:
-            raise BrokerUnavailableError(f"no partition metadata for {sorted(_LISTENED)}")
-        return assigned
+        raise BrokerUnavailableError(f"no partition metadata for {sorted(_LISTENED)}: {last!r}")
 
     async def stop(self) -> None:
         await self._listener.stop()
@@ -168,13 +153,8 @@ class KafkaBridge:
             log.warning("request %s not published: %r", request.request_id, exc)
 
     def _send(self, request: ChatRequest) -> Awaitable[RecordMetadata]:
-        sending: Awaitable[RecordMetadata] = self._producer.send_and_wait(
-            REQUESTS,
-            value=encode(request),
-            key=request.conversation_id.encode(),
-            headers=list(headers_for(request, source=SOURCE).items()),
-        )
-        return sending
+        record = envelope(request, source=SOURCE, key=request.conversation_id)
+        return record.send(self._producer, REQUESTS)
 
     @property
     def waiting(self) -> int:
@@ -261,7 +241,7 @@ class KafkaBridge:
         started = time.perf_counter()
         try:
             responses = await asyncio.wait_for(
-                self._admin.describe_consumer_groups([WORKER_GROUP_ID]), _PROBE_TIMEOUT_S
+                self._admin.describe_consumer_groups([self._worker_group]), _PROBE_TIMEOUT_S
             )
         except (KafkaError, TimeoutError, OSError) as exc:
             return Probe(
@@ -270,9 +250,10 @@ class KafkaBridge:
         for response in responses:
             for group in response.groups:
                 _error, group_id, state, _protocol_type, _protocol, members = group[:6]
-                if group_id == WORKER_GROUP_ID and members:
+                if group_id == self._worker_group and members:
                     return Probe(True, _elapsed_ms(started), f"{len(members)} member(s), {state}")
-        return Probe(False, _elapsed_ms(started), "no worker in consumer group " + WORKER_GROUP_ID)
+        detail = "no worker in consumer group " + self._worker_group
+        return Probe(False, _elapsed_ms(started), detail)
 
 
 def _elapsed_ms(started: float) -> float:

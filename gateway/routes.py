@@ -26,7 +26,8 @@ from gateway.errors import error_response
 from gateway.metrics import ANSWER_CACHE
 from gateway.models import ChatBody, ChatResponse
 from gateway.settings import GatewaySettings
-from schemas import ChatRequest, correlation, new_id
+from runtime import correlation
+from schemas import ChatRequest, new_id
 
 _RETRY_AFTER_S = "5"
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import uvicorn
 
 from gateway.app import create_app
 from gateway.header_limits import HeaderLimitMiddleware
 from gateway.http_protocol import deadline_protocol
 from gateway.settings import GatewaySettings
+from runtime.kafka import verify_connection
 
 
 def run_gateway(settings: GatewaySettings) -> None:
+    asyncio.run(verify_connection(settings.kafka))
     app = HeaderLimitMiddleware(
         create_app(settings),
         max_headers=settings.http_max_headers,
@@ -35,7 +39,7 @@ def run_gateway(settings: GatewaySettings) -> None:
         access_log=False,
         # The process's logging is set up once, by `techgear`: uvicorn's loggers keep no
         # handlers of their own and propagate to the root's, whose filters redact
-        # credentials (techgear/logs.py) from uvicorn's WebSocket handshake lines too.
+        # credentials (runtime/logs.py) from uvicorn's WebSocket handshake lines too.
         log_config=None,
         ws_max_size=max(settings.max_body_bytes * 4, 65_536),
         timeout_graceful_shutdown=int(settings.request_timeout_s) + 5,

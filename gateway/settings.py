@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from runtime.settings import RuntimeSettings
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(RuntimeSettings):
     """Every knob of ``techgear gateway``.
 
     Behind a load balancer, set ``REQUEST_TIMEOUT_S`` below the balancer's own timeout so
@@ -35,8 +37,6 @@ class GatewaySettings(BaseSettings):
     """Knowledge-base documents the chat page's source links open (``/kb/{doc_id}``)."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Origins allowed to call the API from a browser; ``*`` allows any, without credentials."""
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_replication_factor: int = Field(default=1, ge=1)
     redis_url: str | None = None
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=1, le=65535)
@@ -54,7 +54,6 @@ class GatewaySettings(BaseSettings):
     chroma_host: str | None = None
     """The workers' Chroma server, checked by ``/ready``; unset when they embed the store."""
     chroma_port: int = 8000
-    log_level: str = "INFO"
     http_max_header_bytes: int = Field(default=16_384, ge=1024)
     """Request line plus headers larger than this are refused with 400 and the connection
     closed; bounds the memory one connection can make the gateway hold before the app runs."""

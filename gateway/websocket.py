@@ -43,13 +43,13 @@ from gateway.models import ChatResponse
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.socket_limits import TOKEN_EXPIRED, OpenSockets, admit, seconds_left
+from runtime import correlation
 from schemas import (
     MAX_MESSAGE_CHARS,
     ChatAnswer,
     ChatDelta,
     ChatRequest,
     Customer,
-    correlation,
     new_id,
 )
 

@@ -1,6 +1,5 @@
 """Event contracts shared by the gateway and the stream workers. Depends on nothing of ours."""
 
-from schemas import correlation
 from schemas.codec import EventDecodeError, decode, encode
 from schemas.events import (
     MAX_MESSAGE_CHARS,
@@ -15,6 +14,7 @@ from schemas.events import (
     Escalation,
     EscalationKind,
     EscalationReason,
+    HelpdeskDeadLetter,
     Priority,
     Source,
     TicketType,
@@ -26,7 +26,6 @@ from schemas.events import (
 __all__ = [
     "MAX_MESSAGE_CHARS",
     "SCHEMA_VERSION",
-    "correlation",
     "Category",
     "ChatAnswer",
     "ChatDelta",
@@ -37,6 +36,7 @@ __all__ = [
     "Escalation",
     "EscalationKind",
     "EscalationReason",
+    "HelpdeskDeadLetter",
     "Priority",
     "TicketType",
     "TranscriptTurn",

@@ -23,6 +23,7 @@ from schemas.events import (
     DeadLetter,
     DeadLetterReplay,
     Escalation,
+    HelpdeskDeadLetter,
 )
 from schemas.topics import (
     ANSWER_DELTAS,
@@ -42,39 +43,6 @@ ASYNCAPI_VERSION = "3.0.0"
 KAFKA_BINDING_VERSION = "0.5.0"
 _SCHEMA_REF = "#/components/schemas/{model}"
 
-HELPDESK_DEAD_LETTER = "HelpdeskDeadLetter"
-# Written as a plain dict by streams/helpdesk/bridge.py, which has no model for it yet;
-# described here from that code so the topic is not left out of the contract.
-_HELPDESK_DEAD_LETTER_SCHEMA: dict[str, Any] = {
-    "title": HELPDESK_DEAD_LETTER,
-    "description": "An escalation a helpdesk refused for good, or that could not be decoded. "
-    "Written without CloudEvents headers.",
-    "type": "object",
-    "required": [
-        "event_type",
-        "target",
-        "reason",
-        "source_topic",
-        "source_partition",
-        "source_offset",
-        "error",
-        "escalation",
-    ],
-    "properties": {
-        "event_type": {"const": "helpdesk.deadletter", "type": "string"},
-        "target": {"type": "string", "description": "The helpdesk target's name."},
-        "reason": {"type": "string", "description": "Why it was dead-lettered."},
-        "source_topic": {"type": "string"},
-        "source_partition": {"type": "integer"},
-        "source_offset": {"type": "integer"},
-        "error": {"type": "string", "description": "The error, with the helpdesk's reply."},
-        "escalation": {
-            "type": "string",
-            "description": "The escalation's bytes as UTF-8 (invalid bytes replaced).",
-        },
-    },
-}
-
 
 @dataclass(frozen=True, slots=True)
 class _Channel:
@@ -82,7 +50,6 @@ class _Channel:
     message: str
     key: str
     """What the record key holds."""
-    cloudevents: bool = True
     replayable: bool = False
     """``techgear dlq replay`` may republish records here, with ``replayed_from``."""
 
@@ -106,9 +73,8 @@ _CHANNELS: tuple[_Channel, ...] = (
     ),
     _Channel(
         HELPDESK_DEADLETTER,
-        HELPDESK_DEAD_LETTER,
+        HelpdeskDeadLetter.__name__,
         "The escalation's key (its conversation_id).",
-        cloudevents=False,
     ),
 )
 
@@ -152,7 +118,7 @@ def document() -> dict[str, Any]:
     _, definitions = models_json_schema(
         [(model, "serialization") for model in EVENT_TYPES], ref_template=_SCHEMA_REF
     )
-    schemas = definitions["$defs"] | {HELPDESK_DEAD_LETTER: _HELPDESK_DEAD_LETTER_SCHEMA}
+    schemas = definitions["$defs"]
     event_types = {model.__name__: _event_type(model) for model in EVENT_TYPES}
     return {
         "asyncapi": ASYNCAPI_VERSION,
@@ -181,7 +147,7 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": schemas,
             "messages": {
-                channel.message: _message(channel, event_types.get(channel.message))
+                channel.message: _message(channel, event_types[channel.message])
                 for channel in _CHANNELS
             },
         },
@@ -216,7 +182,7 @@ def _channel(channel: _Channel) -> dict[str, Any]:
     }
 
 
-def _message(channel: _Channel, event_type: str | None) -> dict[str, Any]:
+def _message(channel: _Channel, event_type: str) -> dict[str, Any]:
     message: dict[str, Any] = {
         "name": channel.message,
         "contentType": "application/json",
@@ -227,9 +193,8 @@ def _message(channel: _Channel, event_type: str | None) -> dict[str, Any]:
                 "bindingVersion": KAFKA_BINDING_VERSION,
             }
         },
+        "headers": _cloudevents_headers(event_type, replayable=channel.replayable),
     }
-    if channel.cloudevents and event_type is not None:
-        message["headers"] = _cloudevents_headers(event_type, replayable=channel.replayable)
     return message
 
 

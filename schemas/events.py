@@ -263,6 +263,36 @@ class DeadLetterReplay(BaseModel):
     from_source_record: bool
 
 
+class HelpdeskDeadLetter(BaseModel):
+    """An escalation the helpdesk bridge set aside for an operator, on
+    ``support.helpdesk-deadletter``: the helpdesk refused it for good, it would pass its
+    principal's hourly ticket quota, or it could not be decoded (``reason``). Bounded like
+    :class:`DeadLetter`: at most ``DEAD_LETTER_MAX_VALUE_BYTES`` of the original value,
+    with its whole size and SHA-256, and where it is on ``source_topic``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: Literal["support.helpdesk-deadletter"] = "support.helpdesk-deadletter"
+    schema_version: str = SCHEMA_VERSION
+    dead_letter_id: str = Field(default_factory=new_id)
+    occurred_at: UtcDateTime = Field(default_factory=utc_now)
+    target: str = Field(max_length=64, description="The helpdesk: zendesk or freshdesk.")
+    reason: str = Field(
+        max_length=64,
+        description="Why: refused, rate_limited, invalid_ticket_id, foreign_url, undecodable.",
+    )
+    escalation_event_id: str | None = Field(default=None, max_length=128)
+    conversation_id: str | None = Field(default=None, max_length=128)
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    original_value_b64: str
+    original_size: int = Field(ge=0)
+    original_sha256: str
+    original_truncated: bool
+    error: str = Field(max_length=2000, description="The error, with the helpdesk's reply.")
+
+
 EVENT_TYPES: tuple[type[BaseModel], ...] = (
     ChatRequest,
     ChatDelta,
@@ -270,4 +300,5 @@ EVENT_TYPES: tuple[type[BaseModel], ...] = (
     Escalation,
     DeadLetter,
     DeadLetterReplay,
+    HelpdeskDeadLetter,
 )

@@ -15,8 +15,7 @@ from aiokafka.errors import KafkaError
 from faust.types import TP, EventT, TableT
 from pydantic import BaseModel
 
-from schemas import encode
-from schemas.cloudevents import headers_for
+from runtime.envelope import envelope
 from schemas.topics import REQUESTS, TOPICS, TopicSpec
 from streams.commits import LedgerApp
 from streams.dispatch import ConversationDispatcher
@@ -64,11 +63,9 @@ class FaustPublisher:
         channel = self._topics.get(topic)
         if channel is None:
             channel = self._topics[topic] = self._app.topic(topic, value_type=bytes, key_type=bytes)
+        record = envelope(event, source=SOURCE, key=key, headers=headers)
         delivery = await channel.send(
-            key=key.encode(),
-            value=encode(event),
-            headers=dict(headers) | headers_for(event, source=SOURCE),
-            force=True,
+            key=record.key, value=record.value, headers=record.headers, force=True
         )
         if wait:
             await delivery
@@ -90,7 +87,6 @@ def create_app(
     settings: WorkerSettings,
     handler_factory: Callable[[Publisher, ConversationMemory], RequestHandler],
 ) -> faust.App:
-    brokers = ";".join(f"kafka://{host}" for host in settings.kafka_bootstrap_servers.split(","))
     ledger = InFlightLedger()
     dispatcher: ConversationDispatcher | None = None
 
@@ -104,7 +100,7 @@ def create_app(
         # Within the rebalance timeout, so a slow handler cannot stall the whole group.
         drain_timeout_s=settings.broker_rebalance_timeout_s / 2,
         on_revoke=abandon,
-        broker=brokers,
+        **settings.kafka.faust_options(),
         key_serializer="raw",
         value_serializer="raw",
         # On disk, so memory does not grow with the number of conversations.
@@ -114,7 +110,6 @@ def create_app(
         autodiscover=False,
         topic_disable_leader=True,
         topic_replication_factor=settings.kafka_replication_factor,
-        producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
@@ -163,7 +158,7 @@ def create_app(
             # find the event (and so the partition) they belong to.
             await dispatcher.submit(inbound, context=event)
 
-    lag = LagProbe(settings.kafka_bootstrap_servers, settings.worker_app_id)
+    lag = LagProbe(settings.kafka, settings.worker_app_id)
 
     async def measure_lag() -> None:
         try:

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, MutableMapping, Set
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Set
 from typing import Any, ClassVar, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, ConsumerT, TransportT
+from faust.types import TP, ConsumerT, ProducerT, TransportT
 
+from runtime.kafka import PRODUCER_DELIVERY
 from streams.inflight import InFlightLedger
 
 log = logging.getLogger(__name__)
@@ -131,5 +132,14 @@ class LedgerConsumer(faust_aiokafka.Consumer):
         await super().on_partitions_revoked(revoked)
 
 
+class DeliveringProducer(faust_aiokafka.Producer):
+    """Faust's producer (answers, escalations, changelogs) with the system's delivery
+    settings; Faust itself makes it idempotent only for exactly-once processing."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), **PRODUCER_DELIVERY}
+
+
 class LedgerTransport(faust_aiokafka.Transport):
     Consumer: ClassVar[type[ConsumerT]] = LedgerConsumer
+    Producer: ClassVar[type[ProducerT]] = DeliveringProducer

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from runtime import correlation
 from schemas import (
     ChatAnswer,
     ChatDelta,
@@ -27,7 +28,6 @@ from schemas import (
     Escalation,
     EscalationKind,
     EventDecodeError,
-    correlation,
     decode,
     utc_now,
 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from runtime.kafka import KafkaConnection
+from runtime.topics import partitions_of
 from schemas.topics import REQUESTS
 from streams.metrics import CONSUMER_LAG
 
@@ -13,13 +15,13 @@ class LagProbe:
     """Lag = end offset - the group's committed offset, per partition. Its clients live
     for one measurement, so nothing is left open when the worker stops between two."""
 
-    def __init__(self, bootstrap_servers: str, group_id: str) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, connection: KafkaConnection, group_id: str) -> None:
+        self._kafka = connection
         self._group_id = group_id
 
     async def measure(self) -> dict[int, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None)
+        admin = self._kafka.admin()
+        consumer = self._kafka.consumer(group_id=None)
         await admin.start()
         try:
             await consumer.start()
@@ -33,8 +35,7 @@ class LagProbe:
     async def _measure(
         self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer
     ) -> dict[int, int]:
-        (described,) = await admin.describe_topics([REQUESTS])
-        partitions = [TopicPartition(REQUESTS, p["partition"]) for p in described["partitions"]]
+        partitions = await partitions_of(admin, REQUESTS)
         committed = await admin.list_consumer_group_offsets(self._group_id, partitions=partitions)
         ends = await consumer.end_offsets(partitions)
         lag = {}

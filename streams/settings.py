@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from schemas.topics import WORKER_GROUP_ID
+from runtime.settings import RuntimeSettings
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(RuntimeSettings):
     """Every knob of ``techgear worker`` and ``techgear ingest``.
 
     In Kubernetes set ``KAFKA_BOOTSTRAP_SERVERS`` to the cluster's bootstrap address,
@@ -22,10 +22,6 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_replication_factor: int = Field(default=1, ge=1)
-    worker_app_id: str = WORKER_GROUP_ID
-    """Faust app id = consumer group; changelog topic names derive from it."""
     worker_data_dir: Path = Path(".local/faust")
     """Faust's local state (table stores); must be writable by the worker's user."""
     worker_concurrency: int = Field(default=16, ge=1, le=1024)
@@ -102,4 +98,3 @@ class WorkerSettings(BaseSettings):
     """Prometheus endpoint of this worker; 0 turns it off. One port per worker process."""
     lag_interval_s: float = Field(default=15.0, gt=0)
     """How often the consumer lag gauge is refreshed."""
-    log_level: str = "INFO"

@@ -10,7 +10,9 @@ from faust.worker import Worker
 from prometheus_client import start_http_server
 from tqdm import tqdm
 
-from schemas.topics import TOPICS, ensure_topics
+from runtime.kafka import verify_connection
+from runtime.topics import ensure_topics
+from schemas.topics import TOPICS
 from streams.app import create_app, memory_changelog
 from streams.components import build_workflow, drop_collection, open_store
 from streams.embeddings import OnnxEmbedder
@@ -25,13 +27,7 @@ log = logging.getLogger(__name__)
 
 def run_worker(settings: WorkerSettings) -> None:
     """Run the Faust worker in the foreground until SIGINT or SIGTERM."""
-    asyncio.run(
-        ensure_topics(
-            settings.kafka_bootstrap_servers,
-            replication_factor=settings.kafka_replication_factor,
-            specs=(*TOPICS, memory_changelog(settings)),
-        )
-    )
+    asyncio.run(_prepare_kafka(settings))
     workflow = build_workflow(settings)
 
     def handler_for(publisher: Publisher, memory: ConversationMemory) -> RequestHandler:
@@ -57,6 +53,18 @@ def run_worker(settings: WorkerSettings) -> None:
     Worker(
         app, loglevel=settings.log_level.lower(), override_logging=False
     ).execute_from_commandline()
+
+
+async def _prepare_kafka(settings: WorkerSettings) -> None:
+    """Fail at once on a broker that is unreachable or refuses us; create the topics
+    when allowed (Faust creates the changelog itself where it is not)."""
+    await verify_connection(settings.kafka)
+    if settings.kafka_create_topics:
+        await ensure_topics(
+            settings.kafka,
+            replication_factor=settings.kafka_replication_factor,
+            specs=(*TOPICS, memory_changelog(settings)),
+        )
 
 
 def ingest(

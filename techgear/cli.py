@@ -5,14 +5,26 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import click
+from pydantic import ValidationError
 
-from techgear.logs import configure_logging
+from runtime.kafka import KafkaSetupError
+from runtime.logs import configure_logging
 
 
-@click.group()
+class _Commands(click.Group):
+    """Configuration a process cannot run with ends it with one clear line, not a trace."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (KafkaSetupError, ValidationError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """TechGear Support Streams: gateway, stream workers and operator tools."""
 
@@ -24,7 +36,7 @@ def gateway() -> None:
     from gateway.settings import GatewaySettings
 
     settings = GatewaySettings()
-    configure_logging()
+    configure_logging(settings)
     run_gateway(settings)
 
 
@@ -35,7 +47,7 @@ def worker() -> None:
     from streams.worker import run_worker
 
     settings = WorkerSettings()
-    configure_logging()
+    configure_logging(settings)
     run_worker(settings)
 
 
@@ -51,7 +63,7 @@ def ingest(path: Path | None, quiet: bool, rebuild: bool) -> None:
     from streams.worker import ingest as run_ingest
 
     settings = WorkerSettings()
-    configure_logging()
+    configure_logging(settings)
     report = run_ingest(settings, path, show_progress=not quiet, rebuild=rebuild)
     click.echo(
         f"added {report.added}, removed {report.removed}, unchanged {report.unchanged}; "
@@ -213,15 +225,19 @@ def topics_create() -> None:
     """Create the missing topics with their partitions and retention."""
     import asyncio
 
-    from schemas.topics import ensure_topics
-    from streams.settings import WorkerSettings
+    from runtime.kafka import verify_connection
+    from runtime.settings import RuntimeSettings
+    from runtime.topics import ensure_topics
 
-    settings = WorkerSettings()
-    created = asyncio.run(
-        ensure_topics(
-            settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor
+    settings = RuntimeSettings()
+
+    async def create() -> list[str]:
+        await verify_connection(settings.kafka)
+        return await ensure_topics(
+            settings.kafka, replication_factor=settings.kafka_replication_factor
         )
-    )
+
+    created = asyncio.run(create())
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
@@ -234,17 +250,18 @@ def helpdesk(target: Literal["zendesk", "freshdesk"]) -> None:
 
     from prometheus_client import start_http_server
 
-    from streams.helpdesk.bridge import BridgeConfig, HelpdeskBridge
-    from streams.helpdesk.settings import HelpdeskSettings
+    from helpdesk.bridge import BridgeConfig, HelpdeskBridge
+    from helpdesk.settings import HelpdeskSettings
+    from runtime.kafka import verify_connection
 
-    configure_logging()
     settings = HelpdeskSettings()
+    configure_logging(settings)
     try:
         chosen, base_url = settings.target(target)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     config = BridgeConfig(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        kafka=settings.kafka,
         base_url=base_url,
         redis_url=settings.redis_url,
         backoff_s=settings.helpdesk_backoff_s,
@@ -254,6 +271,7 @@ def helpdesk(target: Literal["zendesk", "freshdesk"]) -> None:
         start_http_server(settings.helpdesk_metrics_port, settings.helpdesk_metrics_host)
 
     async def run() -> None:
+        await verify_connection(settings.kafka)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -274,10 +292,10 @@ def dlq_list() -> None:
     only a prefix), error, attempts, and when it was last replayed."""
     import asyncio
 
-    from streams.settings import WorkerSettings
+    from runtime.settings import RuntimeSettings
     from techgear.dlq import list_dead_letters
 
-    letters = asyncio.run(list_dead_letters(WorkerSettings().kafka_bootstrap_servers))
+    letters = asyncio.run(list_dead_letters(RuntimeSettings().kafka))
     if not letters:
         click.echo("no dead letters")
     for stored in letters:
@@ -339,20 +357,21 @@ def dlq_replay(
     """
     import asyncio
 
-    from streams.settings import WorkerSettings
+    from runtime.settings import RuntimeSettings
     from techgear.dlq import Outcome, Selection, replay
 
     try:
         selection = Selection(frozenset(ids), since, until, everything)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    settings = WorkerSettings()
+    settings = RuntimeSettings()
     results = asyncio.run(
         replay(
-            settings.kafka_bootstrap_servers,
+            settings.kafka,
             selection,
             again=again,
             dry_run=dry_run,
+            create_topics=settings.kafka_create_topics,
             replication_factor=settings.kafka_replication_factor,
         )
     )
@@ -376,10 +395,10 @@ def topics_describe() -> None:
     committed lag of every consumer group reading it."""
     import asyncio
 
-    from streams.settings import WorkerSettings
+    from runtime.settings import RuntimeSettings
     from techgear.topics_report import describe
 
-    for report in asyncio.run(describe(WorkerSettings().kafka_bootstrap_servers)):
+    for report in asyncio.run(describe(RuntimeSettings().kafka)):
         hours = int(report.retention_ms) / 3_600_000 if report.retention_ms.isdigit() else 0
         click.echo(
             f"{report.name}: {report.partitions} partitions, "

@@ -20,15 +20,11 @@ from datetime import datetime
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from schemas import DeadLetter, DeadLetterReplay, EventDecodeError, decode, encode
-from schemas.cloudevents import headers_for
-from schemas.topics import (
-    DEADLETTER,
-    DEADLETTER_REPLAYS,
-    REPLAYED_FROM_HEADER,
-    TOPICS,
-    ensure_topics,
-)
+from runtime.envelope import envelope
+from runtime.kafka import KafkaConnection
+from runtime.topics import ensure_topics
+from schemas import DeadLetter, DeadLetterReplay, EventDecodeError, decode
+from schemas.topics import DEADLETTER, DEADLETTER_REPLAYS, REPLAYED_FROM_HEADER, TOPICS
 from techgear.records import read_record, read_records
 
 SOURCE = "/techgear/cli"
@@ -116,12 +112,12 @@ class _Original:
     from_source_record: bool
 
 
-async def list_dead_letters(bootstrap_servers: str) -> list[StoredDeadLetter]:
+async def list_dead_letters(kafka: KafkaConnection) -> list[StoredDeadLetter]:
     """Every dead letter still retained (once each), oldest first within each partition,
     with its latest replay."""
-    replays = await _latest_replays(bootstrap_servers)
+    replays = await _latest_replays(kafka)
     letters: dict[str, StoredDeadLetter] = {}
-    for record in await read_records(bootstrap_servers, DEADLETTER):
+    for record in await read_records(kafka, DEADLETTER):
         try:
             letter = decode(record.value or b"", DeadLetter)
         except EventDecodeError:
@@ -135,10 +131,10 @@ async def list_dead_letters(bootstrap_servers: str) -> list[StoredDeadLetter]:
     return list(letters.values())
 
 
-async def _latest_replays(bootstrap_servers: str) -> dict[str, DeadLetterReplay]:
+async def _latest_replays(kafka: KafkaConnection) -> dict[str, DeadLetterReplay]:
     """Dead letter id → its latest recorded replay."""
     replays: dict[str, DeadLetterReplay] = {}
-    for record in await read_records(bootstrap_servers, DEADLETTER_REPLAYS):
+    for record in await read_records(kafka, DEADLETTER_REPLAYS):
         try:
             replay = decode(record.value or b"", DeadLetterReplay)
         except EventDecodeError:
@@ -148,17 +144,18 @@ async def _latest_replays(bootstrap_servers: str) -> dict[str, DeadLetterReplay]
 
 
 async def replay(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     selection: Selection,
     *,
     again: bool = False,
     dry_run: bool = False,
+    create_topics: bool = True,
     replication_factor: int = 1,
 ) -> list[ReplayResult]:
     """Republish the selected dead letters' originals to their source topics and record
     each replay; letters replayed before are skipped unless ``again``. ``dry_run`` checks
     and reports without publishing or recording anything."""
-    stored = await list_dead_letters(bootstrap_servers)
+    stored = await list_dead_letters(kafka)
     chosen = [s for s in stored if selection.matches(s.letter)]
     results = [
         ReplayResult(missing, Outcome.NOT_FOUND, "no retained dead letter has this id")
@@ -166,30 +163,26 @@ async def replay(
     ]
     if dry_run:
         for letter in chosen:
-            results.append(await _replay_one(bootstrap_servers, None, letter, again))
+            results.append(await _replay_one(kafka, None, letter, again))
         return results
-    await ensure_topics(
-        bootstrap_servers,
-        replication_factor=replication_factor,
-        specs=tuple(spec for spec in TOPICS if spec.name == DEADLETTER_REPLAYS),
-    )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        max_request_size=_MAX_REQUEST_BYTES,
-    )
+    if create_topics:
+        await ensure_topics(
+            kafka,
+            replication_factor=replication_factor,
+            specs=tuple(spec for spec in TOPICS if spec.name == DEADLETTER_REPLAYS),
+        )
+    producer = kafka.producer(max_request_size=_MAX_REQUEST_BYTES)
     await producer.start()
     try:
         for letter in chosen:
-            results.append(await _replay_one(bootstrap_servers, producer, letter, again))
+            results.append(await _replay_one(kafka, producer, letter, again))
     finally:
         await producer.stop()
     return results
 
 
 async def _replay_one(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     producer: AIOKafkaProducer | None,
     stored: StoredDeadLetter,
     again: bool,
@@ -205,7 +198,7 @@ async def _replay_one(
             "--again replays it again",
         )
     try:
-        original = await _original(bootstrap_servers, letter)
+        original = await _original(kafka, letter)
     except _NotReplayableError as exc:
         return ReplayResult(letter.dead_letter_id, Outcome.NOT_REPLAYABLE, str(exc))
     how = " (re-read from the source record)" if original.from_source_record else ""
@@ -238,11 +231,8 @@ async def _replay_one(
         from_source_record=original.from_source_record,
     )
     try:
-        await producer.send_and_wait(
-            DEADLETTER_REPLAYS,
-            value=encode(record),
-            key=letter.dead_letter_id.encode(),
-            headers=list(headers_for(record, source=SOURCE).items()),
+        await envelope(record, source=SOURCE, key=letter.dead_letter_id).send(
+            producer, DEADLETTER_REPLAYS
         )
     except KafkaError as exc:
         return ReplayResult(
@@ -254,14 +244,14 @@ async def _replay_one(
     return ReplayResult(letter.dead_letter_id, Outcome.REPLAYED, f"to {where}{how}")
 
 
-async def _original(bootstrap_servers: str, letter: DeadLetter) -> _Original:
+async def _original(kafka: KafkaConnection, letter: DeadLetter) -> _Original:
     """The whole original key and value of ``letter``, checked against its hash."""
     source = f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}"
     if letter.original_truncated:
         if letter.original_sha256 is None:
             raise _NotReplayableError("the letter holds a prefix and no hash to check a copy by")
         record = await read_record(
-            bootstrap_servers, letter.source_topic, letter.source_partition, letter.source_offset
+            kafka, letter.source_topic, letter.source_partition, letter.source_offset
         )
         if record is None:
             raise _NotReplayableError(

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
+from aiokafka.errors import UnknownTopicOrPartitionError
 from aiokafka.structs import ConsumerRecord
+
+from runtime.kafka import KafkaConnection
+from runtime.topics import partitions_of
 
 _FETCH_TIMEOUT_MS = 2000
 
 
-async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+async def end_offsets(kafka: KafkaConnection, topic: str) -> dict[int, int]:
     """The next offset of each partition of ``topic``: where a read "from now" starts."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    consumer = kafka.consumer(group_id=None)
     await consumer.start()
     try:
-        partitions = await _partitions(bootstrap_servers, topic)
+        partitions = await _partitions(kafka, topic)
         offsets = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
@@ -24,17 +27,15 @@ async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
 
 
 async def read_records(
-    bootstrap_servers: str, topic: str, start: Mapping[int, int] | None = None
+    kafka: KafkaConnection, topic: str, start: Mapping[int, int] | None = None
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """The records of ``topic`` from the ``start`` offsets (the oldest retained when
     omitted) to its end as of this call, partition by partition in offset order."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
-    )
+    consumer = kafka.consumer(group_id=None, enable_auto_commit=False)
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        partitions = await _partitions(bootstrap_servers, topic)
+        partitions = await _partitions(kafka, topic)
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         oldest = await consumer.beginning_offsets(partitions)
@@ -52,17 +53,15 @@ async def read_records(
 
 
 async def read_record(
-    bootstrap_servers: str, topic: str, partition: int, offset: int
+    kafka: KafkaConnection, topic: str, partition: int, offset: int
 ) -> ConsumerRecord[bytes, bytes] | None:
     """The record at ``offset`` of one partition, or ``None`` when the topic no longer
     retains it (deleted by retention or compaction) or never held it."""
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
-    )
+    consumer = kafka.consumer(group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        if tp not in await _partitions(bootstrap_servers, topic):
+        if tp not in await _partitions(kafka, topic):
             return None
         consumer.assign([tp])
         oldest = (await consumer.beginning_offsets([tp]))[tp]
@@ -82,11 +81,12 @@ async def read_record(
     return None
 
 
-async def _partitions(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def _partitions(kafka: KafkaConnection, topic: str) -> list[TopicPartition]:
+    admin = kafka.admin()
     await admin.start()
     try:
-        (described,) = await admin.describe_topics([topic])
+        return await partitions_of(admin, topic)
+    except UnknownTopicOrPartitionError:
+        return []
     finally:
         await admin.close()
-    return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 
-from schemas.topics import TOPICS, topic_configs
+from runtime.kafka import KafkaConnection
+from runtime.topics import topic_configs
+from schemas.topics import TOPICS
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +21,9 @@ class TopicReport:
     lag_by_group: dict[str, int] = field(default_factory=dict)
 
 
-async def describe(bootstrap_servers: str) -> list[TopicReport]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+async def describe(kafka: KafkaConnection) -> list[TopicReport]:
+    admin = kafka.admin()
+    consumer = kafka.consumer(group_id=None)
     await admin.start()
     await consumer.start()
     try:

@@ -25,8 +25,10 @@ from aiokafka.errors import KafkaError
 
 from gateway.keys import digest
 from gateway.users import UserStore
+from runtime.kafka import KafkaConnection
+from runtime.settings import WORKER_GROUP_ID
 from schemas import ChatAnswer, ChatRequest, EventDecodeError, decode, encode
-from schemas.topics import ANSWERS, REQUESTS, WORKER_GROUP_ID
+from schemas.topics import ANSWERS, REQUESTS
 from streams.embeddings import OnnxEmbedder
 from streams.settings import WorkerSettings
 from streams.worker import ingest
@@ -320,7 +322,9 @@ async def _probe_every_partition(
     try:
         await producer.start()
         try:
-            answers_from = await end_offsets(bootstrap, ANSWERS)  # before any probe is sent
+            answers_from = await end_offsets(
+                KafkaConnection(bootstrap), ANSWERS
+            )  # before any probe is sent
             consumer.assign([TopicPartition(ANSWERS, p) for p in answers_from])
             for partition, offset in answers_from.items():
                 consumer.seek(TopicPartition(ANSWERS, partition), offset)

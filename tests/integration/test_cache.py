@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from runtime.kafka import KafkaConnection
 from schemas import ChatAnswer
 from schemas.topics import ANSWERS
 from streams.settings import WorkerSettings
@@ -79,7 +80,7 @@ async def test_a_first_question_answered_by_the_gateway_still_reaches_the_worker
 ) -> None:
     question = f"Tell me about the FitBand 3 ({uuid.uuid4().hex[:6]})"
     await ask(gateway_url, question)
-    answers_from = await end_offsets(kafka_bootstrap, ANSWERS)
+    answers_from = await end_offsets(KafkaConnection(kafka_bootstrap), ANSWERS)
     hit = await ask(gateway_url, question)
     follow_up = await ask_in(gateway_url, hit.json()["conversation_id"], "how much does it cost?")
 
@@ -89,7 +90,7 @@ async def test_a_first_question_answered_by_the_gateway_still_reaches_the_worker
     # ... and published the answer event of the request the gateway answered.
     answered = [
         event.request_id
-        for record in await read_records(kafka_bootstrap, ANSWERS, answers_from)
+        for record in await read_records(KafkaConnection(kafka_bootstrap), ANSWERS, answers_from)
         if (event := decodes_as(record, ChatAnswer)) is not None
     ]
     assert hit.json()["request_id"] in answered

@@ -19,8 +19,11 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from runtime.kafka import KafkaConnection
+from runtime.settings import WORKER_GROUP_ID
+from runtime.topics import ensure_topics
 from schemas import ChatAnswer, ChatRequest, DeadLetter, decode, encode
-from schemas.topics import ANSWERS, DEADLETTER, REQUESTS, WORKER_GROUP_ID, ensure_topics
+from schemas.topics import ANSWERS, DEADLETTER, REQUESTS
 from techgear.records import end_offsets, read_records
 from tests.conftest import WorkerProcess, substitute_worker
 from tests.integration.conftest import decodes_as, read_until
@@ -69,7 +72,7 @@ async def produce(bootstrap: str, partition: int, message: str) -> tuple[str, in
 
 
 async def answered(bootstrap: str, since: dict[int, int], request_ids: set[str]) -> set[str]:
-    records = await read_records(bootstrap, ANSWERS, since)
+    records = await read_records(KafkaConnection(bootstrap), ANSWERS, since)
     answers = (decodes_as(record, ChatAnswer) for record in records)
     return {a.request_id for a in answers if a is not None and a.request_id in request_ids}
 
@@ -91,10 +94,10 @@ async def until(
 async def test_slow_head_message_is_not_committed_past_and_is_answered_after_sigkill(
     worker: WorkerProcess, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    await ensure_topics(kafka_bootstrap)
+    await ensure_topics(KafkaConnection(kafka_bootstrap))
     outage = tmp_path / "llm-hangs"
     outage.touch()  # every LLM call hangs until the outage ends
-    since = await end_offsets(kafka_bootstrap, ANSWERS)
+    since = await end_offsets(KafkaConnection(kafka_bootstrap), ANSWERS)
     with substitute_worker(
         worker,
         RESPONDER="simulated",
@@ -158,7 +161,7 @@ async def test_slow_head_message_is_not_committed_past_and_is_answered_after_sig
 async def test_record_over_the_dead_letter_size_gets_a_bounded_letter_and_is_committed(
     worker: WorkerProcess, kafka_bootstrap: str
 ) -> None:
-    await ensure_topics(kafka_bootstrap)
+    await ensure_topics(KafkaConnection(kafka_bootstrap))
     value = b"a" * 900_000  # its letter with every byte in base64 would exceed 1 MiB
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=2**20)
     await producer.start()

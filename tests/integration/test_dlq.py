@@ -16,6 +16,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
+from runtime.kafka import KafkaConnection
+from runtime.topics import ensure_topics
 from schemas import ChatAnswer, ChatRequest, DeadLetter, decode, encode
 from schemas.events import DEAD_LETTER_MAX_VALUE_BYTES
 from schemas.topics import (
@@ -24,7 +26,6 @@ from schemas.topics import (
     REPLAYED_FROM_HEADER,
     REQUESTS,
     TopicSpec,
-    ensure_topics,
 )
 from techgear.records import end_offsets, read_records
 from tests.conftest import REPO, process_env
@@ -42,7 +43,7 @@ EXPIRED_TOPIC = "test.dlq-expired"
 @pytest.fixture(scope="module")
 async def test_topics(kafka_bootstrap: str) -> None:
     await ensure_topics(
-        kafka_bootstrap,
+        KafkaConnection(kafka_bootstrap),
         specs=(
             TopicSpec(REPLAY_TOPIC, partitions=1, retention_ms=24 * 3600 * 1000),
             TopicSpec(EXPIRED_TOPIC, partitions=1, retention_ms=24 * 3600 * 1000),
@@ -101,7 +102,9 @@ async def replays_since(
     kafka_bootstrap: str, topic: str, start: dict[int, int]
 ) -> list[ConsumerRecord[bytes, bytes]]:
     return [
-        r for r in await read_records(kafka_bootstrap, topic, start) if replayed_from(r) is not None
+        r
+        for r in await read_records(KafkaConnection(kafka_bootstrap), topic, start)
+        if replayed_from(r) is not None
     ]
 
 
@@ -123,7 +126,7 @@ async def test_a_dead_letter_is_replayed_once_and_again_only_when_asked(
             request_id=request.request_id,
         ),
     )
-    start = await end_offsets(kafka_bootstrap, REQUESTS)
+    start = await end_offsets(KafkaConnection(kafka_bootstrap), REQUESTS)
 
     listed = dlq(kafka_bootstrap, "list")
     first = dlq(kafka_bootstrap, "replay", "--id", letter.dead_letter_id)
@@ -171,7 +174,7 @@ async def test_a_time_range_replays_only_the_letters_inside_it(
         )
         for name, h in (("early", 0), ("inside", 2), ("late", 4))
     ]
-    start = await end_offsets(kafka_bootstrap, REPLAY_TOPIC)
+    start = await end_offsets(KafkaConnection(kafka_bootstrap), REPLAY_TOPIC)
 
     since, until = (base + timedelta(hours=1)).isoformat(), (base + timedelta(hours=4)).isoformat()
     result = dlq(kafka_bootstrap, "replay", "--since", since, "--until", until)
@@ -187,7 +190,7 @@ async def test_a_dry_run_lists_recent_letters_and_changes_nothing(
     kafka_bootstrap: str, test_topics: None
 ) -> None:
     letter = await dead_letter(kafka_bootstrap, letter_for(b"dry"))
-    start = await end_offsets(kafka_bootstrap, REPLAY_TOPIC)
+    start = await end_offsets(KafkaConnection(kafka_bootstrap), REPLAY_TOPIC)
 
     dry = dlq(kafka_bootstrap, "replay", "--since", "10m", "--dry-run")
     published_by_dry_run = await replays_since(kafka_bootstrap, REPLAY_TOPIC, start)
@@ -203,7 +206,7 @@ async def test_all_replays_every_letter_not_replayed_before(
     kafka_bootstrap: str, test_topics: None
 ) -> None:
     letters = [await dead_letter(kafka_bootstrap, letter_for(b"all-%d" % i)) for i in range(2)]
-    start = await end_offsets(kafka_bootstrap, REPLAY_TOPIC)
+    start = await end_offsets(KafkaConnection(kafka_bootstrap), REPLAY_TOPIC)
 
     first = dlq(kafka_bootstrap, "replay", "--all")
     second = dlq(kafka_bootstrap, "replay", "--all")
@@ -299,7 +302,7 @@ async def test_letters_whose_original_is_gone_or_altered_fail_and_the_others_are
         kafka_bootstrap, truncated_letter_for(original, key, kept, original_sha256="0" * 64)
     )
     fine = await dead_letter(kafka_bootstrap, letter_for(b"fine"))
-    start = await end_offsets(kafka_bootstrap, REPLAY_TOPIC)
+    start = await end_offsets(KafkaConnection(kafka_bootstrap), REPLAY_TOPIC)
 
     result = dlq(
         kafka_bootstrap,

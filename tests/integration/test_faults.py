@@ -39,6 +39,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from runtime.kafka import KafkaConnection
 from schemas import ChatAnswer, Escalation, EscalationReason, decode
 from schemas.topics import ANSWERS, ESCALATIONS
 from techgear.records import end_offsets, read_records
@@ -235,8 +236,8 @@ async def test_worker_killed_mid_stream_every_caller_gets_one_answer_and_no_doub
         else f"How much does the FitBand 3 cost? (ref {nonce}-{i})"
         for i in range(45)
     ]
-    escalations_from = await end_offsets(kafka_bootstrap, ESCALATIONS)
-    answers_from = await end_offsets(kafka_bootstrap, ANSWERS)
+    escalations_from = await end_offsets(KafkaConnection(kafka_bootstrap), ESCALATIONS)
+    answers_from = await end_offsets(KafkaConnection(kafka_bootstrap), ANSWERS)
     # Long enough for a replacement worker to start on a loaded machine and the group to
     # evict the killed member and rebalance.
     env = gateway_env | {"REQUEST_TIMEOUT_S": "360"}
@@ -262,7 +263,9 @@ async def test_worker_killed_mid_stream_every_caller_gets_one_answer_and_no_doub
     assert len(asked) == len(questions)
     assert all(("₹2,999" in b["answer"]) != b["escalated"] for b in bodies)
     escalations: dict[str, int] = {}
-    for record in await read_records(kafka_bootstrap, ESCALATIONS, escalations_from):
+    for record in await read_records(
+        KafkaConnection(kafka_bootstrap), ESCALATIONS, escalations_from
+    ):
         event = decodes_as(record, Escalation)
         if event is not None and event.request_id in asked:
             escalations[event.request_id] = escalations.get(event.request_id, 0) + 1
@@ -271,7 +274,7 @@ async def test_worker_killed_mid_stream_every_caller_gets_one_answer_and_no_doub
     assert escalations == dict.fromkeys(escalated, 1)
     answered = {
         event.request_id
-        for record in await read_records(kafka_bootstrap, ANSWERS, answers_from)
+        for record in await read_records(KafkaConnection(kafka_bootstrap), ANSWERS, answers_from)
         if (event := decodes_as(record, ChatAnswer)) is not None
     }
     assert asked <= answered
@@ -282,7 +285,7 @@ async def test_an_llm_slower_than_the_poll_interval_causes_no_rebalance_or_doubl
 ) -> None:
     nonce = uuid.uuid4().hex[:8]
     questions = [f"How much does the FitBand 3 cost? (slow {nonce}-{i})" for i in range(5)]
-    answers_from = await end_offsets(kafka_bootstrap, ANSWERS)
+    answers_from = await end_offsets(KafkaConnection(kafka_bootstrap), ANSWERS)
     slow = substitute_worker(
         worker,
         RESPONDER="simulated",
@@ -314,7 +317,7 @@ async def test_an_llm_slower_than_the_poll_interval_causes_no_rebalance_or_doubl
     asked = [r.json()["request_id"] for r in responses]
     published = [
         event.request_id
-        for record in await read_records(kafka_bootstrap, ANSWERS, answers_from)
+        for record in await read_records(KafkaConnection(kafka_bootstrap), ANSWERS, answers_from)
         if (event := decodes_as(record, ChatAnswer)) is not None and event.request_id in asked
     ]
     assert sorted(published) == sorted(asked)  # each processed once: nothing redelivered

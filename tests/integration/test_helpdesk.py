@@ -5,7 +5,7 @@ requesters not mailed, ticket ids checked, new tickets limited per principal."""
 
 from __future__ import annotations
 
-import json
+import base64
 import os
 import subprocess
 import sys
@@ -23,19 +23,24 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from helpdesk.targets import STAND_IN_EMAIL, UNVERIFIED
+from runtime.kafka import KafkaConnection
+from runtime.topics import ensure_topics
 from schemas import (
     Category,
     Customer,
     Escalation,
     EscalationKind,
     EscalationReason,
+    HelpdeskDeadLetter,
     Priority,
     TicketType,
     TranscriptTurn,
+    decode,
     encode,
 )
-from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER, ensure_topics
-from streams.helpdesk.targets import STAND_IN_EMAIL, UNVERIFIED
+from schemas.cloudevents import ce_type, header_value
+from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
 from techgear.services import LocalRedis, ServicesSettings
 from tests.conftest import API_KEY, REDIS_PORT, REPO, STATE_DIR, process_env, stop_process
 from tests.integration.conftest import produce_raw, read_until, wait_for, wait_until
@@ -237,7 +242,7 @@ async def test_ticket_refused_as_invalid_goes_to_the_helpdesk_dead_letters(
 
 @pytest.fixture(scope="module")
 async def escalations_topic(kafka_bootstrap: str) -> str:
-    await ensure_topics(kafka_bootstrap)
+    await ensure_topics(KafkaConnection(kafka_bootstrap))
     return ESCALATIONS
 
 
@@ -478,8 +483,11 @@ async def test_a_ticket_id_that_is_not_a_positive_integer_is_dead_lettered_unreq
         )
     finally:
         stop_process(bridge)
-    letter = json.loads(record.value or b"")
-    assert letter["reason"] == "invalid_ticket_id" and letter["target"] == target
+    letter = decode(record.value or b"", HelpdeskDeadLetter)
+    assert (letter.reason, letter.target) == ("invalid_ticket_id", target)
+    assert letter.escalation_event_id == follow_up.event_id
+    assert base64.b64decode(letter.original_value_b64) == encode(follow_up)
+    assert header_value(record.headers, "ce_type") == ce_type(letter.event_type)
     paths = httpx.get(f"{FAKE_URL}/_inspect").json()["paths"]
     assert not [p for p in paths if "users" in p or ".." in p]
     assert mentions(records(target)[1], follow_up.request_id) == 0
@@ -526,7 +534,7 @@ async def test_new_tickets_over_a_principals_hourly_limit_are_dead_lettered_and_
     finally:
         stop_process(bridge)
 
-    assert json.loads(record.value or b"")["reason"] == "rate_limited"
+    assert decode(record.value or b"", HelpdeskDeadLetter).reason == "rate_limited"
     tickets, _ = records(target)
     assert [mentions(tickets, e.request_id) for e in (first, second, third)] == [1, 1, 0]
     assert flooder not in scraped

@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from runtime.kafka import KafkaConnection
 from schemas import ChatAnswer, DeadLetter, Escalation, decode
 from schemas.topics import ANSWERS, DEADLETTER, ESCALATIONS, REQUESTS
 from techgear.records import end_offsets
@@ -125,13 +126,13 @@ async def test_correlation_id_from_header_travels_to_the_answer_event(
 async def test_rejected_requests_publish_nothing(
     gateway_url: str, kafka_bootstrap: str, headers: dict[str, str], content: bytes, status: int
 ) -> None:
-    before = await end_offsets(kafka_bootstrap, REQUESTS)
+    before = await end_offsets(KafkaConnection(kafka_bootstrap), REQUESTS)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
         response = await client.post("/v1/chat", content=content, headers=headers)
 
     assert response.status_code == status
     assert response.json()["error"]["message"]
-    assert await end_offsets(kafka_bootstrap, REQUESTS) == before
+    assert await end_offsets(KafkaConnection(kafka_bootstrap), REQUESTS) == before
 
 
 async def test_second_configured_key_is_accepted(gateway_url: str) -> None:

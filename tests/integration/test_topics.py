@@ -9,7 +9,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from schemas.topics import ESCALATIONS, TOPICS, ensure_topics, topic_configs
+from runtime.kafka import KafkaConnection
+from runtime.topics import ensure_topics, topic_configs
+from schemas.topics import ESCALATIONS, TOPICS
 from streams.app import memory_changelog
 from streams.settings import WorkerSettings
 from tests.conftest import REPO, WorkerProcess, process_env
@@ -23,13 +25,13 @@ async def test_drifted_configuration_is_put_back_and_other_overrides_kept(
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        await ensure_topics(kafka_bootstrap)
+        await ensure_topics(KafkaConnection(kafka_bootstrap))
         drifted = {"retention.ms": "60000", "max.message.bytes": "2000000"}
         await admin.alter_configs(
             [ConfigResource(ConfigResourceType.TOPIC, ESCALATIONS, configs=drifted)]
         )
 
-        assert await ensure_topics(kafka_bootstrap) == []
+        assert await ensure_topics(KafkaConnection(kafka_bootstrap)) == []
         configs = await topic_configs(admin, ESCALATIONS)
     finally:
         await admin.close()

@@ -14,10 +14,11 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from gateway.settings import GatewaySettings
-from schemas.topics import REQUESTS, TOPICS, WORKER_GROUP_ID
-from streams.helpdesk.settings import HelpdeskSettings
+from helpdesk.settings import HelpdeskSettings
+from runtime.logs import LoggingSettings
+from runtime.settings import WORKER_GROUP_ID
+from schemas.topics import REQUESTS, TOPICS
 from streams.settings import WorkerSettings
-from techgear.logs import LoggingSettings
 from techgear.services import ServicesSettings
 from tests.nginx_config import local_nginx_config
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.bridge import KafkaBridge, _DeltaRoute
+from runtime.kafka import KafkaConnection
 from schemas import ChatAnswer, ChatDelta, EventDecodeError, encode
 from schemas.topics import ANSWERS
 from tests.unit.gateway.fake_kafka import record
@@ -32,7 +33,7 @@ def test_a_gap_does_not_stop_the_stream() -> None:
 
 
 async def test_only_events_for_this_gateways_callers_are_decoded() -> None:
-    bridge = KafkaBridge("127.0.0.1:1")
+    bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
     bridge._waiting["mine"] = asyncio.get_running_loop().create_future()
 
     assert bridge._concerns_us([("ce_id", b"x"), ("request_id", b"mine")])
@@ -65,12 +66,12 @@ def answer(request_id: str) -> ChatAnswer:
 async def test_an_unusable_request_id_header_counts_as_absent(
     headers: list[tuple[str, bytes | None]], decoded: bool
 ) -> None:
-    bridge = KafkaBridge("127.0.0.1:1")
+    bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
     assert bridge._concerns_us(headers) is decoded
 
 
 async def test_an_answer_whose_request_id_header_has_no_value_reaches_its_caller() -> None:
-    bridge = KafkaBridge("127.0.0.1:1")
+    bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
     waiting = bridge._waiting["mine"] = asyncio.get_running_loop().create_future()
 
     bridge._on_record(record(ANSWERS, 0, encode(answer("mine")), [("request_id", None)]))
@@ -80,7 +81,7 @@ async def test_an_answer_whose_request_id_header_has_no_value_reaches_its_caller
 
 @pytest.mark.parametrize("value", [b"\x00\xffnot json", b"[1, 2]", b'{"request_id": "mine"}'])
 async def test_a_record_that_is_not_its_topics_event_raises_for_the_listener(value: bytes) -> None:
-    bridge = KafkaBridge("127.0.0.1:1")
+    bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
     bridge._waiting["mine"] = asyncio.get_running_loop().create_future()
 
     with pytest.raises(EventDecodeError):

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.bridge import KafkaBridge, Probe
 from gateway.settings import GatewaySettings
+from runtime.kafka import KafkaConnection
 from schemas.topics import ANSWERS
 from tests.unit.gateway.fake_kafka import FakeConsumer, FakeConsumers
 
@@ -41,8 +42,8 @@ def test_ready_fails_while_the_answer_listener_is_dead_and_passes_after_its_rest
     consumers = FakeConsumers(
         FakeConsumer({TP: 0}, die=die), FakeConsumer({TP: 0}, hold_start=allow_restart)
     )
-    monkeypatch.setattr("gateway.bridge.AIOKafkaConsumer", consumers)
-    bridge = KafkaBridge("127.0.0.1:1")
+    monkeypatch.setattr("runtime.kafka.AIOKafkaConsumer", consumers)
+    bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
 
     async def start() -> None:  # the listener alone: no broker here
         await bridge._listener.start([TP])

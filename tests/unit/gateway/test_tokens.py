@@ -14,8 +14,8 @@ from gateway.tokens import (
     TokenError,
     TokenService,
 )
+from runtime.logs import redact
 from schemas import Customer
-from techgear.logs import redact
 
 SECRET = "s" * 32
 

@@ -8,7 +8,6 @@ def test_public_surface_changes_only_on_purpose() -> None:
         [
             "MAX_MESSAGE_CHARS",
             "SCHEMA_VERSION",
-            "correlation",
             "Category",
             "ChatAnswer",
             "ChatDelta",
@@ -19,6 +18,7 @@ def test_public_surface_changes_only_on_purpose() -> None:
             "Escalation",
             "EscalationKind",
             "EscalationReason",
+            "HelpdeskDeadLetter",
             "Priority",
             "TicketType",
             "TranscriptTurn",

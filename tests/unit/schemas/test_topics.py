@@ -28,12 +28,6 @@ def test_every_topic_is_defined_once_with_retention() -> None:
     assert all(spec.partitions >= 1 and spec.retention_ms > 0 for spec in TOPICS)
 
 
-def test_new_topic_carries_retention_config() -> None:
-    topic = TOPICS[0].new_topic(replication_factor=3)
-    assert topic.replication_factor == 3
-    assert topic.topic_configs["retention.ms"] == str(TOPICS[0].retention_ms)
-
-
 def test_replays_are_compacted_by_dead_letter_and_kept_as_long_as_the_dead_letters() -> None:
     specs = {spec.name: spec for spec in TOPICS}
     replays = specs[DEADLETTER_REPLAYS]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from streams.helpdesk.quota import TicketQuota
+from helpdesk.quota import TicketQuota
 
 
 @pytest.fixture

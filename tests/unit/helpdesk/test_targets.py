@@ -10,6 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
+from helpdesk.errors import InvalidTicketIdError
+from helpdesk.targets import (
+    UNVERIFIED,
+    Freshdesk,
+    Requesters,
+    Target,
+    Zendesk,
+    checked_ticket_id,
+)
 from schemas import (
     Category,
     Customer,
@@ -18,15 +27,6 @@ from schemas import (
     Priority,
     TicketType,
     TranscriptTurn,
-)
-from streams.helpdesk.errors import InvalidTicketIdError
-from streams.helpdesk.targets import (
-    UNVERIFIED,
-    Freshdesk,
-    Requesters,
-    Target,
-    Zendesk,
-    checked_ticket_id,
 )
 
 HOSTILE = (

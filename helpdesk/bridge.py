@@ -34,7 +34,9 @@ Delivery is at least once, and deduplicated into once:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -42,17 +44,14 @@ from dataclasses import dataclass
 from typing import TypeVar, cast
 
 import httpx
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from schemas import Escalation, EscalationKind, EventDecodeError, decode
-from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
-from streams.helpdesk import metrics
-from streams.helpdesk.errors import (
+from helpdesk import metrics
+from helpdesk.errors import (
     ForeignUrlError,
     NotAppliedError,
     PermanentError,
@@ -60,11 +59,18 @@ from streams.helpdesk.errors import (
     RefusedError,
     TransientError,
 )
-from streams.helpdesk.quota import TicketQuota
-from streams.helpdesk.targets import Found, HttpCall, Target
+from helpdesk.quota import TicketQuota
+from helpdesk.targets import Found, HttpCall, Target
+from runtime.envelope import envelope
+from runtime.kafka import KafkaConnection
+from schemas import Escalation, EscalationKind, EventDecodeError, HelpdeskDeadLetter, decode
+from schemas.events import DEAD_LETTER_MAX_VALUE_BYTES
+from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
 
 log = logging.getLogger(__name__)
 
+SOURCE = "/techgear/helpdesk"
+_MAX_ERROR_CHARS = 2000
 _KEY_PREFIX = "techgear:helpdesk:"
 _MAX_BACKOFF_S = 60.0
 _RETRIED = (TransientError, RedisError, KafkaConnectionError, KafkaTimeoutError)
@@ -75,7 +81,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class BridgeConfig:
-    bootstrap_servers: str
+    kafka: KafkaConnection
     base_url: str
     redis_url: str
     backoff_s: float = 1.0
@@ -112,14 +118,13 @@ class HelpdeskBridge:
         return f"techgear-helpdesk-{self._target.name}"
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = AIOKafkaConsumer(
+        consumer = self._config.kafka.consumer(
             ESCALATIONS,
-            bootstrap_servers=self._config.bootstrap_servers,
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        producer = AIOKafkaProducer(bootstrap_servers=self._config.bootstrap_servers, acks="all")
+        producer = self._config.kafka.producer()
         await consumer.start()
         await producer.start()
         try:
@@ -186,7 +191,7 @@ class HelpdeskBridge:
         try:
             escalation = decode(record.value or b"", Escalation)
         except EventDecodeError as exc:
-            await self._dead_letter(producer, record, "undecodable", f"undecodable: {exc}")
+            await self._dead_letter(producer, record, None, "undecodable", f"undecodable: {exc}")
             return
         if await self._redis.exists(self._key("event", escalation.event_id)):
             return  # already a ticket or a note: a redelivery
@@ -194,7 +199,7 @@ class HelpdeskBridge:
             delivery = await self._deliver(escalation)
         except PermanentError as exc:
             await self._redis.delete(self._key("attempt", escalation.event_id))
-            await self._dead_letter(producer, record, exc.reason, str(exc))
+            await self._dead_letter(producer, record, escalation, exc.reason, str(exc))
             return
         await self._record(escalation, delivery)
         log.info(
@@ -309,6 +314,7 @@ class HelpdeskBridge:
         self,
         producer: AIOKafkaProducer,
         record: ConsumerRecord[bytes, bytes],
+        escalation: Escalation | None,
         reason: str,
         error: str,
     ) -> None:
@@ -320,17 +326,23 @@ class HelpdeskBridge:
             reason,
             error,
         )
-        letter = {
-            "event_type": "helpdesk.deadletter",
-            "target": self._target.name,
-            "reason": reason,
-            "source_topic": record.topic,
-            "source_partition": record.partition,
-            "source_offset": record.offset,
-            "error": error,
-            "escalation": (record.value or b"").decode("utf-8", "replace"),
-        }
-        await producer.send_and_wait(HELPDESK_DEADLETTER, orjson.dumps(letter), key=record.key)
+        value = record.value or b""
+        letter = HelpdeskDeadLetter(
+            target=self._target.name,
+            reason=reason,
+            escalation_event_id=escalation.event_id if escalation else None,
+            conversation_id=escalation.conversation_id if escalation else None,
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            original_value_b64=base64.b64encode(value[:DEAD_LETTER_MAX_VALUE_BYTES]).decode(),
+            original_size=len(value),
+            original_sha256=hashlib.sha256(value).hexdigest(),
+            original_truncated=len(value) > DEAD_LETTER_MAX_VALUE_BYTES,
+            error=error[:_MAX_ERROR_CHARS],
+        )
+        key = (record.key or b"").decode("utf-8", "replace")
+        await envelope(letter, source=SOURCE, key=key).send(producer, HELPDESK_DEADLETTER)
         metrics.DEAD_LETTERS.labels(self._target.name, reason).inc()
 
 

@@ -44,8 +44,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from helpdesk.errors import InvalidTicketIdError
 from schemas import Customer, Escalation, Priority, TicketType
-from streams.helpdesk.errors import InvalidTicketIdError
 
 _FRESHDESK_PRIORITY = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
 _FRESHDESK_OPEN = 2

@@ -23,7 +23,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pythonjsonlogger.json import JsonFormatter
 
-from schemas import correlation
+from runtime import correlation
 
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _PHONE = re.compile(r"(?<![\w-])(?:\+?\d{1,3}[ -]?)?(?:\d[ -]?){9}\d\b")

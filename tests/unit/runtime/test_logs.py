@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas import correlation
-from techgear.logs import LoggingSettings, configure_logging, mask, redact
+from runtime import correlation
+from runtime.logs import LoggingSettings, configure_logging, mask, redact
 
 
 @pytest.fixture
@@ -91,14 +91,14 @@ def test_lines_are_json_with_correlation_ids_and_masked_text(log_file: Path) -> 
 
 
 def test_personal_fields_given_as_extra_are_masked_whole(log_file: Path) -> None:
-    logging.getLogger("streams.helpdesk").info(
+    logging.getLogger("helpdesk").info(
         "escalated",
         extra={"customer_name": "Asha Kumar", "requester": {"email": "a@b.in"}, "tries": 2},
     )
 
     [line] = lines(log_file)
     assert line["customer_name"] == "[masked]" and line["requester"] == "[masked]"
-    assert line["tries"] == 2 and line["logger"] == "streams.helpdesk"
+    assert line["tries"] == 2 and line["logger"] == "helpdesk"
 
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhc2hhIn0.c2lnbmF0dXJlLXBhcnQ"
