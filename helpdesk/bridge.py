@@ -331,6 +331,7 @@ class HelpdeskBridge:
             target=self._target.name,
             reason=reason,
             escalation_event_id=escalation.event_id if escalation else None,
+            request_id=escalation.request_id if escalation else None,
             conversation_id=escalation.conversation_id if escalation else None,
             source_topic=record.topic,
             source_partition=record.partition,

@@ -282,6 +282,7 @@ class HelpdeskDeadLetter(BaseModel):
         description="Why: refused, rate_limited, invalid_ticket_id, foreign_url, undecodable.",
     )
     escalation_event_id: str | None = Field(default=None, max_length=128)
+    request_id: str | None = Field(default=None, max_length=128)
     conversation_id: str | None = Field(default=None, max_length=128)
     source_topic: str
     source_partition: int
