@@ -3,8 +3,9 @@
 Kafka, the workers (their consumer group has members) and this gateway's answer listener
 (without it every caller would wait for an answer it never reads) are required. Redis is
 reported but not required: rate limits fall back to each instance's memory. ChromaDB
-is checked when the workers use a Chroma server (``CHROMA_HOST``); an embedded store
-lives inside the workers and is covered by their check.
+is checked when the workers use a Chroma server (``CHROMA_HOST``), with their
+``CHROMA_AUTH_TOKEN``, so a wrong token shows here as HTTP 401; an embedded store lives
+inside the workers and is covered by their check.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import time
 
 import httpx
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -52,10 +54,14 @@ class ReadinessChecks:
         *,
         cache_s: float,
         chroma_url: str | None = None,
+        chroma_token: SecretStr | None = None,
     ) -> None:
         self._bridge = bridge
         self._limiter = limiter
         self._chroma_url = chroma_url
+        self._chroma_headers = (
+            {"Authorization": f"Bearer {chroma_token.get_secret_value()}"} if chroma_token else {}
+        )
         self._cache_s = cache_s
         self._last: tuple[float, dict[str, Probe]] | None = None
         self._lock = asyncio.Lock()
@@ -75,7 +81,9 @@ class ReadinessChecks:
         started = time.perf_counter()
         try:
             async with httpx.AsyncClient(timeout=_CHROMA_TIMEOUT_S) as client:
-                response = await client.get(f"{self._chroma_url}/api/v2/heartbeat")
+                response = await client.get(
+                    f"{self._chroma_url}/api/v2/heartbeat", headers=self._chroma_headers
+                )
             ok, detail = response.status_code == 200, f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             ok, detail = False, f"unreachable: {type(exc).__name__}"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from runtime.redis import RedisSettings
 from streams.helpdesk.targets import STAND_IN_EMAIL, Freshdesk, Requesters, Target, Zendesk
 
 
-class HelpdeskSettings(BaseSettings):
+class HelpdeskSettings(RedisSettings):
     """Zendesk: ``ZENDESK_URL`` (https://SUBDOMAIN.zendesk.com), ``ZENDESK_EMAIL`` and
     ``ZENDESK_API_TOKEN`` of an agent. Freshdesk: ``FRESHDESK_URL``
     (https://DOMAIN.freshdesk.com) and ``FRESHDESK_API_KEY``. Redis keeps which escalation
@@ -20,7 +21,8 @@ class HelpdeskSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str | None = "redis://127.0.0.1:6379/0"
+    """Required: which escalation became which ticket (``runtime.redis`` has TLS and ACL)."""
     zendesk_url: str | None = None
     zendesk_email: str | None = None
     zendesk_api_token: SecretStr | None = None

@@ -12,6 +12,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from runtime.redis import RedisSettings
 from schemas.topics import ESCALATIONS
 from streams.helpdesk.bridge import BridgeConfig, HelpdeskBridge
 from streams.helpdesk.errors import ForeignUrlError, TransientError
@@ -45,7 +46,9 @@ class OneBatchConsumer:
 
 
 def bridge_handling(handle: Callable[[ConsumerRecord[bytes, bytes]], Any]) -> HelpdeskBridge:
-    config = BridgeConfig("unused:0", "http://unused", "redis://unused:0", backoff_s=0.01)
+    config = BridgeConfig(
+        "unused:0", "http://unused", RedisSettings(redis_url="redis://unused:0"), backoff_s=0.01
+    )
     bridge = HelpdeskBridge(Zendesk("bot@example.in", "token"), config)
     bridge._handle = AsyncMock(side_effect=lambda r, _producer: handle(r))  # type: ignore[method-assign]
     return bridge
@@ -122,7 +125,9 @@ async def test_an_unexpected_error_stops_the_bridge_with_the_record_uncommitted(
     ],
 )
 async def test_a_next_page_on_another_origin_never_gets_the_credentials(next_page: str) -> None:
-    config = BridgeConfig("unused:0", "https://acme.zendesk.com", "redis://unused:0")
+    config = BridgeConfig(
+        "unused:0", "https://acme.zendesk.com", RedisSettings(redis_url="redis://unused:0")
+    )
     bridge = HelpdeskBridge(Zendesk("bot@example.in", "token"), config)
     sent = AsyncMock(return_value=httpx.Response(200, json={}))
     bridge._http.request = sent  # type: ignore[method-assign]
