@@ -15,33 +15,21 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from schemas.answer_cache import (
-    SCOPE_KEY,
-    AnswerScope,
-    CachedAnswer,
-    cache_key,
-    decode_entry,
-    decode_scope,
-)
+from runtime.redis import ANSWER_SCOPE_KEY, answer_key
+from schemas.answer_cache import AnswerScope, CachedAnswer, decode_entry, decode_scope
 
 log = logging.getLogger(__name__)
 
 _SCOPE_REFRESH_S = 1.0
 _PAUSE_AFTER_FAILURE_S = 5.0
-_REDIS_TIMEOUT_S = 0.25
+LOOKUP_TIMEOUT_S = 0.25
+"""A lookup on the request's path gives up this soon: a miss costs less than a wait."""
 
 
 class AnswerCacheReader:
-    def __init__(self, redis_url: str | None) -> None:
-        self._redis = (
-            Redis.from_url(
-                redis_url,
-                socket_timeout=_REDIS_TIMEOUT_S,
-                socket_connect_timeout=_REDIS_TIMEOUT_S,
-            )
-            if redis_url
-            else None
-        )
+    def __init__(self, redis: Redis | None) -> None:
+        """``redis`` (built with ``timeout_s=LOOKUP_TIMEOUT_S``) is this reader's to close."""
+        self._redis = redis
         self._scope: AnswerScope | None = None
         self._scope_read_at = -_SCOPE_REFRESH_S
         self._paused_until = 0.0
@@ -54,7 +42,7 @@ class AnswerCacheReader:
             scope = await self._current_scope(self._redis)
             if scope is None:
                 return None
-            raw = await self._redis.get(cache_key(question=question, context=None, scope=scope))
+            raw = await self._redis.get(answer_key(question=question, context=None, scope=scope))
         except (RedisError, OSError) as exc:
             # Redis is down: don't make every request wait for it to say so again.
             self._paused_until = time.monotonic() + _PAUSE_AFTER_FAILURE_S
@@ -67,7 +55,7 @@ class AnswerCacheReader:
     async def _current_scope(self, redis: Redis) -> AnswerScope | None:
         now = time.monotonic()
         if now - self._scope_read_at >= _SCOPE_REFRESH_S:
-            raw = await redis.get(SCOPE_KEY)
+            raw = await redis.get(ANSWER_SCOPE_KEY)
             self._scope = decode_scope(raw) if isinstance(raw, bytes) else None
             self._scope_read_at = now
         return self._scope

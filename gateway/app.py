@@ -15,7 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from gateway import asyncapi, openapi, pages, readiness, routes, scopes
-from gateway.answer_cache import AnswerCacheReader
+from gateway.answer_cache import LOOKUP_TIMEOUT_S, AnswerCacheReader
 from gateway.auth import CredentialsBackend
 from gateway.auth_failures import AuthFailureMiddleware, AuthFailures, credentials_refused
 from gateway.bridge import KafkaBridge
@@ -28,13 +28,13 @@ from gateway.metrics import MetricsMiddleware, metrics_endpoint
 from gateway.middleware import RateLimitMiddleware
 from gateway.ownership import ConversationRegistry
 from gateway.ratelimit import RateLimiter
-from gateway.redis_client import gateway_redis
 from gateway.settings import GatewaySettings
 from gateway.socket_limits import OpenSockets
 from gateway.token_route import issue_token
 from gateway.tokens import TokenService
 from gateway.users import UserStore
 from gateway.websocket import chat_socket
+from runtime.redis import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,9 @@ def create_app(
         publish_timeout_s=settings.kafka_publish_timeout_s,
     )
     tokens = token_service(settings)
-    answer_cache = AnswerCacheReader(settings.redis_url)
-    redis = gateway_redis(
-        settings.redis_url,
-        connect_timeout_s=settings.redis_connect_timeout_s,
-        timeout_s=settings.redis_timeout_s,
+    redis = redis_client(settings, max_connections=64) if settings.redis_url else None
+    answer_cache = AnswerCacheReader(
+        redis_client(settings, timeout_s=LOOKUP_TIMEOUT_S) if settings.redis_url else None
     )
     limiter = RateLimiter(
         per_minute=settings.rate_limit_per_minute,
@@ -124,11 +122,18 @@ def create_app(
     app.state.trusted_proxies = trusted_proxies
     app.state.tokens = tokens
     app.state.conversations = ConversationAccess(registry, tokens, settings.conversation_ttl_s)
+    scheme = "https" if settings.chroma_ssl else "http"
     chroma_url = (
-        f"http://{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else None
+        f"{scheme}://{settings.chroma_host}:{settings.chroma_port}"
+        if settings.chroma_host
+        else None
     )
     app.state.readiness = readiness.ReadinessChecks(
-        bridge, limiter, cache_s=settings.readiness_cache_s, chroma_url=chroma_url
+        bridge,
+        limiter,
+        cache_s=settings.readiness_cache_s,
+        chroma_url=chroma_url,
+        chroma_token=settings.chroma_auth_token,
     )
     return app
 

@@ -28,8 +28,8 @@ from gateway.metrics import AUTH_FAILURE_REFUSALS, AUTH_FAILURES
 from gateway.ratelimit import Decision, RateLimiter
 from gateway.socket_limits import CLOSE_TOO_MANY
 from gateway.websocket import accept, refuse
+from runtime.redis import AUTH_FAILURES_PREFIX
 
-KEY_PREFIX = "techgear:authfail:"
 TOO_MANY_AUTH_FAILURES = "too_many_auth_failures"
 _FAILED = "auth_failed"
 """Set in the request's state by ``credentials_refused``."""
@@ -42,7 +42,10 @@ class AuthFailures:
     def __init__(self, *, per_minute: int, redis: Redis | None) -> None:
         # The hour bucket refills at the minute bucket's pace, so it never binds first.
         self._buckets = RateLimiter(
-            per_minute=per_minute, per_hour=per_minute * 60, redis=redis, key_prefix=KEY_PREFIX
+            per_minute=per_minute,
+            per_hour=per_minute * 60,
+            redis=redis,
+            key_prefix=AUTH_FAILURES_PREFIX,
         )
 
     async def check(self, address: str) -> Decision:

@@ -23,9 +23,10 @@ from cachetools import TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from runtime.redis import CONVERSATION_OWNER_PREFIX
+
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "techgear:conversation:owner:"
 _LOCAL_CLAIMS = 100_000
 """In-process claims kept at most; the least recently used go first."""
 
@@ -54,7 +55,7 @@ class ConversationRegistry:
     async def claim(self, conversation_id: str, principal: str) -> bool:
         """Whether ``principal`` owns ``conversation_id`` (claiming it when unowned), and
         if so, keep the claim for another TTL."""
-        key = KEY_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()
+        key = CONVERSATION_OWNER_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()
         if self._script is None:
             return self._claim_locally(key, principal)
         try:

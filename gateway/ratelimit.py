@@ -23,9 +23,10 @@ from cachetools import TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from runtime.redis import RATE_LIMIT_PREFIX
+
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "techgear:ratelimit:"
 LOCAL_MAX_IDENTITIES = 100_000
 """Clients the in-process fallback remembers (~250 bytes each)."""
 _MINUTE_MS = 60_000
@@ -137,7 +138,7 @@ class RateLimiter:
         per_minute: int,
         per_hour: int,
         redis: Redis | None,
-        key_prefix: str = KEY_PREFIX,
+        key_prefix: str = RATE_LIMIT_PREFIX,
     ) -> None:
         self.per_minute = per_minute
         self.per_hour = per_hour

@@ -3,8 +3,9 @@
 Kafka, the workers (their consumer group has members) and this gateway's answer listener
 (without it every caller would wait for an answer it never reads) are required. Redis is
 reported but not required: rate limits fall back to each instance's memory. ChromaDB
-is checked when the workers use a Chroma server (``CHROMA_HOST``); an embedded store
-lives inside the workers and is covered by their check.
+is checked when the workers use a Chroma server (``CHROMA_HOST``), with their
+``CHROMA_AUTH_TOKEN``, so a wrong token shows here as HTTP 401; an embedded store lives
+inside the workers and is covered by their check.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import time
 
 import httpx
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -41,6 +43,19 @@ async def ready(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
+async def probe_chroma(url: str, token: SecretStr | None) -> Probe:
+    """The Chroma server's heartbeat at ``url``, asked with ``token`` as the workers ask."""
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+    started = time.perf_counter()
+    try:
+        async with httpx.AsyncClient(timeout=_CHROMA_TIMEOUT_S) as client:
+            response = await client.get(f"{url}/api/v2/heartbeat", headers=headers)
+        ok, detail = response.status_code == 200, f"HTTP {response.status_code}"
+    except httpx.HTTPError as exc:
+        ok, detail = False, f"unreachable: {type(exc).__name__}"
+    return Probe(ok, round((time.perf_counter() - started) * 1000, 2), detail)
+
+
 class ReadinessChecks:
     """Runs the dependency probes, the remote ones at most once per ``cache_s`` seconds.
     Redis is not required: without it rate limits fall back to each instance's memory."""
@@ -52,10 +67,12 @@ class ReadinessChecks:
         *,
         cache_s: float,
         chroma_url: str | None = None,
+        chroma_token: SecretStr | None = None,
     ) -> None:
         self._bridge = bridge
         self._limiter = limiter
         self._chroma_url = chroma_url
+        self._chroma_token = chroma_token
         self._cache_s = cache_s
         self._last: tuple[float, dict[str, Probe]] | None = None
         self._lock = asyncio.Lock()
@@ -72,14 +89,7 @@ class ReadinessChecks:
     async def _probe_chroma(self) -> Probe:
         if self._chroma_url is None:
             return Probe(True, 0.0, "embedded in the workers", required=False)
-        started = time.perf_counter()
-        try:
-            async with httpx.AsyncClient(timeout=_CHROMA_TIMEOUT_S) as client:
-                response = await client.get(f"{self._chroma_url}/api/v2/heartbeat")
-            ok, detail = response.status_code == 200, f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            ok, detail = False, f"unreachable: {type(exc).__name__}"
-        return Probe(ok, round((time.perf_counter() - started) * 1000, 2), detail)
+        return await probe_chroma(self._chroma_url, self._chroma_token)
 
     async def run(self) -> dict[str, Probe]:
         remote = await self._remote_probes()

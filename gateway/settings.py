@@ -38,6 +38,8 @@ class GatewaySettings(RuntimeSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Origins allowed to call the API from a browser; ``*`` allows any, without credentials."""
     redis_url: str | None = None
+    """Rate limits, failed-authentication budgets and conversation ownership shared by every
+    gateway, and the workers' answer cache; unset: each process alone, no cache."""
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=1, le=65535)
     request_timeout_s: float = Field(default=30.0, gt=0)
@@ -54,6 +56,9 @@ class GatewaySettings(RuntimeSettings):
     chroma_host: str | None = None
     """The workers' Chroma server, checked by ``/ready``; unset when they embed the store."""
     chroma_port: int = 8000
+    chroma_ssl: bool = False
+    chroma_auth_token: SecretStr | None = None
+    """The workers' ``CHROMA_AUTH_TOKEN``, for ``/ready`` to pass the proxy in front of Chroma."""
     http_max_header_bytes: int = Field(default=16_384, ge=1024)
     """Request line plus headers larger than this are refused with 400 and the connection
     closed; bounds the memory one connection can make the gateway hold before the app runs."""
@@ -81,10 +86,6 @@ class GatewaySettings(RuntimeSettings):
     """How long a token request waits for a free check before a 503 with ``Retry-After``."""
     ws_max_connections_per_principal: int = Field(default=20, ge=1)
     """Open WebSockets one API key or user may hold on one gateway process."""
-    redis_connect_timeout_s: float = Field(default=1.0, gt=0)
-    """The rate limiters' Redis: a slower connect counts as Redis down (in-process limits)."""
-    redis_timeout_s: float = Field(default=1.0, gt=0)
-    """The rate limiters' Redis: a slower reply counts as Redis down (in-process limits)."""
 
     @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -47,7 +47,6 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from aiokafka.structs import ConsumerRecord
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from helpdesk import metrics
@@ -63,6 +62,7 @@ from helpdesk.quota import TicketQuota
 from helpdesk.targets import Found, HttpCall, Target
 from runtime.envelope import envelope
 from runtime.kafka import KafkaConnection
+from runtime.redis import HELPDESK_PREFIX, RedisSettings, redis_client
 from schemas import Escalation, EscalationKind, EventDecodeError, HelpdeskDeadLetter, decode
 from schemas.events import DEAD_LETTER_MAX_VALUE_BYTES
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
@@ -71,7 +71,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "/techgear/helpdesk"
 _MAX_ERROR_CHARS = 2000
-_KEY_PREFIX = "techgear:helpdesk:"
 _MAX_BACKOFF_S = 60.0
 _RETRIED = (TransientError, RedisError, KafkaConnectionError, KafkaTimeoutError)
 """Failures of handling a record that a later try can overcome."""
@@ -83,7 +82,7 @@ T = TypeVar("T")
 class BridgeConfig:
     kafka: KafkaConnection
     base_url: str
-    redis_url: str
+    redis: RedisSettings
     backoff_s: float = 1.0
     timeout_s: float = 30.0
     tickets_per_principal_per_hour: int = 20
@@ -101,10 +100,10 @@ class HelpdeskBridge:
     def __init__(self, target: Target, config: BridgeConfig) -> None:
         self._target = target
         self._config = config
-        self._redis = Redis.from_url(config.redis_url, decode_responses=True)
+        self._redis = redis_client(config.redis, decode_responses=True)
         self._quota = TicketQuota(
             self._redis,
-            f"{_KEY_PREFIX}{target.name}:tickets:",
+            f"{HELPDESK_PREFIX}{target.name}:tickets:",
             config.tickets_per_principal_per_hour,
         )
         self._http = httpx.AsyncClient(
@@ -269,7 +268,7 @@ class HelpdeskBridge:
             await pipe.execute()
 
     def _key(self, kind: str, event_id: str) -> str:
-        return f"{_KEY_PREFIX}{self._target.name}:{kind}:{event_id}"
+        return f"{HELPDESK_PREFIX}{self._target.name}:{kind}:{event_id}"
 
     async def _get(self, kind: str, event_id: str) -> str | None:
         return cast(str | None, await self._redis.get(self._key(kind, event_id)))  # decoded

@@ -20,7 +20,8 @@ class HelpdeskSettings(RuntimeSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str | None = "redis://127.0.0.1:6379/0"
+    """Required: which escalation became which ticket (``runtime.redis`` has TLS and ACL)."""
     zendesk_url: str | None = None
     zendesk_email: str | None = None
     zendesk_api_token: SecretStr | None = None

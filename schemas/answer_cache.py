@@ -4,7 +4,8 @@ gateways (who answer repeated first questions from it without a round trip to Ka
 An entry's key covers everything that can change an answer: the normalised question, the
 earlier turn it was resolved against (if any), the knowledge-base version, the responder
 and its prompt version. Workers publish the last three as the current ``AnswerScope``, so
-a gateway can compute the key of a question that has no earlier turn.
+a gateway can compute the key of a question that has no earlier turn. (The keys' Redis
+prefixes belong to the processes' runtime floor: ``runtime.redis``.)
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.events import Category, Source
 
-KEY_PREFIX = "techgear:answer:v1:"
-SCOPE_KEY = "techgear:answer-scope:v1"
 _SPACES = re.compile(r"\s+")
 _TRAILING_PUNCTUATION = re.compile(r"[\s?!.]+$")
 
@@ -46,7 +45,8 @@ def normalize_question(question: str) -> str:
     return _TRAILING_PUNCTUATION.sub("", _SPACES.sub(" ", text).strip())
 
 
-def cache_key(*, question: str, context: str | None, scope: AnswerScope) -> str:
+def answer_digest(*, question: str, context: str | None, scope: AnswerScope) -> str:
+    """What identifies an answer; the key under which it is cached is built from it."""
     material = "\x1f".join(
         [
             normalize_question(question),
@@ -56,7 +56,7 @@ def cache_key(*, question: str, context: str | None, scope: AnswerScope) -> str:
             scope.prompt_version,
         ]
     )
-    return KEY_PREFIX + hashlib.sha256(material.encode()).hexdigest()
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def decode_entry(raw: bytes) -> CachedAnswer | None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from schemas.answer_cache import SCOPE_KEY, AnswerScope, CachedAnswer, decode_entry
+from runtime.redis import ANSWER_SCOPE_KEY
+from schemas.answer_cache import AnswerScope, CachedAnswer, decode_entry
 from streams.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,9 @@ class NoCache:
 class RedisAnswerCache:
     """A cache failure is never a request failure: it is logged and counted as a miss."""
 
-    def __init__(self, url: str, *, ttl_s: int, max_connections: int = 32) -> None:
-        self._redis = Redis(
-            connection_pool=BlockingConnectionPool.from_url(
-                url, max_connections=max_connections, timeout=1
-            )
-        )
+    def __init__(self, redis: Redis, *, ttl_s: int) -> None:
+        """``redis`` (``runtime.redis.redis_client``) is this cache's to close."""
+        self._redis = redis
         self._ttl_s = ttl_s
 
     async def get(self, key: str) -> Outcome | None:
@@ -91,7 +89,7 @@ class RedisAnswerCache:
 
     async def publish_scope(self, scope: AnswerScope) -> None:
         try:
-            await self._redis.set(SCOPE_KEY, scope.model_dump_json())
+            await self._redis.set(ANSWER_SCOPE_KEY, scope.model_dump_json())
         except RedisError as exc:
             log.warning("cannot publish the answer cache scope: %s", exc)
 

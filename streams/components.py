@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from chromadb.api import ClientAPI
 from langchain_core.language_models import BaseChatModel
 
+from runtime.redis import redis_client
 from streams.cache import AnswerCache, NoCache, RedisAnswerCache
 from streams.classifier import QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
@@ -28,7 +29,11 @@ class EmptyKnowledgeBaseError(RuntimeError):
 
 def _connect(settings: WorkerSettings) -> ClientAPI:
     return open_client(
-        path=settings.chroma_path, host=settings.chroma_host, port=settings.chroma_port
+        path=settings.chroma_path,
+        host=settings.chroma_host,
+        port=settings.chroma_port,
+        ssl=settings.chroma_ssl,
+        token=settings.chroma_auth_token,
     )
 
 
@@ -66,7 +71,7 @@ def build_cache(settings: WorkerSettings) -> AnswerCache:
     if settings.redis_url is None:
         log.warning("REDIS_URL not set: the answer cache is off")
         return NoCache()
-    return RedisAnswerCache(settings.redis_url, ttl_s=settings.cache_ttl_s)
+    return RedisAnswerCache(redis_client(settings), ttl_s=settings.cache_ttl_s)
 
 
 def build_responder(

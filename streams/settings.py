@@ -42,6 +42,11 @@ class WorkerSettings(RuntimeSettings):
     chroma_host: str | None = None
     """Set to use a ``chroma run`` server instead of the embedded store at ``chroma_path``."""
     chroma_port: int = 8000
+    chroma_ssl: bool = False
+    """Reach the Chroma server over HTTPS."""
+    chroma_auth_token: SecretStr | None = None
+    """Sent as ``Authorization: Bearer`` to the Chroma server (the authenticating proxy in
+    front of it checks it; see docker/nginx/chroma-auth.conf.template)."""
     chroma_collection: str = "techgear-kb"
 
     retrieval_limit: int = Field(default=5, ge=1, le=20)
@@ -49,7 +54,8 @@ class WorkerSettings(RuntimeSettings):
     """Cosine similarity a passage needs before an answer may rest on it."""
 
     redis_url: str | None = None
-    """Answer cache; without it every question is answered afresh."""
+    """Answer cache (``runtime.redis`` has the TLS and ACL settings); without it every
+    question is answered afresh."""
     cache_ttl_s: int = Field(default=3600, ge=1)
     """Upper bound on an answer's life in the cache (knowledge-base changes end it sooner)."""
 

@@ -21,7 +21,9 @@ import chromadb
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.shared_system_client import SharedSystemClient
+from chromadb.auth.token_authn import TokenAuthClientProvider, TokenTransportHeader
 from chromadb.config import Settings as ChromaSettings
+from pydantic import SecretStr
 
 from streams.embeddings import ChromaOnnxEmbeddingFunction, OnnxEmbedder, Vectors
 from streams.knowledge import Chunk
@@ -55,12 +57,26 @@ class IngestReport:
 
 
 def open_client(
-    *, path: Path | None = None, host: str | None = None, port: int = 8000
+    *,
+    path: Path | None = None,
+    host: str | None = None,
+    port: int = 8000,
+    ssl: bool = False,
+    token: SecretStr | None = None,
 ) -> ClientAPI:
-    """An embedded client on ``path`` by default; a ``chroma run`` server when ``host`` is set."""
-    settings = ChromaSettings(anonymized_telemetry=False)
+    """An embedded client on ``path`` by default; a ``chroma run`` server when ``host`` is
+    set, over HTTPS with ``ssl``, sending ``token`` as ``Authorization: Bearer``."""
     if host:
-        return chromadb.HttpClient(host=host, port=port, settings=settings)
+        auth: dict[str, Any] = {}
+        if token is not None:
+            auth = {
+                "chroma_client_auth_provider": _qualified_name(TokenAuthClientProvider),
+                "chroma_client_auth_credentials": token.get_secret_value(),
+                "chroma_auth_token_transport_header": TokenTransportHeader.AUTHORIZATION.value,
+            }
+        settings = ChromaSettings(anonymized_telemetry=False, **auth)
+        return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+    settings = ChromaSettings(anonymized_telemetry=False)
     if path is None:
         raise ValueError("either a path or a host is required")
     path.mkdir(parents=True, exist_ok=True)
@@ -68,6 +84,10 @@ def open_client(
     # process (`techgear ingest`) wrote since; dropping the cache makes it read afresh.
     SharedSystemClient.clear_system_cache()
     return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+def _qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class KnowledgeStore:

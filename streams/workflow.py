@@ -19,8 +19,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from runtime.redis import answer_key
 from schemas import Category, EscalationReason
-from schemas.answer_cache import AnswerScope, cache_key
+from schemas.answer_cache import AnswerScope
 from streams import replies
 from streams.batching import BatchingEmbedder
 from streams.cache import AnswerCache
@@ -102,7 +103,7 @@ class AnswerWorkflow:
         if scope != self._published_scope:
             await self._cache.publish_scope(scope)
             self._published_scope = scope
-        key = cache_key(
+        key = answer_key(
             question=question,
             context=history[-1].question if contextual else None,
             scope=scope,

@@ -263,7 +263,7 @@ def helpdesk(target: Literal["zendesk", "freshdesk"]) -> None:
     config = BridgeConfig(
         kafka=settings.kafka,
         base_url=base_url,
-        redis_url=settings.redis_url,
+        redis=settings,
         backoff_s=settings.helpdesk_backoff_s,
         tickets_per_principal_per_hour=settings.helpdesk_tickets_per_principal_per_hour,
     )

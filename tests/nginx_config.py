@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,4 +35,31 @@ http {{
 """
     config = prefix / "nginx.conf"
     config.write_text(main)
+    return config
+
+
+def local_chroma_proxy_config(prefix: Path, listen: str, upstream: str, token: str) -> Path:
+    """The Chroma proxy's template rendered as the nginx image renders it (only the named
+    variables are replaced, nginx's own stay), listening on ``listen``."""
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    template = (REPO / "docker" / "nginx" / "chroma-auth.conf.template").read_text()
+    site = (
+        string.Template(template)
+        .safe_substitute(CHROMA_AUTH_TOKEN=token, CHROMA_UPSTREAM=upstream)
+        .replace("listen 8000;", f"listen {listen};")
+        .replace("/var/log/nginx/", f"{prefix}/logs/")
+    )
+    config = prefix / "nginx.conf"
+    config.write_text(
+        f"""
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    {site}
+}}
+"""
+    )
     return config

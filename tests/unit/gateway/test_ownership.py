@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from gateway.ownership import ConversationRegistry
-from gateway.redis_client import gateway_redis
+from runtime.redis import RedisSettings, redis_client
 
 
 async def test_first_principal_owns_a_conversation_in_process() -> None:
@@ -20,7 +20,7 @@ async def test_first_principal_owns_a_conversation_in_process() -> None:
 
 @pytest.mark.integration
 async def test_first_principal_owns_a_conversation_in_redis(redis_url: str) -> None:
-    clients = [gateway_redis(redis_url, connect_timeout_s=1, timeout_s=1) for _ in range(2)]
+    clients = [redis_client(RedisSettings(redis_url=redis_url), timeout_s=1) for _ in range(2)]
     registry, other_instance = (ConversationRegistry(redis=c, ttl_s=60) for c in clients)
     conversation = f"c-{uuid.uuid4().hex}"
     try:
@@ -29,13 +29,11 @@ async def test_first_principal_owns_a_conversation_in_redis(redis_url: str) -> N
         assert await other_instance.claim(conversation, "key:a")
     finally:
         for client in clients:
-            assert client is not None
             await client.aclose()
 
 
 async def test_unreachable_redis_falls_back_to_claims_in_process() -> None:
-    redis = gateway_redis("redis://127.0.0.1:1/0", connect_timeout_s=0.2, timeout_s=0.2)
-    assert redis is not None
+    redis = redis_client(RedisSettings(redis_url="redis://127.0.0.1:1/0"), timeout_s=0.2)
     registry = ConversationRegistry(redis=redis, ttl_s=60)
     try:
         assert await registry.claim("c-1", "key:a")

@@ -7,7 +7,7 @@ import pytest
 
 from gateway.client_ip import client_address, parse_networks
 from gateway.ratelimit import InProcessBuckets, RateLimiter
-from gateway.redis_client import gateway_redis
+from runtime.redis import RedisSettings, redis_client
 
 
 def test_minute_bucket_allows_exactly_its_capacity() -> None:
@@ -83,8 +83,7 @@ async def test_a_hung_redis_falls_back_to_process_buckets_within_its_timeout() -
 
     server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    redis = gateway_redis(f"redis://127.0.0.1:{port}/0", connect_timeout_s=0.2, timeout_s=0.2)
-    assert redis is not None
+    redis = redis_client(RedisSettings(redis_url=f"redis://127.0.0.1:{port}/0"), timeout_s=0.2)
     limiter = RateLimiter(per_minute=1, per_hour=10, redis=redis)
     try:
         started = time.monotonic()

@@ -16,6 +16,7 @@ from helpdesk.bridge import BridgeConfig, HelpdeskBridge
 from helpdesk.errors import ForeignUrlError, TransientError
 from helpdesk.targets import HttpCall, Zendesk
 from runtime.kafka import KafkaConnection
+from runtime.redis import RedisSettings
 from schemas.topics import ESCALATIONS
 
 PARTITION = TopicPartition(ESCALATIONS, 0)
@@ -47,7 +48,10 @@ class OneBatchConsumer:
 
 def bridge_handling(handle: Callable[[ConsumerRecord[bytes, bytes]], Any]) -> HelpdeskBridge:
     config = BridgeConfig(
-        KafkaConnection("unused:0"), "http://unused", "redis://unused:0", backoff_s=0.01
+        KafkaConnection("unused:0"),
+        "http://unused",
+        RedisSettings(redis_url="redis://unused:0"),
+        backoff_s=0.01,
     )
     bridge = HelpdeskBridge(Zendesk("bot@example.in", "token"), config)
     bridge._handle = AsyncMock(side_effect=lambda r, _producer: handle(r))  # type: ignore[method-assign]
@@ -126,7 +130,9 @@ async def test_an_unexpected_error_stops_the_bridge_with_the_record_uncommitted(
 )
 async def test_a_next_page_on_another_origin_never_gets_the_credentials(next_page: str) -> None:
     config = BridgeConfig(
-        KafkaConnection("unused:0"), "https://acme.zendesk.com", "redis://unused:0"
+        KafkaConnection("unused:0"),
+        "https://acme.zendesk.com",
+        RedisSettings(redis_url="redis://unused:0"),
     )
     bridge = HelpdeskBridge(Zendesk("bot@example.in", "token"), config)
     sent = AsyncMock(return_value=httpx.Response(200, json={}))

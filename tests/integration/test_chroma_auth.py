@@ -1,0 +1,117 @@
+"""The Chroma server behind nginx's bearer-token check (docker/nginx/chroma-auth.conf.template):
+a request without the token, or with another, is refused; the workers' client and the
+gateway's readiness probe, given the token, get through."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from gateway.readiness import probe_chroma
+from streams.embeddings import OnnxEmbedder
+from streams.knowledge import chunk_tree
+from streams.store import KnowledgeStore, open_client
+from techgear.processes import stop as stop_process
+from tests.integration.conftest import wait_for
+from tests.nginx_config import local_chroma_proxy_config
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed"),
+]
+
+CHROMA_PORT = int(os.environ.get("TEST_CHROMA_PORT", "16690"))
+PROXY_PORT = int(os.environ.get("TEST_CHROMA_PROXY_PORT", "16691"))
+PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
+TOKEN = SecretStr(secrets.token_hex(32))
+
+
+def _status(url: str, headers: dict[str, str] | None = None) -> int | None:
+    try:
+        return httpx.get(url, headers=headers, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("chroma-server")
+    chroma = Path(sys.executable).parent / "chroma"
+    command = [str(chroma), "run", "--path", str(home / "db"), "--host", "127.0.0.1"]
+    with (home / "chroma.log").open("ab") as log:  # the child keeps its own
+        process = subprocess.Popen(
+            [*command, "--port", str(CHROMA_PORT)], stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{CHROMA_PORT}"
+    try:
+        wait_for(lambda: _status(f"{url}/api/v2/heartbeat") == 200, "chroma run", timeout_s=60)
+        yield f"127.0.0.1:{CHROMA_PORT}"
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def chroma_proxy(chroma_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    prefix = tmp_path_factory.mktemp("chroma-nginx")
+    config = local_chroma_proxy_config(
+        prefix, f"127.0.0.1:{PROXY_PORT}", chroma_server, TOKEN.get_secret_value()
+    )
+    nginx = subprocess.Popen(["nginx", "-c", str(config), "-p", str(prefix), "-g", "daemon off;"])
+    try:
+        wait_for(lambda: _status(PROXY_URL) is not None, "nginx in front of chroma", timeout_s=20)
+        yield PROXY_URL
+    finally:
+        stop_process(nginx)
+    assert TOKEN.get_secret_value() not in (prefix / "logs" / "chroma-access.log").read_text()
+
+
+def test_requests_without_the_token_or_with_another_are_refused(chroma_proxy: str) -> None:
+    heartbeat = f"{chroma_proxy}/api/v2/heartbeat"
+    collections = f"{chroma_proxy}/api/v2/tenants/default_tenant/databases/default_database"
+    wrong = {"Authorization": f"Bearer {secrets.token_hex(32)}"}
+    prefixed = {"Authorization": f"Bearer {TOKEN.get_secret_value()}x"}
+    other_scheme = {"Authorization": f"Basic {TOKEN.get_secret_value()}"}
+
+    assert _status(heartbeat) == 401
+    assert _status(f"{collections}/collections") == 401
+    assert [_status(heartbeat, h) for h in (wrong, prefixed, other_scheme)] == [401] * 3
+    bearer = {"Authorization": f"Bearer {TOKEN.get_secret_value()}"}
+    assert _status(heartbeat, bearer) == 200
+
+
+def test_workers_client_with_the_token_ingests_and_retrieves(
+    chroma_proxy: str, tmp_path: Path, embedder: OnnxEmbedder
+) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "shipping.md").write_text(
+        "---\nid: shipping\ntitle: Shipping\ncategory: faq\n---\n# Shipping\n\n"
+        "## Free shipping\nShipping is free on orders above ₹999.\n"
+    )
+    client = open_client(host="127.0.0.1", port=PROXY_PORT, token=TOKEN)
+    store = KnowledgeStore(client, "kb-auth-test", embedder)
+
+    report = store.ingest(chunk_tree(kb))
+    passages = store.search(embedder.embed_one("Is delivery free?"), limit=1)
+
+    assert report.added == 1
+    assert passages[0].doc_id == "shipping"
+
+
+async def test_gateway_readiness_reports_chroma_ready_only_with_the_token(
+    chroma_proxy: str,
+) -> None:
+    with_token = await probe_chroma(chroma_proxy, TOKEN)
+    without = await probe_chroma(chroma_proxy, None)
+
+    assert (with_token.ok, with_token.detail) == (True, "HTTP 200")
+    assert (without.ok, without.detail) == (False, "HTTP 401")
