@@ -6,10 +6,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from ipaddress import ip_network
 from pathlib import Path
+from string import Template
 
 import pytest
+import redis
 import yaml
 from pydantic_settings import BaseSettings
 
@@ -150,3 +154,109 @@ def test_worker_autoscaling_stops_at_the_partition_count() -> None:
     requests = next(spec for spec in TOPICS if spec.name == REQUESTS)
     assert scaled["spec"]["maxReplicaCount"] == requests.partitions  # type: ignore[index]
     assert scaled["spec"]["triggers"][0]["metadata"]["consumerGroup"] == WORKER_GROUP_ID  # type: ignore[index]
+
+
+REDIS_PASSWORDS = {
+    "REDIS_GATEWAY_PASSWORD": "gateway-password-0123456789",
+    "REDIS_WORKER_PASSWORD": "worker-password-0123456789",
+    "REDIS_HELPDESK_PASSWORD": "helpdesk-password-0123456789",
+}
+
+
+@pytest.fixture
+def compose_redis(tmp_path: Path) -> Iterator[Callable[[str | None], redis.Redis]]:
+    """Debian's redis-server with the compose ACL users, on a Unix socket; gives a client
+    logged in as the named user (None: not logged in)."""
+    template = (REPO / "docker" / "redis" / "users.acl.template").read_text()
+    acl_file = tmp_path / "users.acl"
+    acl_file.write_text(Template(template).substitute(REDIS_PASSWORDS))
+    socket = tmp_path / "redis.sock"
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket),
+            "--aclfile",
+            str(acl_file),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    clients: list[redis.Redis] = []
+
+    def client(user: str | None) -> redis.Redis:
+        password = REDIS_PASSWORDS.get(f"REDIS_{(user or '').upper()}_PASSWORD", "any")
+        connection = redis.Redis(
+            unix_socket_path=str(socket), username=user, password=password if user else None
+        )
+        clients.append(connection)
+        return connection
+
+    try:
+        deadline = time.monotonic() + 10
+        while not socket.exists():
+            assert server.poll() is None, "redis-server refused the ACL file"
+            assert time.monotonic() < deadline, "redis-server did not open its socket"
+            time.sleep(0.05)
+        yield client
+    finally:
+        for connection in clients:
+            connection.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+def test_compose_redis_users_reach_their_own_keys_only(
+    compose_redis: Callable[[str | None], redis.Redis],
+) -> None:
+    with pytest.raises(redis.AuthenticationError):
+        compose_redis(None).get("techgear:answer:v1:x")
+    assert compose_redis("healthcheck").ping()
+
+    worker = compose_redis("worker")
+    worker.set("techgear:answer:v1:q", "answer", ex=60)
+    worker.set("techgear:answer-scope:v1", "scope")
+
+    gateway = compose_redis("gateway")
+    bucket = gateway.register_script(
+        "local t = redis.call('TIME') redis.call('HMGET', KEYS[1], 'tokens', 'ts') "
+        "redis.call('HSET', KEYS[1], 'tokens', '1', 'ts', t[1]) "
+        "return redis.call('PEXPIRE', KEYS[1], 1000)"
+    )
+    assert bucket(keys=["techgear:ratelimit:minute:key"]) == 1
+    assert gateway.set("techgear:conversation:owner:c", "p", nx=True, ex=60)
+    assert gateway.expire("techgear:authfail:10.0.0.1", 60) == 0
+    assert gateway.get("techgear:answer:v1:q") == b"answer"
+    assert gateway.get("techgear:answer-scope:v1") == b"scope"
+
+    helpdesk = compose_redis("helpdesk")
+    with helpdesk.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore("techgear:helpdesk:zendesk:tickets:p", "-inf", 0)
+        pipe.zadd("techgear:helpdesk:zendesk:tickets:p", {"e": 1})
+        pipe.zrank("techgear:helpdesk:zendesk:tickets:p", "e")
+        pipe.expire("techgear:helpdesk:zendesk:tickets:p", 60)
+        assert pipe.execute()[2] == 0
+    helpdesk.set("techgear:helpdesk:zendesk:event:e", "1")
+    assert helpdesk.exists("techgear:helpdesk:zendesk:event:e") == 1
+
+    refused: list[Callable[[], object]] = [
+        lambda: gateway.set("techgear:answer:v1:q", "forged"),
+        lambda: gateway.get("techgear:helpdesk:zendesk:event:e"),
+        lambda: worker.get("techgear:conversation:owner:c"),
+        lambda: helpdesk.get("techgear:answer:v1:q"),
+        lambda: worker.keys("*"),
+        lambda: gateway.flushall(),
+        lambda: helpdesk.config_get("requirepass"),
+        lambda: compose_redis("healthcheck").get("techgear:answer:v1:q"),
+    ]
+    for command in refused:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            command()
