@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from ipaddress import ip_network
 from pathlib import Path
 from string import Template
+from typing import Any
 
 import pytest
 import redis
@@ -106,12 +107,119 @@ def test_kubernetes_manifests_validate_against_the_kubernetes_schemas() -> None:
 def test_kustomizations_name_files_that_exist() -> None:
     for kustomization in K8S.rglob("kustomization.yaml"):
         config = yaml.safe_load(kustomization.read_text())
-        entries = list(config.get("resources", [])) + [
-            patch["path"] for patch in config.get("patches", [])
-        ]
+        entries = (
+            list(config.get("resources", []))
+            + [patch["path"] for patch in config.get("patches", [])]
+            + [
+                file
+                for generator in config.get("configMapGenerator", [])
+                for file in generator["files"]
+            ]
+        )
         assert entries and all((kustomization.parent / entry).exists() for entry in entries), (
             kustomization
         )
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+@pytest.mark.parametrize("kustomization", ["base", "overlays/production"])
+def test_kustomization_builds_into_valid_kubernetes_objects(
+    kustomization: str, tmp_path: Path
+) -> None:
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(K8S / kustomization)], capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    manifest = tmp_path / "built.yaml"
+    manifest.write_text(built.stdout)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "kubernetes-validate"),
+            *("--strict", "--quiet", "-k", "1.30.0", str(manifest)),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+Grant = tuple[str, str, str, str, frozenset[str]]
+"""principal, resource type, pattern type, resource name, operations"""
+
+
+def compose_acl_grants() -> set[Grant]:
+    grants = set()
+    for line in (REPO / "docker" / "kafka" / "acls.sh").read_text().splitlines():
+        if not line.startswith("kafka-acls.sh "):
+            continue
+        words = line.split()
+        option = {
+            words[i]: words[i + 1] for i in range(len(words) - 1) if words[i].startswith("--")
+        }
+        kind = "topic" if "--topic" in option else "group"
+        grants.add(
+            (
+                option["--allow-principal"].removeprefix("User:"),
+                kind,
+                option.get("--resource-pattern-type", "literal"),
+                option[f"--{kind}"],
+                frozenset(words[i + 1] for i, word in enumerate(words) if word == "--operation"),
+            )
+        )
+    return grants
+
+
+def test_kubernetes_kafka_users_grant_what_the_compose_broker_grants() -> None:
+    pattern = {"literal": "literal", "prefix": "prefixed"}
+    users: list[Any] = k8s_documents(K8S / "base" / "kafka-users.yaml")
+    grants = {
+        (
+            user["metadata"]["name"],
+            acl["resource"]["type"],
+            pattern[acl["resource"]["patternType"]],
+            acl["resource"]["name"],
+            frozenset(acl["operations"]),
+        )
+        for user in users
+        if user["metadata"]["name"] != "keda"  # KEDA's lag reader, not a service
+        for acl in user["spec"]["authorization"]["acls"]
+    }
+    assert grants == compose_acl_grants()
+
+
+COMPOSE_ONLY_SECRETS = {
+    f"{store}_{user}_PASSWORD"
+    for store, users in {
+        "KAFKA": ["ADMIN", "GATEWAY", "WORKER", "HELPDESK", "OPS"],
+        "REDIS": ["GATEWAY", "WORKER", "HELPDESK"],
+    }.items()
+    for user in users
+}
+
+
+def test_compose_gives_each_application_container_only_its_own_credentials() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        if service.get("env_file") is None:
+            continue
+        environment = service.get("environment", {})
+        assert {environment.get(secret) for secret in COMPOSE_ONLY_SECRETS} == {""}, name
+        for store in ("KAFKA", "REDIS"):
+            user = environment.get(f"{store}_{'SASL_' if store == 'KAFKA' else ''}USERNAME")
+            password = environment.get(f"{store}_{'SASL_' if store == 'KAFKA' else ''}PASSWORD")
+            if user is not None:
+                assert password.startswith(f"${{{store}_{user.upper()}_PASSWORD:?"), name
+
+
+NGINX_CHROMA_TEMPLATE = REPO / "docker" / "nginx" / "chroma-auth.conf.template"
+
+
+@pytest.mark.skipif(
+    not NGINX_CHROMA_TEMPLATE.exists(), reason="the Chroma proxy template is not merged yet"
+)
+def test_kubernetes_chroma_proxy_uses_the_compose_template() -> None:
+    copy = K8S / "base" / "chroma-auth.conf.template"
+    assert copy.read_text() == NGINX_CHROMA_TEMPLATE.read_text()
 
 
 def test_every_setting_is_in_the_configmap_or_the_secret_template() -> None:
