@@ -46,9 +46,6 @@ class ServicesSettings(BaseSettings):
     """Data, logs and pid files of local services (git-ignored)."""
     kafka_port: int = Field(default=9092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
-    kafka_secure_port: int = Field(default=9392, ge=1, le=65535)
-    """SASL_SSL listener of the secured broker; its mutual-TLS listener and its controller
-    take the next two ports."""
     kafka_heap: str = "512m"
     redis_port: int = Field(default=6379, ge=1, le=65535)
     service_start_timeout_s: float = Field(default=90.0, gt=0)
@@ -316,7 +313,7 @@ _CERTIFICATE_CN = "RULE:^CN=([^,]+)$/$1/,DEFAULT"
 
 class LocalSecureKafka(LocalKafka):
     """A single-node broker that admits only authenticated clients: SASL_SSL with SCRAM
-    (SHA-256 and SHA-512) on ``kafka_secure_port`` and mutual TLS on the next port, under
+    (SHA-256 and SHA-512) on ``port`` and mutual TLS on the next port, under
     ACLs (nothing is allowed without one; ``admin`` is the super user). The controller
     listener is plaintext on the loopback, on the port after those.
 
@@ -329,7 +326,7 @@ class LocalSecureKafka(LocalKafka):
     name = "kafka-secure"
 
     def __init__(
-        self, settings: ServicesSettings, tls: BrokerTls, users: Mapping[str, str]
+        self, settings: ServicesSettings, tls: BrokerTls, users: Mapping[str, str], port: int
     ) -> None:
         if BROKER_USER not in users:
             raise ValueError(f"the users must include the broker's own, {BROKER_USER!r}")
@@ -339,10 +336,11 @@ class LocalSecureKafka(LocalKafka):
         super().__init__(settings)
         self.tls = tls
         self._users = dict(users)
+        self._port = port
 
     @property
     def port(self) -> int:
-        return self.settings.kafka_secure_port
+        return self._port
 
     @property
     def mtls_port(self) -> int:

@@ -101,14 +101,13 @@ def secured_kafka(kafka_certificates: Certificates) -> Iterator[SecuredKafka]:
     settings = ServicesSettings(
         _env_file=None,  # type: ignore[call-arg]
         techgear_state_dir=STATE_DIR,  # the broker's own folder in it: kafka-secure
-        kafka_secure_port=SECURE_KAFKA_PORT,
         service_start_timeout_s=300,  # a bound, not a pause (see services_settings)
     )
     tls = BrokerTls(
         kafka_certificates.ca, kafka_certificates.server_cert, kafka_certificates.server_key
     )
     passwords = {user: secrets.token_urlsafe(24) for user in USERS}
-    broker = LocalSecureKafka(settings, tls, passwords)
+    broker = LocalSecureKafka(settings, tls, passwords, SECURE_KAFKA_PORT)
     handle = broker.start()
     try:
         apply_access(broker, ACCESS + CERTIFICATE_GRANTS)
