@@ -241,6 +241,28 @@ def topics_create() -> None:
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
+@main.group()
+def kafka() -> None:
+    """Kafka access control."""
+
+
+@kafka.command("acls")
+@click.option("--bootstrap-server", default="localhost:9092", show_default=True)
+@click.option(
+    "--command-config",
+    default="admin.properties",
+    show_default=True,
+    help="The cluster admin's client properties (SASL and TLS settings).",
+)
+def kafka_acls(bootstrap_server: str, command_config: str) -> None:
+    """Print the kafka-acls.sh command lines that give each service's principal (gateway,
+    worker, helpdesk, ops) its least-privilege ACLs."""
+    from techgear.kafka_access import kafka_acls_commands
+
+    for line in kafka_acls_commands(bootstrap_server, command_config):
+        click.echo(line)
+
+
 @main.command()
 @click.option("--target", type=click.Choice(["zendesk", "freshdesk"]), required=True)
 def helpdesk(target: Literal["zendesk", "freshdesk"]) -> None:

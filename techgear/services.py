@@ -1,7 +1,8 @@
 """Local Kafka and Redis for development and tests, without Docker.
 
 Kafka is a single-node KRaft broker assembled from the official Maven Central artifacts
-(``docker/kafka/pom.xml``); Redis is Debian's ``redis-server``. Starting reuses a server
+(``docker/kafka/pom.xml``), plain or, for tests of authenticated clients, secured (SASL_SSL
+with SCRAM, mutual TLS, ACLs); Redis is Debian's ``redis-server``. Starting reuses a server
 already listening on the port, waits until it answers, and keeps data under the state
 folder. Only a process this module started has a pid file, so stopping ends exactly what
 was started and never a server someone else runs.
@@ -11,16 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import Field
@@ -179,33 +185,48 @@ class LocalKafka(_LocalService):
     def libs(self) -> Path:
         return self.settings.techgear_state_dir.resolve() / "kafka-libs"
 
+    @property
+    def config_file(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
     def prepare(self) -> None:
         self.fetch_jars()
-        data = self.home / "data"
-        config = self.home / "server.properties"
-        config.write_text(self._server_properties(data))
-        if not (data / "meta.properties").exists():
-            cluster_id = _kafka_cluster_id()
-            subprocess.run(
-                [
-                    *self._java(),
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "-t",
-                    cluster_id,
-                    "-c",
-                    str(config),
-                ],
-                check=True,
-                capture_output=True,
-            )
+        self.config_file.write_text(self._server_properties())
+        if not (self.data / "meta.properties").exists():
+            self._format()
+
+    def _format(self, *options: str) -> None:
+        subprocess.run(
+            [
+                *self._java(*_TOOL_JVM),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                _kafka_cluster_id(),
+                "-c",
+                str(self.config_file),
+                *options,
+            ],
+            check=True,
+            capture_output=True,
+        )
 
     def fetch_jars(self) -> None:
-        if (self.libs / ".complete").exists():
+        """Fetch the jars of ``docker/kafka/pom.xml``, again whenever that file changed (the
+        stamp holds the digest of the pom they came from)."""
+        stamp = self.libs / ".complete"
+        pom_digest = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
+        if stamp.exists() and stamp.read_text().strip() == pom_digest:
             return
         if shutil.which("mvn") is None or shutil.which("java") is None:
             raise ServiceError("Kafka needs Java 17+ and Maven on PATH (apt-get install maven)")
         log.info("fetching Kafka jars from Maven Central into %s", self.libs)
+        # Jars of an earlier pom would stay on the classpath beside their new versions.
+        shutil.rmtree(self.libs, ignore_errors=True)
         subprocess.run(
             [
                 "mvn",
@@ -218,36 +239,45 @@ class LocalKafka(_LocalService):
             ],
             check=True,
         )
-        (self.libs / ".complete").write_text("ok\n")
+        stamp.write_text(pom_digest + "\n")
 
     def command(self) -> list[str]:
-        return [*self._java(), "kafka.Kafka", str(self.home / "server.properties")]
+        broker_jvm = (f"-Xmx{self.settings.kafka_heap}", "-XX:+UseG1GC")
+        return [*self._java(*broker_jvm), "kafka.Kafka", str(self.config_file)]
 
     def ready(self) -> bool:
         return asyncio.run(_kafka_answers(self.address))
 
-    def _java(self) -> list[str]:
+    def _java(self, *options: str) -> list[str]:
         return [
             "java",
-            f"-Xmx{self.settings.kafka_heap}",
-            "-XX:+UseG1GC",
+            *options,
             f"-Dlog4j2.configurationFile={KAFKA_LOG_CONFIG}",
             "-cp",
             f"{self.libs}/*",
         ]
 
-    def _server_properties(self, data: Path) -> str:
-        port, controller = self.settings.kafka_port, self.settings.kafka_controller_port
+    @property
+    def controller_port(self) -> int:
+        return self.settings.kafka_controller_port
+
+    def _listener_properties(self) -> list[str]:
+        port, controller = self.port, self.controller_port
+        return [
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        ]
+
+    def _server_properties(self) -> str:
         return "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                f"log.dirs={data}",
+                *self._listener_properties(),
+                f"log.dirs={self.data}",
                 "offsets.topic.replication.factor=1",
                 "transaction.state.log.replication.factor=1",
                 "transaction.state.log.min.isr=1",
@@ -259,6 +289,172 @@ class LocalKafka(_LocalService):
                 "",
             ]
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerTls:
+    """PEM files of the secured broker (keys unencrypted)."""
+
+    ca: Path
+    """Signs the broker's certificate and the client certificates it accepts."""
+    cert: Path
+    key: Path
+
+
+BROKER_USER = "admin"
+"""The secured broker's super user, used by the broker itself between its listeners."""
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+_PLAIN_CREDENTIAL = re.compile(r"[A-Za-z0-9._~-]+")
+"""Characters that need no quoting in a SCRAM argument, a JAAS line or a properties file."""
+_SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule required"
+_CERTIFICATE_CN = "RULE:^CN=([^,]+)$/$1/,DEFAULT"
+"""A client certificate's principal is its common name (``User:techgear-test-client``)."""
+
+
+class LocalSecureKafka(LocalKafka):
+    """A single-node broker that admits only authenticated clients: SASL_SSL with SCRAM
+    (SHA-256 and SHA-512) on ``port`` and mutual TLS on the next port, under
+    ACLs (nothing is allowed without one; ``admin`` is the super user). The controller
+    listener is plaintext on the loopback, on the port after those.
+
+    SCRAM users exist from the moment the storage is formatted, so every start formats it
+    afresh with ``users`` (name -> password); a broker this class left running (an
+    interrupted run) is stopped first, since its users' passwords are not this run's.
+    Passwords only ever sit in files of mode 0600 in the broker's folder, never on a
+    command line."""
+
+    name = "kafka-secure"
+
+    def __init__(
+        self, settings: ServicesSettings, tls: BrokerTls, users: Mapping[str, str], port: int
+    ) -> None:
+        if BROKER_USER not in users:
+            raise ValueError(f"the users must include the broker's own, {BROKER_USER!r}")
+        for name, password in users.items():
+            if not (_PLAIN_CREDENTIAL.fullmatch(name) and _PLAIN_CREDENTIAL.fullmatch(password)):
+                raise ValueError(f"user {name!r}: names and passwords may only use [A-Za-z0-9._~-]")
+        super().__init__(settings)
+        self.tls = tls
+        self._users = dict(users)
+        self._port = port
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def mtls_port(self) -> int:
+        return self.port + 1
+
+    @property
+    def mtls_address(self) -> str:
+        return f"127.0.0.1:{self.mtls_port}"
+
+    @property
+    def controller_port(self) -> int:
+        return self.port + 2
+
+    @property
+    def admin_config(self) -> Path:
+        """Client configuration (``--command-config``) of Kafka's tools, as ``admin``."""
+        return self.home / "admin.properties"
+
+    def start(self) -> ServiceHandle:
+        if self.running_pid() is not None:
+            log.info("stopping %s left by an earlier run: its users are not this run's", self.name)
+            self.stop()
+        if port_open(self.port):
+            raise ServiceError(f"{self.address} is taken by a process this module did not start")
+        return super().start()
+
+    def prepare(self) -> None:
+        self.fetch_jars()
+        shutil.rmtree(self.data, ignore_errors=True)
+        _write_private(self.home / "broker-keystore.pem", _keystore_pem(self.tls))
+        _write_private(self.config_file, self._server_properties())
+        _write_private(self.admin_config, self._admin_properties())
+        # argparse4j reads arguments from an @file, one a line: the passwords stay off the
+        # command line; the file goes once the storage holds the credentials.
+        scram_arguments = self.home / "scram-users.args"
+        _write_private(
+            scram_arguments,
+            "".join(
+                f"--add-scram\n{mechanism}=[name={name},password={password}]\n"
+                for name, password in self._users.items()
+                for mechanism in SCRAM_MECHANISMS
+            ),
+        )
+        try:
+            self._format(f"@{scram_arguments}")
+        finally:
+            scram_arguments.unlink()
+
+    def ready(self) -> bool:
+        return asyncio.run(_kafka_answers(self.address, **self.admin_client_options()))
+
+    def admin_client_options(self) -> dict[str, Any]:
+        """aiokafka keyword arguments connecting as ``admin`` over SASL_SSL."""
+        return {
+            "security_protocol": "SASL_SSL",
+            "ssl_context": ssl.create_default_context(cafile=self.tls.ca),
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": BROKER_USER,
+            "sasl_plain_password": self._users[BROKER_USER],
+        }
+
+    def run_tool(self, main_class: str, *arguments: str) -> None:
+        """Run one of Kafka's command-line tools (a class on the broker's classpath)."""
+        tool = subprocess.run(
+            [*self._java(*_TOOL_JVM), main_class, *arguments],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if tool.returncode != 0:
+            raise ServiceError(
+                f"{main_class} exited with code {tool.returncode}: {tool.stderr or tool.stdout}"
+            )
+
+    def _listener_properties(self) -> list[str]:
+        sasl, mtls, controller = self.port, self.mtls_port, self.controller_port
+        return [
+            f"listeners=SASL_SSL://127.0.0.1:{sasl},SSL://127.0.0.1:{mtls},"
+            f"CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=SASL_SSL://127.0.0.1:{sasl},SSL://127.0.0.1:{mtls}",
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=SASL_SSL",
+            f"sasl.enabled.mechanisms={','.join(SCRAM_MECHANISMS)}",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            # Each mechanism needs a login entry; the broker's own client uses SHA-512.
+            f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={_SCRAM_LOGIN};",
+            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={self._admin_jaas()}",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={self.home / 'broker-keystore.pem'}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={self.tls.ca}",
+            "listener.name.ssl.ssl.client.auth=required",
+            f"ssl.principal.mapping.rules={_CERTIFICATE_CN}",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            # The broker reaches its controller over the plaintext loopback listener, as
+            # ANONYMOUS: the one principal no client listener can yield.
+            f"super.users=User:{BROKER_USER};User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found=false",
+        ]
+
+    def _admin_properties(self) -> str:
+        return "\n".join(
+            [
+                "security.protocol=SASL_SSL",
+                "sasl.mechanism=SCRAM-SHA-512",
+                f"sasl.jaas.config={self._admin_jaas()}",
+                "ssl.truststore.type=PEM",
+                f"ssl.truststore.location={self.tls.ca}",
+                "",
+            ]
+        )
+
+    def _admin_jaas(self) -> str:
+        return f'{_SCRAM_LOGIN} username="{BROKER_USER}" password="{self._users[BROKER_USER]}";'
 
 
 class LocalRedis(_LocalService):
@@ -295,13 +491,20 @@ class LocalRedis(_LocalService):
             return sock.recv(16).startswith(b"+PONG")
 
 
+_TOOL_JVM = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+"""A tool runs for seconds: the quick compiler alone and the simplest collector start it
+sooner."""
+
+
 def services(settings: ServicesSettings | None = None) -> tuple[LocalKafka, LocalRedis]:
     settings = settings or ServicesSettings()
     return LocalKafka(settings), LocalRedis(settings)
 
 
-async def _kafka_answers(address: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=address, request_timeout_ms=3000)
+async def _kafka_answers(address: str, **client_options: Any) -> bool:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=address, request_timeout_ms=3000, **client_options
+    )
     try:
         await admin.start()
         await admin.list_topics()
@@ -317,6 +520,19 @@ def _kafka_cluster_id() -> str:
     while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()).startswith("-"):
         pass
     return cluster_id.rstrip("=")
+
+
+def _keystore_pem(tls: BrokerTls) -> str:
+    """Kafka's PEM key store file: the private key, then the certificate chain."""
+    return tls.key.read_text() + tls.cert.read_text()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read, from the moment it exists."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 def _alive(pid: int) -> bool:
