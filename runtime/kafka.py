@@ -138,8 +138,6 @@ class KafkaConnection:
             keyfile=str(self.ssl_key_file) if self.ssl_key_file else None,
             password=self.ssl_key_password.get_secret_value() if self.ssl_key_password else None,
         )
-        if self.ssl_ca_file is None:
-            context.load_default_certs()
         context.check_hostname = self.ssl_check_hostname
         return context
 

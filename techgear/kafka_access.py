@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from runtime.settings import WORKER_GROUP_ID
 from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
@@ -22,7 +23,6 @@ from schemas.topics import (
     ESCALATIONS,
     HELPDESK_DEADLETTER,
     REQUESTS,
-    WORKER_GROUP_ID,
 )
 from techgear.services import LocalSecureKafka
 

@@ -19,18 +19,17 @@ import re
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from runtime.kafka import KafkaConnection
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +245,7 @@ class LocalKafka(_LocalService):
         return [*self._java(*broker_jvm), "kafka.Kafka", str(self.config_file)]
 
     def ready(self) -> bool:
-        return asyncio.run(_kafka_answers(self.address))
+        return asyncio.run(_kafka_answers(KafkaConnection(self.address)))
 
     def _java(self, *options: str) -> list[str]:
         return [
@@ -390,17 +389,15 @@ class LocalSecureKafka(LocalKafka):
             scram_arguments.unlink()
 
     def ready(self) -> bool:
-        return asyncio.run(_kafka_answers(self.address, **self.admin_client_options()))
-
-    def admin_client_options(self) -> dict[str, Any]:
-        """aiokafka keyword arguments connecting as ``admin`` over SASL_SSL."""
-        return {
-            "security_protocol": "SASL_SSL",
-            "ssl_context": ssl.create_default_context(cafile=self.tls.ca),
-            "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": BROKER_USER,
-            "sasl_plain_password": self._users[BROKER_USER],
-        }
+        admin = KafkaConnection(
+            self.address,
+            security_protocol="SASL_SSL",
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_username=BROKER_USER,
+            sasl_password=SecretStr(self._users[BROKER_USER]),
+            ssl_ca_file=self.tls.ca,
+        )
+        return asyncio.run(_kafka_answers(admin))
 
     def run_tool(self, main_class: str, *arguments: str) -> None:
         """Run one of Kafka's command-line tools (a class on the broker's classpath)."""
@@ -501,10 +498,8 @@ def services(settings: ServicesSettings | None = None) -> tuple[LocalKafka, Loca
     return LocalKafka(settings), LocalRedis(settings)
 
 
-async def _kafka_answers(address: str, **client_options: Any) -> bool:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=address, request_timeout_ms=3000, **client_options
-    )
+async def _kafka_answers(connection: KafkaConnection) -> bool:
+    admin = connection.admin(request_timeout_ms=3000)
     try:
         await admin.start()
         await admin.list_topics()

@@ -24,6 +24,7 @@ from runtime.logs import LoggingSettings
 from runtime.settings import WORKER_GROUP_ID
 from schemas.topics import REQUESTS, TOPICS
 from streams.settings import WorkerSettings
+from techgear.kafka_access import ACCESS
 from techgear.services import ServicesSettings
 from tests.nginx_config import local_nginx_config
 
@@ -168,6 +169,20 @@ def compose_acl_grants() -> set[Grant]:
             )
         )
     return grants
+
+
+def test_the_compose_broker_grants_what_the_acl_table_of_the_code_grants() -> None:
+    table = {
+        (
+            grant.principal,
+            grant.resource.value,
+            grant.pattern.value,
+            grant.name,
+            frozenset(operation.value for operation in grant.operations),
+        )
+        for grant in ACCESS
+    }
+    assert compose_acl_grants() == table
 
 
 def test_kubernetes_kafka_users_grant_what_the_compose_broker_grants() -> None:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
-from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, TOPICS
+from runtime.kafka import KafkaConnection, KafkaSettings
+from runtime.topics import ensure_topics
+from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER
 from techgear.kafka_access import ACCESS, Grant, Operation, Resource, apply_access
 from techgear.services import BrokerTls, LocalSecureKafka, ServicesSettings
 from tests.certificates import Certificates, issue_certificates
@@ -65,6 +66,14 @@ class SecuredKafka:
             "KAFKA_SSL_CA_FILE": str(self.ca),
             "KAFKA_CREATE_TOPICS": "false",
         }
+
+    def connection(self, user: str, *, password: str | None = None) -> KafkaConnection:
+        """The system's own client factory, as ``user`` over SASL_SSL."""
+        return KafkaSettings(
+            _env_file=None,  # type: ignore[call-arg]
+            **{name.lower(): value for name, value in self.env(user).items()},
+            kafka_sasl_password=self.passwords[user] if password is None else password,
+        ).kafka
 
     def sasl_options(
         self, user: str, mechanism: str = "SCRAM-SHA-512", *, password: str | None = None
@@ -119,19 +128,8 @@ def secured_kafka(kafka_certificates: Certificates) -> Iterator[SecuredKafka]:
             client_key=kafka_certificates.client_key,
             passwords=passwords,
         )
-        run_on_own_loop(_create_topics(cluster.sasl_options("ops")))
+        run_on_own_loop(ensure_topics(cluster.connection("ops")))
         yield cluster
     finally:
         if handle.started:
             broker.stop()
-
-
-async def _create_topics(options: dict[str, Any]) -> None:
-    # schemas.topics.ensure_topics takes a bootstrap address only; the Kafka client
-    # factory of issue 19 will give it the security settings.
-    admin = AIOKafkaAdminClient(**options)
-    await admin.start()
-    try:
-        await admin.create_topics([spec.new_topic(replication_factor=1) for spec in TOPICS])
-    finally:
-        await admin.close()
