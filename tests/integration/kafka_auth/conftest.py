@@ -69,10 +69,10 @@ class SecuredKafka:
 
     def connection(self, user: str, *, password: str | None = None) -> KafkaConnection:
         """The system's own client factory, as ``user`` over SASL_SSL."""
+        env = self.env(user) | ({} if password is None else {"KAFKA_SASL_PASSWORD": password})
         return KafkaSettings(
             _env_file=None,  # type: ignore[call-arg]
-            **{name.lower(): value for name, value in self.env(user).items()},
-            kafka_sasl_password=self.passwords[user] if password is None else password,
+            **{name.lower(): value for name, value in env.items()},
         ).kafka
 
     def sasl_options(
