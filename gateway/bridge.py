@@ -22,11 +22,12 @@ from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from gateway.listener import AnswerListener
 from gateway.metrics import KAFKA_PRODUCE_ERRORS, KAFKA_PRODUCE_LATENCY
+from runtime.codec import decode
 from runtime.envelope import envelope
 from runtime.kafka import KafkaConnection
 from runtime.settings import WORKER_GROUP_ID
 from runtime.topics import ensure_topics, partitions_of
-from schemas import ChatAnswer, ChatDelta, ChatRequest, DeadLetter, decode
+from schemas import ChatAnswer, ChatDelta, ChatRequest, DeadLetter
 from schemas.cloudevents import header_value
 from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, REQUEST_ID_HEADER, REQUESTS
 

@@ -61,9 +61,10 @@ from helpdesk.errors import (
 )
 from helpdesk.quota import TicketQuota
 from helpdesk.targets import Found, HttpCall, Target
+from runtime.codec import EventDecodeError, decode
 from runtime.envelope import envelope
 from runtime.kafka import KafkaConnection
-from schemas import Escalation, EscalationKind, EventDecodeError, HelpdeskDeadLetter, decode
+from schemas import Escalation, EscalationKind, HelpdeskDeadLetter
 from schemas.events import DEAD_LETTER_MAX_VALUE_BYTES
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
 

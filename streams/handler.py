@@ -19,6 +19,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from runtime import correlation
+from runtime.codec import EventDecodeError, decode
 from schemas import (
     ChatAnswer,
     ChatDelta,
@@ -27,8 +28,6 @@ from schemas import (
     DeadLetter,
     Escalation,
     EscalationKind,
-    EventDecodeError,
-    decode,
     utc_now,
 )
 from schemas.topics import (

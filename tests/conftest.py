@@ -25,9 +25,10 @@ from aiokafka.errors import KafkaError
 
 from gateway.keys import digest
 from gateway.users import UserStore
+from runtime.codec import EventDecodeError, decode, encode
 from runtime.kafka import KafkaConnection
 from runtime.settings import WORKER_GROUP_ID
-from schemas import ChatAnswer, ChatRequest, EventDecodeError, decode, encode
+from schemas import ChatAnswer, ChatRequest
 from schemas.topics import ANSWERS, REQUESTS
 from streams.embeddings import OnnxEmbedder
 from streams.settings import WorkerSettings

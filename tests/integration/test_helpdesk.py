@@ -24,6 +24,7 @@ from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpdesk.targets import STAND_IN_EMAIL, UNVERIFIED
+from runtime.codec import decode, encode
 from runtime.kafka import KafkaConnection
 from runtime.topics import ensure_topics
 from schemas import (
@@ -36,8 +37,6 @@ from schemas import (
     Priority,
     TicketType,
     TranscriptTurn,
-    decode,
-    encode,
 )
 from schemas.cloudevents import ce_type, header_value
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.bridge import KafkaBridge, _DeltaRoute
+from runtime.codec import EventDecodeError, encode
 from runtime.kafka import KafkaConnection
-from schemas import ChatAnswer, ChatDelta, EventDecodeError, encode
+from schemas import ChatAnswer, ChatDelta
 from schemas.topics import ANSWERS
 from tests.unit.gateway.fake_kafka import record
 

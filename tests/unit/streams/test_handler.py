@@ -9,6 +9,7 @@ import pytest
 from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import BaseModel
 
+from runtime.codec import encode
 from schemas import (
     Category,
     ChatAnswer,
@@ -20,7 +21,6 @@ from schemas import (
     EscalationReason,
     Priority,
     TicketType,
-    encode,
 )
 from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, ESCALATIONS
 from streams.errors import ContentRefusedError, LlmUnavailableError

@@ -6,7 +6,8 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas import ChatAnswer, ChatRequest, EventDecodeError, decode, encode
+from runtime.codec import EventDecodeError, decode, encode
+from schemas import ChatAnswer, ChatRequest
 
 
 def make_request(**overrides: object) -> ChatRequest:
