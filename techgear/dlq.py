@@ -20,8 +20,9 @@ from datetime import datetime
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from runtime.codec import EventDecodeError, decode
+from runtime.codec import decode
 from runtime.envelope import envelope
+from runtime.errors import EventDecodeError
 from runtime.kafka import KafkaConnection
 from runtime.topics import ensure_topics
 from schemas import DeadLetter, DeadLetterReplay

@@ -25,7 +25,8 @@ from aiokafka.errors import KafkaError
 
 from gateway.keys import digest
 from gateway.users import UserStore
-from runtime.codec import EventDecodeError, decode, encode
+from runtime.codec import decode, encode
+from runtime.errors import EventDecodeError
 from runtime.kafka import KafkaConnection
 from runtime.settings import WORKER_GROUP_ID
 from schemas import ChatAnswer, ChatRequest

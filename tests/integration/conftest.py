@@ -8,7 +8,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
-from runtime.codec import EventDecodeError, EventT, decode
+from runtime.codec import EventT, decode
+from runtime.errors import EventDecodeError
 from schemas import ChatAnswer
 
 pytestmark = pytest.mark.integration

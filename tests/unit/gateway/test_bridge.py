@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.bridge import KafkaBridge, _DeltaRoute
-from runtime.codec import EventDecodeError, encode
+from runtime.codec import encode
+from runtime.errors import EventDecodeError
 from runtime.kafka import KafkaConnection
 from schemas import ChatAnswer, ChatDelta
 from schemas.topics import ANSWERS

@@ -6,7 +6,8 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from runtime.codec import EventDecodeError, decode, encode
+from runtime.codec import decode, encode
+from runtime.errors import EventDecodeError
 from schemas import ChatAnswer, ChatRequest
 
 

@@ -6,7 +6,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.codec import EventDecodeError, decode, encode
+from runtime.codec import decode, encode
+from runtime.errors import EventDecodeError
 from schemas import ChatAnswer, ChatRequest, DeadLetter, Escalation
 
 EVENTS = (ChatRequest, ChatAnswer, Escalation, DeadLetter)

@@ -10,6 +10,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import BaseModel
 
 from runtime.codec import encode
+from runtime.errors import ContentRefusedError, LlmUnavailableError
 from schemas import (
     Category,
     ChatAnswer,
@@ -23,7 +24,6 @@ from schemas import (
     TicketType,
 )
 from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, ESCALATIONS
-from streams.errors import ContentRefusedError, LlmUnavailableError
 from streams.handler import RequestHandler
 from streams.inbound import InboundMessage
 from streams.memory import DictMemory
