@@ -32,7 +32,8 @@ from starlette.requests import HTTPConnection
 
 from gateway.errors import ApiError
 from gateway.keys import KeyRing
-from gateway.tokens import TokenError, TokenService
+from gateway.tokens import TokenService
+from runtime.errors import TokenError
 from schemas import Customer
 
 API_KEY_HEADER = "x-api-key"

@@ -22,11 +22,18 @@ from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from gateway.listener import AnswerListener
 from gateway.metrics import KAFKA_PRODUCE_ERRORS, KAFKA_PRODUCE_LATENCY
+from runtime.codec import decode
 from runtime.envelope import envelope
+from runtime.errors import (
+    BrokerUnavailableError,
+    ConversationNotOwnedError,
+    ConversationOwnershipError,
+    ProcessingFailedError,
+)
 from runtime.kafka import KafkaConnection
 from runtime.settings import WORKER_GROUP_ID
 from runtime.topics import ensure_topics, partitions_of
-from schemas import ChatAnswer, ChatDelta, ChatRequest, DeadLetter, decode
+from schemas import ChatAnswer, ChatDelta, ChatRequest, DeadLetter
 from schemas.cloudevents import header_value
 from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, REQUEST_ID_HEADER, REQUESTS
 
@@ -56,20 +63,8 @@ class _DeltaRoute:
             self.callback(delta)
 
 
-class BrokerUnavailableError(RuntimeError):
-    """Kafka did not accept the request; the caller may retry later."""
-
-
-class ProcessingFailedError(RuntimeError):
-    """The worker dead-lettered the request; it is kept for an operator to replay."""
-
-
-class ConversationNotOwnedError(ProcessingFailedError):
-    """The worker refused the request: its conversation belongs to another principal."""
-
-
-_NOT_OWNED = "ConversationOwnershipError"
-"""The worker's error class for that refusal (streams/errors.py), named in the letter."""
+_NOT_OWNED = ConversationOwnershipError.__name__
+"""The worker's error class for that refusal, named in the letter."""
 
 
 @dataclass(frozen=True, slots=True)

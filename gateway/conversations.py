@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from gateway.auth import Principal
 from gateway.ownership import ConversationRegistry
-from gateway.tokens import ConversationGrant, TokenError, TokenService
+from gateway.tokens import ConversationGrant, TokenService
+from runtime.errors import ConversationNotFoundError, TokenError
 from schemas import new_id
 
 CONVERSATION_NOT_FOUND = "conversation_not_found"
@@ -30,10 +31,6 @@ def offered_token(subprotocols: list[str]) -> str | None:
         ),
         None,
     )
-
-
-class ConversationNotFoundError(Exception):
-    """Not this caller's conversation (or no conversation at all)."""
 
 
 class ConversationAccess:

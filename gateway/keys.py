@@ -22,14 +22,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gateway import scopes
+from runtime.errors import KeyConfigError
 
 _KEY_PREFIX = "tgk_"
 _PUBLISHABLE_KEY_PREFIX = "tgp_"
 _PUBLISHABLE = "publishable"
-
-
-class KeyConfigError(ValueError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from gateway.metrics import ANSWER_LISTENER_RESTARTS, ANSWER_RECORDS_SKIPPED
-from schemas import EventDecodeError
+from runtime.errors import EventDecodeError
 
 log = logging.getLogger(__name__)
 

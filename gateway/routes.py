@@ -10,23 +10,19 @@ from gateway import scopes
 from gateway.answer_cache import AnswerCacheReader
 from gateway.auth import authorize
 from gateway.body import parse_body
-from gateway.bridge import (
-    BrokerUnavailableError,
-    ConversationNotOwnedError,
-    KafkaBridge,
-    ProcessingFailedError,
-)
-from gateway.conversations import (
-    CONVERSATION_NOT_FOUND,
-    TOKEN_HEADER,
-    ConversationAccess,
-    ConversationNotFoundError,
-)
+from gateway.bridge import KafkaBridge
+from gateway.conversations import CONVERSATION_NOT_FOUND, TOKEN_HEADER, ConversationAccess
 from gateway.errors import error_response
 from gateway.metrics import ANSWER_CACHE
 from gateway.models import ChatBody, ChatResponse
 from gateway.settings import GatewaySettings
 from runtime import correlation
+from runtime.errors import (
+    BrokerUnavailableError,
+    ConversationNotFoundError,
+    ConversationNotOwnedError,
+    ProcessingFailedError,
+)
 from schemas import ChatRequest, new_id
 
 _RETRY_AFTER_S = "5"

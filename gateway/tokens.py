@@ -22,6 +22,7 @@ from typing import Any
 
 import jwt
 
+from runtime.errors import TokenError
 from schemas import Customer
 
 ISSUER = "techgear-gateway"
@@ -29,10 +30,6 @@ AUDIENCE = "techgear-support"
 CONVERSATION_AUDIENCE = "techgear-conversation"
 _MIN_HMAC_BYTES = 32
 _CUSTOMER_CLAIMS = ("name", "email", "phone")
-
-
-class TokenError(Exception):
-    """The token is missing, malformed, expired, tampered with or wrongly signed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,18 +20,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway import scopes
 from gateway.auth import ORIGIN_NOT_ALLOWED, SUBPROTOCOL, Principal
-from gateway.bridge import (
-    BrokerUnavailableError,
-    ConversationNotOwnedError,
-    KafkaBridge,
-    ProcessingFailedError,
-)
-from gateway.conversations import (
-    CONVERSATION_NOT_FOUND,
-    ConversationAccess,
-    ConversationNotFoundError,
-    offered_token,
-)
+from gateway.bridge import KafkaBridge
+from gateway.conversations import CONVERSATION_NOT_FOUND, ConversationAccess, offered_token
 from gateway.metrics import (
     ANSWER_CACHE,
     RATE_LIMITED,
@@ -44,6 +34,12 @@ from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.socket_limits import TOKEN_EXPIRED, OpenSockets, admit, seconds_left
 from runtime import correlation
+from runtime.errors import (
+    BrokerUnavailableError,
+    ConversationNotFoundError,
+    ConversationNotOwnedError,
+    ProcessingFailedError,
+)
 from schemas import (
     MAX_MESSAGE_CHARS,
     ChatAnswer,

@@ -50,20 +50,22 @@ from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
 from helpdesk import metrics
-from helpdesk.errors import (
-    ForeignUrlError,
-    NotAppliedError,
-    PermanentError,
-    RateLimitedError,
-    RefusedError,
-    TransientError,
-)
 from helpdesk.quota import TicketQuota
 from helpdesk.targets import Found, HttpCall, Target
+from runtime.codec import decode
 from runtime.envelope import envelope
+from runtime.errors import (
+    EventDecodeError,
+    ForeignUrlError,
+    HelpdeskPermanentError,
+    HelpdeskTransientError,
+    NotAppliedError,
+    RateLimitedError,
+    RefusedError,
+)
 from runtime.kafka import KafkaConnection
 from runtime.redis import HELPDESK_PREFIX, RedisSettings, redis_client
-from schemas import Escalation, EscalationKind, EventDecodeError, HelpdeskDeadLetter, decode
+from schemas import Escalation, EscalationKind, HelpdeskDeadLetter
 from schemas.events import DEAD_LETTER_MAX_VALUE_BYTES
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
 
@@ -72,7 +74,7 @@ log = logging.getLogger(__name__)
 SOURCE = "/techgear/helpdesk"
 _MAX_ERROR_CHARS = 2000
 _MAX_BACKOFF_S = 60.0
-_RETRIED = (TransientError, RedisError, KafkaConnectionError, KafkaTimeoutError)
+_RETRIED = (HelpdeskTransientError, RedisError, KafkaConnectionError, KafkaTimeoutError)
 """Failures of handling a record that a later try can overcome."""
 
 T = TypeVar("T")
@@ -196,7 +198,7 @@ class HelpdeskBridge:
             return  # already a ticket or a note: a redelivery
         try:
             delivery = await self._deliver(escalation)
-        except PermanentError as exc:
+        except HelpdeskPermanentError as exc:
             await self._redis.delete(self._key("attempt", escalation.event_id))
             await self._dead_letter(producer, record, escalation, exc.reason, str(exc))
             return
@@ -221,7 +223,9 @@ class HelpdeskBridge:
                 return found
             since = time.time() - float(attempted_at)
             if ticket_id is None and since < self._target.ticket_search_lag_s:
-                raise TransientError(f"the ticket tried {since:.0f}s ago may not be searchable yet")
+                raise HelpdeskTransientError(
+                    f"the ticket tried {since:.0f}s ago may not be searchable yet"
+                )
         if ticket_id is None and not await self._quota.claim(
             escalation.principal, escalation.event_id
         ):
@@ -290,12 +294,14 @@ class HelpdeskBridge:
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise NotAppliedError(f"{name} unreachable: {exc!r}") from exc
         except httpx.TransportError as exc:
-            raise TransientError(f"{name} did not answer: {exc!r}") from exc
+            raise HelpdeskTransientError(f"{name} did not answer: {exc!r}") from exc
         status = response.status_code
         if status == 429:
             raise NotAppliedError(f"{name} answered 429", retry_after=_retry_after(response))
         if status >= 500:
-            raise TransientError(f"{name} answered {status}", retry_after=_retry_after(response))
+            raise HelpdeskTransientError(
+                f"{name} answered {status}", retry_after=_retry_after(response)
+            )
         if status >= 300:
             raise RefusedError(status, response.text)
         return response
@@ -304,7 +310,7 @@ class HelpdeskBridge:
         try:
             return read(reply)
         except (ValueError, LookupError, TypeError) as exc:  # includes a body that is not JSON
-            raise TransientError(
+            raise HelpdeskTransientError(
                 f"{self._target.name} answered {reply.status_code} with a reply not shaped as "
                 f"documented ({type(exc).__name__}: {exc}): {reply.text[:200]!r}"
             ) from exc

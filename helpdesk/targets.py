@@ -44,7 +44,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from helpdesk.errors import InvalidTicketIdError
+from runtime.errors import InvalidTicketIdError
 from schemas import Customer, Escalation, Priority, TicketType
 
 _FRESHDESK_PRIORITY = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel
 
-from schemas import encode
+from runtime.codec import encode
 from schemas.cloudevents import headers_for
 
 

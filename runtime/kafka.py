@@ -31,16 +31,13 @@ from aiokafka.helpers import create_ssl_context
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runtime.errors import KafkaSetupError
+
 PRODUCER_DELIVERY: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
 """How every producer of the system delivers: on all in-sync replicas, never twice."""
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
-
-
-class KafkaSetupError(RuntimeError):
-    """Kafka cannot be used as configured (unreachable, untrusted, or refusing our
-    credentials); the message says which, for an operator to fix. Not retried."""
 
 
 class KafkaSettings(BaseSettings):

@@ -1,6 +1,5 @@
 """Event contracts shared by the gateway and the stream workers. Depends on nothing of ours."""
 
-from schemas.codec import EventDecodeError, decode, encode
 from schemas.events import (
     MAX_MESSAGE_CHARS,
     SCHEMA_VERSION,
@@ -40,10 +39,7 @@ __all__ = [
     "Priority",
     "TicketType",
     "TranscriptTurn",
-    "EventDecodeError",
     "Source",
-    "decode",
-    "encode",
     "new_id",
     "utc_now",
 ]

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 
 import orjson
 
+from runtime.errors import is_retryable
 from schemas import ChatRequest, DeadLetter
 from schemas.events import DEAD_LETTER_MAX_KEY_BYTES, DEAD_LETTER_MAX_VALUE_BYTES
 from schemas.topics import CORRELATION_HEADER
-from streams.errors import is_retryable
 from streams.inbound import InboundMessage
 
 UNKNOWN = "unknown"

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessageChunk, HumanMessage, SystemMessage
 
+from runtime.errors import LlmUnavailableError
 from schemas import Category
 from streams.embeddings import Vectors
-from streams.errors import LlmUnavailableError
 from streams.metrics import LLM_ERRORS, LLM_LATENCY, LLM_TOKENS
 from streams.responder import DeltaSink, Reply, sources_of
 from streams.store import Passage

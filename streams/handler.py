@@ -19,6 +19,14 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from runtime import correlation
+from runtime.codec import decode
+from runtime.errors import (
+    KAFKA_REFUSALS,
+    ConversationOwnershipError,
+    EventDecodeError,
+    InvalidEventError,
+    is_retryable,
+)
 from schemas import (
     ChatAnswer,
     ChatDelta,
@@ -27,8 +35,6 @@ from schemas import (
     DeadLetter,
     Escalation,
     EscalationKind,
-    EventDecodeError,
-    decode,
     utc_now,
 )
 from schemas.topics import (
@@ -41,12 +47,6 @@ from schemas.topics import (
 )
 from streams import metrics, triage
 from streams.deadletters import bounded_headers, dead_letter_for
-from streams.errors import (
-    KAFKA_REFUSALS,
-    ConversationOwnershipError,
-    InvalidEventError,
-    is_retryable,
-)
 from streams.inbound import InboundMessage
 from streams.memory import ConversationMemory, ConversationState, TicketRef, Turn
 from streams.outcome import Outcome

@@ -25,8 +25,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from runtime.errors import CircuitOpenError, LlmUnavailableError
 from streams.embeddings import Vectors
-from streams.errors import LlmUnavailableError
 from streams.metrics import LLM_CIRCUIT_REJECTIONS, LLM_CIRCUIT_STATE, LLM_RETRIES
 from streams.responder import DeltaSink, Reply, Responder
 from streams.store import Passage
@@ -35,10 +35,6 @@ log = logging.getLogger(__name__)
 
 CIRCUIT = "llm"
 _STATE_VALUES = {"closed": 0, "half-opened": 1, "opened": 2}
-
-
-class CircuitOpenError(LlmUnavailableError):
-    """The LLM failed repeatedly a moment ago; it is not being called for now."""
 
 
 class GuardedResponder:

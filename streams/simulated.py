@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from runtime.errors import LlmUnavailableError
 from streams.embeddings import Vectors
-from streams.errors import LlmUnavailableError
 from streams.responder import DeltaSink, OfflineResponder, Reply
 from streams.store import Passage
 

@@ -7,6 +7,7 @@ changes anything makes every older cached answer unreachable.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -15,16 +16,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import chromadb
+import httpx
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.auth.token_authn import TokenAuthClientProvider, TokenTransportHeader
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import ChromaError
 from pydantic import SecretStr
 
+from runtime.errors import DependencyUnavailableError, EmbeddingModelMismatchError
 from streams.embeddings import ChromaOnnxEmbeddingFunction, OnnxEmbedder, Vectors
 from streams.knowledge import Chunk
 
@@ -32,9 +36,22 @@ log = logging.getLogger(__name__)
 
 _UPSERT_BATCH = 128
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-class EmbeddingModelMismatchError(RuntimeError):
-    """The collection was built with another embedding model than the one querying it."""
+
+def _reaching_chroma(call: Callable[P, R]) -> Callable[P, R]:
+    """ChromaDB's own errors, and a ``chroma run`` server's transport failures, become
+    ``DependencyUnavailableError``: retried by the worker as a dependency's failure."""
+
+    @functools.wraps(call)
+    def reaching(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return call(*args, **kwargs)
+        except (ChromaError, httpx.TransportError) as exc:
+            raise DependencyUnavailableError(f"vector store: {type(exc).__name__}: {exc}") from exc
+
+    return reaching
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +154,7 @@ class KnowledgeStore:
     def version(self) -> int:
         return int(self.metadata.get("kb_version", 0))
 
+    @_reaching_chroma
     def current_version(self) -> int:
         """The version as stored now, seeing ingestions made by other processes; the
         store reopens itself when it moved."""
@@ -156,9 +174,11 @@ class KnowledgeStore:
             self._known_version = version
             return version
 
+    @_reaching_chroma
     def count(self) -> int:
         return self._collection.count()
 
+    @_reaching_chroma
     def ingest(
         self, chunks: Sequence[Chunk], *, progress: Callable[[int], None] | None = None
     ) -> IngestReport:
@@ -206,6 +226,7 @@ class KnowledgeStore:
             changed=changed,
         )
 
+    @_reaching_chroma
     def search(self, query_vector: Vectors, *, limit: int = 5) -> list[Passage]:
         result = self._collection.query(
             query_embeddings=query_vector[None, :],

@@ -19,6 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from runtime.errors import LlmUnavailableError
 from runtime.redis import answer_key
 from schemas import Category, EscalationReason
 from schemas.answer_cache import AnswerScope
@@ -27,7 +28,6 @@ from streams.batching import BatchingEmbedder
 from streams.cache import AnswerCache
 from streams.classifier import Classification, QuestionClassifier
 from streams.embeddings import OnnxEmbedder, Vectors
-from streams.errors import LlmUnavailableError
 from streams.memory import Turn, contextual_question
 from streams.metrics import RETRIEVAL
 from streams.outcome import Outcome

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import click
 from pydantic import ValidationError
 
-from runtime.kafka import KafkaSetupError
+from runtime.errors import ConfigurationError, KeyConfigError
 from runtime.logs import configure_logging
 
 
@@ -20,7 +20,7 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (KafkaSetupError, ValidationError) as exc:
+        except (ConfigurationError, ValidationError) as exc:
             raise click.ClickException(str(exc)) from exc
 
 
@@ -116,7 +116,7 @@ def keys() -> None:
 )
 def keys_create(granted: tuple[str, ...], publishable: bool, origins: tuple[str, ...]) -> None:
     """Print a new API key and the API_KEY_DIGESTS entry that accepts it."""
-    from gateway.keys import KeyConfigError, create_key
+    from gateway.keys import create_key
 
     if publishable != bool(origins):
         raise click.UsageError("--publishable needs at least one --origin, and --origin needs it")

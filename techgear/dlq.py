@@ -20,10 +20,12 @@ from datetime import datetime
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from runtime.codec import decode
 from runtime.envelope import envelope
+from runtime.errors import EventDecodeError
 from runtime.kafka import KafkaConnection
 from runtime.topics import ensure_topics
-from schemas import DeadLetter, DeadLetterReplay, EventDecodeError, decode
+from schemas import DeadLetter, DeadLetterReplay
 from schemas.topics import DEADLETTER, DEADLETTER_REPLAYS, REPLAYED_FROM_HEADER, TOPICS
 from techgear.records import read_record, read_records
 

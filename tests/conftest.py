@@ -25,9 +25,11 @@ from aiokafka.errors import KafkaError
 
 from gateway.keys import digest
 from gateway.users import UserStore
+from runtime.codec import decode, encode
+from runtime.errors import EventDecodeError
 from runtime.kafka import KafkaConnection
 from runtime.settings import WORKER_GROUP_ID
-from schemas import ChatAnswer, ChatRequest, EventDecodeError, decode, encode
+from schemas import ChatAnswer, ChatRequest
 from schemas.topics import ANSWERS, REQUESTS
 from streams.embeddings import OnnxEmbedder
 from streams.settings import WorkerSettings

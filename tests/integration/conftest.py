@@ -8,8 +8,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
-from schemas import ChatAnswer, EventDecodeError, decode
-from schemas.codec import EventT
+from runtime.codec import EventT, decode
+from runtime.errors import EventDecodeError
+from schemas import ChatAnswer
 
 pytestmark = pytest.mark.integration
 

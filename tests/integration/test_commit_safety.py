@@ -19,10 +19,11 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from runtime.codec import decode, encode
 from runtime.kafka import KafkaConnection
 from runtime.settings import WORKER_GROUP_ID
 from runtime.topics import ensure_topics
-from schemas import ChatAnswer, ChatRequest, DeadLetter, decode, encode
+from schemas import ChatAnswer, ChatRequest, DeadLetter
 from schemas.topics import ANSWERS, DEADLETTER, REQUESTS
 from techgear.records import end_offsets, read_records
 from tests.conftest import WorkerProcess, substitute_worker

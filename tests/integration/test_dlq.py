@@ -16,9 +16,10 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
+from runtime.codec import decode, encode
 from runtime.kafka import KafkaConnection
 from runtime.topics import ensure_topics
-from schemas import ChatAnswer, ChatRequest, DeadLetter, decode, encode
+from schemas import ChatAnswer, ChatRequest, DeadLetter
 from schemas.events import DEAD_LETTER_MAX_VALUE_BYTES
 from schemas.topics import (
     ANSWERS,

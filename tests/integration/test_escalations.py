@@ -10,7 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
-from schemas import ChatAnswer, ChatRequest, Escalation, EscalationKind, encode
+from runtime.codec import encode
+from schemas import ChatAnswer, ChatRequest, Escalation, EscalationKind
 from schemas.topics import ANSWERS, ESCALATIONS, REQUESTS
 from tests.conftest import API_KEY
 from tests.integration.conftest import decodes_as, produce_raw, read_until

@@ -39,8 +39,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from runtime.codec import decode
 from runtime.kafka import KafkaConnection
-from schemas import ChatAnswer, Escalation, EscalationReason, decode
+from schemas import ChatAnswer, Escalation, EscalationReason
 from schemas.topics import ANSWERS, ESCALATIONS
 from techgear.records import end_offsets, read_records
 from techgear.services import LocalKafka, LocalRedis

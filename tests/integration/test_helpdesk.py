@@ -24,6 +24,7 @@ from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpdesk.targets import STAND_IN_EMAIL, UNVERIFIED
+from runtime.codec import decode, encode
 from runtime.kafka import KafkaConnection
 from runtime.topics import ensure_topics
 from schemas import (
@@ -36,8 +37,6 @@ from schemas import (
     Priority,
     TicketType,
     TranscriptTurn,
-    decode,
-    encode,
 )
 from schemas.cloudevents import ce_type, header_value
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
@@ -229,15 +228,15 @@ def test_hostile_customer_text_reaches_the_ticket_and_its_notes_escaped(
 async def test_ticket_refused_as_invalid_goes_to_the_helpdesk_dead_letters(
     fake_helpdesks: str, gateway_url: str, kafka_bootstrap: str, redis_url: str
 ) -> None:
-    refused = escalate(
-        gateway_url, f"hd-{uuid.uuid4().hex}", "REFUSE-ME connect me to a human agent"
-    )
+    conversation = f"hd-{uuid.uuid4().hex}"
+    refused = escalate(gateway_url, conversation, "REFUSE-ME connect me to a human agent")
     bridge = start_bridge("freshdesk", kafka_bootstrap, redis_url)
     try:
         record = await read_until(
             kafka_bootstrap,
             HELPDESK_DEADLETTER,
-            lambda r: refused.encode() in (r.value or b""),
+            # The letter carries the escalation's bytes in base64, its conversation as is.
+            lambda r: conversation.encode() in (r.value or b""),
             timeout_s=60,
         )
     finally:

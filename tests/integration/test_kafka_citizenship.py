@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from schemas import ChatAnswer, DeadLetter, decode
+from runtime.codec import decode
+from schemas import ChatAnswer, DeadLetter
 from schemas.topics import ANSWERS, DEADLETTER, REQUESTS
 from tests.integration.conftest import answer_to, produce_raw, read_until
 from tests.integration.test_pipeline import ask

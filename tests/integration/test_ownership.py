@@ -15,7 +15,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
 from gateway.keys import digest
-from schemas import ChatRequest, DeadLetter, Escalation, encode
+from runtime.codec import encode
+from schemas import ChatRequest, DeadLetter, Escalation
 from schemas.topics import DEADLETTER, ESCALATIONS, REQUESTS
 from tests.conftest import API_KEY, OTHER_CHAT_KEY, PUBLISHABLE_KEY, SHOP_ORIGIN
 from tests.integration.conftest import decodes_as, produce_raw, read_until

@@ -9,8 +9,9 @@ import httpx
 import orjson
 import pytest
 
+from runtime.codec import decode
 from runtime.kafka import KafkaConnection
-from schemas import ChatAnswer, DeadLetter, Escalation, decode
+from schemas import ChatAnswer, DeadLetter, Escalation
 from schemas.topics import ANSWERS, DEADLETTER, ESCALATIONS, REQUESTS
 from techgear.records import end_offsets
 from tests.conftest import API_KEY

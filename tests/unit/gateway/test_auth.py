@@ -14,8 +14,9 @@ from starlette.authentication import AuthenticationError
 from starlette.requests import HTTPConnection
 
 from gateway.auth import CredentialsBackend
-from gateway.keys import KeyConfigError, KeyRing, create_key, digest, parse_entries
-from gateway.tokens import AUDIENCE, ISSUER, TokenError, TokenService
+from gateway.keys import KeyRing, create_key, digest, parse_entries
+from gateway.tokens import AUDIENCE, ISSUER, TokenService
+from runtime.errors import KeyConfigError, TokenError
 
 SECRET = "s" * 32
 

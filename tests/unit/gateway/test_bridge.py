@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.bridge import KafkaBridge, _DeltaRoute
+from runtime.codec import encode
+from runtime.errors import EventDecodeError
 from runtime.kafka import KafkaConnection
-from schemas import ChatAnswer, ChatDelta, EventDecodeError, encode
+from schemas import ChatAnswer, ChatDelta
 from schemas.topics import ANSWERS
 from tests.unit.gateway.fake_kafka import record
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.keys import KeyConfigError, KeyRing, create_key, digest, parse_entries
+from gateway.keys import KeyRing, create_key, digest, parse_entries
+from runtime.errors import KeyConfigError
 
 SHOP = "https://shop.example"
 

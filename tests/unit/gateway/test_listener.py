@@ -10,7 +10,7 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import REGISTRY
 
 from gateway.listener import AnswerListener
-from schemas import EventDecodeError
+from runtime.errors import EventDecodeError
 from schemas.topics import ANSWERS
 from tests.unit.gateway.fake_kafka import FakeConsumer, FakeConsumers, record
 

@@ -11,15 +11,11 @@ from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.bridge import (
-    BrokerUnavailableError,
-    ConversationNotOwnedError,
-    Probe,
-    ProcessingFailedError,
-)
+from gateway.bridge import Probe
 from gateway.keys import digest
 from gateway.settings import GatewaySettings
 from gateway.tokens import TokenService
+from runtime.errors import BrokerUnavailableError, ConversationNotOwnedError, ProcessingFailedError
 from schemas import ChatAnswer, ChatRequest, Customer
 from schemas.export import ASYNCAPI_FILE, SCHEMAS_DIR
 

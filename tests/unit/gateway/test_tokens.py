@@ -7,13 +7,8 @@ import time
 import jwt
 import pytest
 
-from gateway.tokens import (
-    CONVERSATION_AUDIENCE,
-    ISSUER,
-    ConversationGrant,
-    TokenError,
-    TokenService,
-)
+from gateway.tokens import CONVERSATION_AUDIENCE, ISSUER, ConversationGrant, TokenService
+from runtime.errors import TokenError
 from runtime.logs import redact
 from schemas import Customer
 

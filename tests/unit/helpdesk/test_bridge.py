@@ -13,8 +13,8 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from helpdesk.bridge import BridgeConfig, HelpdeskBridge
-from helpdesk.errors import ForeignUrlError, TransientError
 from helpdesk.targets import HttpCall, Zendesk
+from runtime.errors import ForeignUrlError, HelpdeskTransientError
 from runtime.kafka import KafkaConnection
 from runtime.redis import RedisSettings
 from schemas.topics import ESCALATIONS
@@ -71,7 +71,8 @@ async def test_each_record_is_committed_alone_once_it_is_settled() -> None:
 
 
 @pytest.mark.parametrize(
-    "failure", [RedisConnectionError("Redis is down"), TransientError("helpdesk answered 502")]
+    "failure",
+    [RedisConnectionError("Redis is down"), HelpdeskTransientError("helpdesk answered 502")],
 )
 async def test_a_record_failing_transiently_is_retried_before_anything_after_it(
     failure: Exception,

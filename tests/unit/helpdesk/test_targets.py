@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from helpdesk.errors import InvalidTicketIdError
 from helpdesk.targets import (
     UNVERIFIED,
     Freshdesk,
@@ -19,6 +18,7 @@ from helpdesk.targets import (
     Zendesk,
     checked_ticket_id,
 )
+from runtime.errors import InvalidTicketIdError
 from schemas import (
     Category,
     Customer,

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from runtime.codec import decode
 from runtime.envelope import envelope
-from schemas import ChatRequest, decode
+from schemas import ChatRequest
 from schemas.cloudevents import ce_type
 
 

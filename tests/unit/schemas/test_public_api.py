@@ -22,10 +22,7 @@ def test_public_surface_changes_only_on_purpose() -> None:
             "Priority",
             "TicketType",
             "TranscriptTurn",
-            "EventDecodeError",
             "Source",
-            "decode",
-            "encode",
             "new_id",
             "utc_now",
         ]

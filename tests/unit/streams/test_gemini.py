@@ -10,8 +10,8 @@ import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
+from runtime.errors import LlmUnavailableError
 from schemas import Category
-from streams.errors import LlmUnavailableError
 from streams.gemini import GeminiResponder, LlmClassifier, gemini_chat_model
 from streams.store import Passage
 

@@ -9,6 +9,8 @@ import pytest
 from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import BaseModel
 
+from runtime.codec import encode
+from runtime.errors import ContentRefusedError, LlmUnavailableError
 from schemas import (
     Category,
     ChatAnswer,
@@ -20,10 +22,8 @@ from schemas import (
     EscalationReason,
     Priority,
     TicketType,
-    encode,
 )
 from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, ESCALATIONS
-from streams.errors import ContentRefusedError, LlmUnavailableError
 from streams.handler import RequestHandler
 from streams.inbound import InboundMessage
 from streams.memory import DictMemory

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from runtime.errors import CircuitOpenError, LlmUnavailableError
 from streams import metrics
 from streams.embeddings import Vectors
-from streams.errors import LlmUnavailableError
-from streams.llm_guard import CircuitOpenError, GuardedResponder
+from streams.llm_guard import GuardedResponder
 from streams.responder import DeltaSink, Reply
 from streams.store import Passage
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from runtime.errors import LlmUnavailableError
 from streams.embeddings import OnnxEmbedder
-from streams.errors import LlmUnavailableError
 from streams.responder import OfflineResponder
 from streams.simulated import SimulatedResponder
 from streams.store import Passage

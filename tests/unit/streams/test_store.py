@@ -3,10 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from chromadb.errors import ChromaError
 
+from runtime.errors import DependencyUnavailableError, EmbeddingModelMismatchError, is_retryable
 from streams.embeddings import OnnxEmbedder
 from streams.knowledge import chunk_tree
-from streams.store import EmbeddingModelMismatchError, KnowledgeStore, open_client
+from streams.store import KnowledgeStore, open_client
 
 
 def write_doc(root: Path, doc_id: str, body: str) -> None:
@@ -88,3 +90,19 @@ def test_current_version_sees_another_writer_after_the_check_interval(
     write_doc(kb, "returns", "## Window\nReturns are accepted within 10 days of delivery.")
     writer.ingest(chunk_tree(kb))
     assert eager.current_version() == 2
+
+
+def test_a_chroma_failure_while_answering_is_a_retryable_dependency_failure(
+    tmp_path: Path, kb: Path, embedder: OnnxEmbedder
+) -> None:
+    client = open_client(path=tmp_path / "db")
+    store = KnowledgeStore(client, "kb-test", embedder, version_check_interval_s=0)
+    store.ingest(chunk_tree(kb))
+    client.delete_collection("kb-test")
+
+    with pytest.raises(DependencyUnavailableError, match="NotFoundError") as raised:
+        store.search(embedder.embed_one("Is delivery free?"))
+    with pytest.raises(DependencyUnavailableError):
+        store.current_version()
+
+    assert isinstance(raised.value.__cause__, ChromaError) and is_retryable(raised.value)

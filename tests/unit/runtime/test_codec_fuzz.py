@@ -6,15 +6,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import (
-    ChatAnswer,
-    ChatRequest,
-    DeadLetter,
-    Escalation,
-    EventDecodeError,
-    decode,
-    encode,
-)
+from runtime.codec import decode, encode
+from runtime.errors import EventDecodeError
+from schemas import ChatAnswer, ChatRequest, DeadLetter, Escalation
 
 EVENTS = (ChatRequest, ChatAnswer, Escalation, DeadLetter)
 json_values = st.recursive(

@@ -6,7 +6,9 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas import ChatAnswer, ChatRequest, EventDecodeError, decode, encode
+from runtime.codec import decode, encode
+from runtime.errors import EventDecodeError
+from schemas import ChatAnswer, ChatRequest
 
 
 def make_request(**overrides: object) -> ChatRequest:

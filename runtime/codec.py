@@ -7,11 +7,9 @@ from typing import TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from runtime.errors import EventDecodeError
+
 EventT = TypeVar("EventT", bound=BaseModel)
-
-
-class EventDecodeError(ValueError):
-    """The bytes are not valid JSON, or not a valid event of the expected type."""
 
 
 def encode(event: BaseModel) -> bytes:
