@@ -54,6 +54,24 @@ class _Channel:
     """``techgear dlq replay`` may republish records here, with ``replayed_from``."""
 
 
+_BOOTSTRAP_VARIABLES: dict[str, Any] = {
+    "bootstrapServers": {
+        "default": "127.0.0.1:9092",
+        "description": "Comma-separated host:port of the brokers.",
+    }
+}
+# KAFKA_SASL_MECHANISM's choices, and mutual TLS (KAFKA_SSL_CERT_FILE); OAUTHBEARER tokens
+# come from a provider of the deployment's (KAFKA_SASL_OAUTH_TOKEN_PROVIDER).
+_SECURITY: dict[str, Any] = {
+    "scramSha512": {"type": "scramSha512", "description": "KAFKA_SASL_MECHANISM=SCRAM-SHA-512"},
+    "scramSha256": {"type": "scramSha256", "description": "KAFKA_SASL_MECHANISM=SCRAM-SHA-256"},
+    "plain": {"type": "plain", "description": "KAFKA_SASL_MECHANISM=PLAIN (over TLS only)"},
+    "clientCertificate": {
+        "type": "X509",
+        "description": "Mutual TLS: KAFKA_SECURITY_PROTOCOL=SSL with KAFKA_SSL_CERT_FILE",
+    },
+}
+
 _CONVERSATION_KEY = "The conversation_id: a conversation stays ordered on one partition."
 
 _CHANNELS: tuple[_Channel, ...] = (
@@ -133,19 +151,27 @@ def document() -> dict[str, Any]:
             "kafka": {
                 "host": "{bootstrapServers}",
                 "protocol": "kafka",
-                "description": "The Kafka cluster (KAFKA_BOOTSTRAP_SERVERS).",
-                "variables": {
-                    "bootstrapServers": {
-                        "default": "127.0.0.1:9092",
-                        "description": "Comma-separated host:port of the brokers.",
-                    }
-                },
-            }
+                "description": "The Kafka cluster (KAFKA_BOOTSTRAP_SERVERS), without TLS or "
+                "SASL: local development.",
+                "variables": _BOOTSTRAP_VARIABLES,
+            },
+            "kafka-secure": {
+                "host": "{bootstrapServers}",
+                "protocol": "kafka-secure",
+                "description": "A cluster with TLS (KAFKA_SECURITY_PROTOCOL=SASL_SSL or SSL): "
+                "each process authenticates as its own user, whose ACLs allow only the "
+                "operations listed for it here (`techgear kafka acls`).",
+                "variables": _BOOTSTRAP_VARIABLES,
+                "security": [
+                    {"$ref": f"#/components/securitySchemes/{name}"} for name in _SECURITY
+                ],
+            },
         },
         "channels": {_id(channel.topic): _channel(channel) for channel in _CHANNELS},
         "operations": _operations(),
         "components": {
             "schemas": schemas,
+            "securitySchemes": _SECURITY,
             "messages": {
                 channel.message: _message(channel, event_types[channel.message])
                 for channel in _CHANNELS
