@@ -43,15 +43,19 @@ def started(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[by
 
 @pytest.fixture(scope="module")
 def secured_worker(
-    secured_kafka: SecuredKafka, worker_env: dict[str, str]
+    secured_kafka: SecuredKafka,
+    worker_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[subprocess.Popen[bytes]]:
+    # A fresh table store: the secured broker is formatted anew for every session, so
+    # offsets a store kept from an earlier session would lie past its changelogs' ends.
     env = (
         worker_env
         | secured_kafka.env("worker")
         | {
             "REDIS_URL": "",  # no answer cache shared with the plain broker's workers
             "WORKER_METRICS_PORT": "0",
-            "WORKER_DATA_DIR": str(STATE_DIR / "faust-secure"),
+            "WORKER_DATA_DIR": str(tmp_path_factory.mktemp("faust-secure")),
         }
     )
     process = started("worker", env, STATE_DIR / "worker-secure.log")
