@@ -98,10 +98,15 @@ def test_workers_client_with_the_token_ingests_and_retrieves(
         "## Free shipping\nShipping is free on orders above ₹999.\n"
     )
     client = open_client(host="127.0.0.1", port=PROXY_PORT, token=TOKEN)
-    store = KnowledgeStore(client, "kb-auth-test", embedder)
-
-    report = store.ingest(chunk_tree(kb))
-    passages = store.search(embedder.embed_one("Is delivery free?"), limit=1)
+    try:
+        store = KnowledgeStore(client, "kb-auth-test", embedder)
+        report = store.ingest(chunk_tree(kb))
+        passages = store.search(embedder.embed_one("Is delivery free?"), limit=1)
+    finally:
+        # chromadb's HTTP client keeps its connection pool open after close() (its FastAPI
+        # component has no stop): closed here, or its socket warns in whichever later
+        # test the garbage collector happens to run.
+        client._server._session.close()  # type: ignore[attr-defined]
 
     assert report.added == 1
     assert passages[0].doc_id == "shipping"
