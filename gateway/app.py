@@ -122,17 +122,11 @@ def create_app(
     app.state.trusted_proxies = trusted_proxies
     app.state.tokens = tokens
     app.state.conversations = ConversationAccess(registry, tokens, settings.conversation_ttl_s)
-    scheme = "https" if settings.chroma_ssl else "http"
-    chroma_url = (
-        f"{scheme}://{settings.chroma_host}:{settings.chroma_port}"
-        if settings.chroma_host
-        else None
-    )
     app.state.readiness = readiness.ReadinessChecks(
         bridge,
         limiter,
         cache_s=settings.readiness_cache_s,
-        chroma_url=chroma_url,
+        chroma_url=settings.chroma_url,
         chroma_token=settings.chroma_auth_token,
     )
     return app

@@ -20,8 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.bridge import KafkaBridge, Probe
 from gateway.ratelimit import RateLimiter
-
-_CHROMA_TIMEOUT_S = 3.0
+from runtime.chroma import heartbeat
 
 
 async def ready(request: Request) -> Response:
@@ -45,11 +44,9 @@ async def ready(request: Request) -> Response:
 
 async def probe_chroma(url: str, token: SecretStr | None) -> Probe:
     """The Chroma server's heartbeat at ``url``, asked with ``token`` as the workers ask."""
-    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
     started = time.perf_counter()
     try:
-        async with httpx.AsyncClient(timeout=_CHROMA_TIMEOUT_S) as client:
-            response = await client.get(f"{url}/api/v2/heartbeat", headers=headers)
+        response = await heartbeat(url, token)
         ok, detail = response.status_code == 200, f"HTTP {response.status_code}"
     except httpx.HTTPError as exc:
         ok, detail = False, f"unreachable: {type(exc).__name__}"

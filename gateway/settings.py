@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from runtime.chroma import ChromaServerSettings
 from runtime.settings import RuntimeSettings
 
 
-class GatewaySettings(RuntimeSettings):
+class GatewaySettings(RuntimeSettings, ChromaServerSettings):
     """Every knob of ``techgear gateway``.
 
     Behind a load balancer, set ``REQUEST_TIMEOUT_S`` below the balancer's own timeout so
@@ -53,12 +54,6 @@ class GatewaySettings(RuntimeSettings):
     rate_limit_per_hour: int = Field(default=1000, ge=1)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Addresses or CIDRs of proxies whose ``X-Forwarded-For`` is believed."""
-    chroma_host: str | None = None
-    """The workers' Chroma server, checked by ``/ready``; unset when they embed the store."""
-    chroma_port: int = 8000
-    chroma_ssl: bool = False
-    chroma_auth_token: SecretStr | None = None
-    """The workers' ``CHROMA_AUTH_TOKEN``, for ``/ready`` to pass the proxy in front of Chroma."""
     http_max_header_bytes: int = Field(default=16_384, ge=1024)
     """Request line plus headers larger than this are refused with 400 and the connection
     closed; bounds the memory one connection can make the gateway hold before the app runs."""

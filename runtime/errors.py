@@ -31,6 +31,8 @@
     └── ConfigurationError (not retried) the process cannot run as configured
         ├── KafkaSetupError              Kafka unreachable, untrusted, or refusing our
         │                                credentials at start
+        ├── ChromaSetupError             the Chroma server unreachable, or refusing
+        │                                CHROMA_AUTH_TOKEN, at a worker's start
         ├── KeyConfigError               gateway: a malformed API_KEY_DIGESTS entry
         └── EmbeddingModelMismatchError  worker: the collection was built by another model
 
@@ -175,6 +177,11 @@ class ConfigurationError(TechGearError):
 class KafkaSetupError(ConfigurationError):
     """Kafka cannot be used as configured (unreachable, untrusted, or refusing our
     credentials); the message says which, for an operator to fix."""
+
+
+class ChromaSetupError(ConfigurationError):
+    """The workers' Chroma server cannot be used as configured (unreachable, or its proxy
+    refusing ``CHROMA_AUTH_TOKEN``); the message says which."""
 
 
 class KeyConfigError(ConfigurationError):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from chromadb.api import ClientAPI
 from langchain_core.language_models import BaseChatModel
 
+from runtime.chroma import verify_chroma_server
 from runtime.redis import redis_client
 from streams.cache import AnswerCache, NoCache, RedisAnswerCache
 from streams.classifier import QuestionClassifier, load_training_examples
@@ -38,6 +39,8 @@ def _connect(settings: WorkerSettings) -> ClientAPI:
 
 
 def open_store(settings: WorkerSettings, embedder: OnnxEmbedder) -> KnowledgeStore:
+    verify_chroma_server(settings)
+
     def reopen() -> ClientAPI:
         return _connect(settings)
 

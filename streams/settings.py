@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from runtime.chroma import ChromaServerSettings
 from runtime.settings import RuntimeSettings
 
 
-class WorkerSettings(RuntimeSettings):
+class WorkerSettings(RuntimeSettings, ChromaServerSettings):
     """Every knob of ``techgear worker`` and ``techgear ingest``.
 
     In Kubernetes set ``KAFKA_BOOTSTRAP_SERVERS`` to the cluster's bootstrap address,
@@ -39,14 +40,7 @@ class WorkerSettings(RuntimeSettings):
     classifier_examples_path: Path = Path("data/classifier")
     """Folder whose ``train*.jsonl`` files train the classifier."""
     chroma_path: Path = Path(".local/chroma")
-    chroma_host: str | None = None
-    """Set to use a ``chroma run`` server instead of the embedded store at ``chroma_path``."""
-    chroma_port: int = 8000
-    chroma_ssl: bool = False
-    """Reach the Chroma server over HTTPS."""
-    chroma_auth_token: SecretStr | None = None
-    """Sent as ``Authorization: Bearer`` to the Chroma server (the authenticating proxy in
-    front of it checks it; see docker/nginx/chroma-auth.conf.template)."""
+    """The embedded store, used unless ``CHROMA_HOST`` names a server."""
     chroma_collection: str = "techgear-kb"
 
     retrieval_limit: int = Field(default=5, ge=1, le=20)

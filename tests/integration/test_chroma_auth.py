@@ -17,6 +17,8 @@ import pytest
 from pydantic import SecretStr
 
 from gateway.readiness import probe_chroma
+from runtime.chroma import ChromaServerSettings, verify_chroma_server
+from runtime.errors import ChromaSetupError
 from streams.embeddings import OnnxEmbedder
 from streams.knowledge import chunk_tree
 from streams.store import KnowledgeStore, open_client
@@ -120,3 +122,26 @@ async def test_gateway_readiness_reports_chroma_ready_only_with_the_token(
 
     assert (with_token.ok, with_token.detail) == (True, "HTTP 200")
     assert (without.ok, without.detail) == (False, "HTTP 401")
+
+
+@pytest.mark.parametrize(
+    ("token", "refusal"),
+    [
+        (None, "no CHROMA_AUTH_TOKEN"),
+        (SecretStr(secrets.token_hex(32)), "a wrong CHROMA_AUTH_TOKEN"),
+    ],
+)
+def test_a_worker_refused_by_the_proxy_stops_at_start_naming_the_token(
+    chroma_proxy: str, token: SecretStr | None, refusal: str
+) -> None:
+    def server(token: SecretStr | None) -> ChromaServerSettings:
+        return ChromaServerSettings(
+            _env_file=None,  # type: ignore[call-arg]
+            chroma_host="127.0.0.1",
+            chroma_port=PROXY_PORT,
+            chroma_auth_token=token,
+        )
+
+    verify_chroma_server(server(TOKEN))
+    with pytest.raises(ChromaSetupError, match=f"refused the request \\(HTTP 401\\): {refusal}"):
+        verify_chroma_server(server(token))
