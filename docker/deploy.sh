@@ -39,11 +39,23 @@ precheck_k8s() {
 deploy_compose() { TECHGEAR_IMAGE="$IMAGE:$1" docker compose up -d --remove-orphans; }
 
 deploy_k8s() {
-    kubectl apply -k "$OVERLAY"
-    kubectl set image deployment/techgear-gateway gateway="$IMAGE:$1"
-    kubectl set image deployment/techgear-worker worker="$IMAGE:$1"
-    kubectl rollout status deployment/techgear-gateway --timeout="${READY_TIMEOUT_S}s"
-    kubectl rollout status deployment/techgear-worker --timeout="${READY_TIMEOUT_S}s"
+    # The overlay with every container of ours at IMAGE:TAG, the Jobs' included.
+    local release="$STATE_DIR/k8s-release"
+    mkdir -p "$release"
+    {
+        echo "apiVersion: kustomize.config.k8s.io/v1beta1"
+        echo "kind: Kustomization"
+        echo "resources: [\"$(cd "$OVERLAY" && pwd)\"]"
+        echo "images: [{name: techgear-support-streams, newName: \"$IMAGE\", newTag: \"$1\"}]"
+    } >"$release/kustomization.yaml"
+    # A Job's pods cannot change: the previous release's topics and ingestion Jobs make way.
+    kubectl delete job techgear-topics techgear-ingest --ignore-not-found --wait=true
+    kubectl apply -k "$release"
+    # The services may not create topics (KAFKA_CREATE_TOPICS=false): ops does it first.
+    kubectl wait --for=condition=complete job/techgear-topics --timeout="${READY_TIMEOUT_S}s"
+    for deployment in techgear-gateway techgear-worker techgear-helpdesk; do
+        kubectl rollout status "deployment/$deployment" --timeout="${READY_TIMEOUT_S}s"
+    done
 }
 
 ready() {

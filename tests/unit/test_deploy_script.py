@@ -100,3 +100,45 @@ def test_missing_secret_stops_before_deploying(workdir: Path, readiness: type[_R
     result = deploy(workdir, readiness.url, "compose", "1.0.0")  # type: ignore[attr-defined]
     assert result.returncode != 0 and "JWT_SECRET is empty" in result.stderr
     assert not (workdir / "docker.log").exists()
+
+
+STUB_KUBECTL = """#!/usr/bin/env bash
+echo "kubectl $*" >> "$KUBECTL_LOG"
+if [ "$1 $2" = "apply -k" ]; then cat "$3/kustomization.yaml" >> "$KUBECTL_LOG"; fi
+"""
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_kubernetes_release_pins_every_image_and_creates_the_topics_before_the_services(
+    workdir: Path, readiness: type[_Readiness]
+) -> None:
+    (workdir / "bin" / "kubectl").write_text(STUB_KUBECTL)
+    (workdir / "bin" / "kubectl").chmod(0o755)
+    overlay = REPO / "docker" / "k8s" / "overlays" / "production"
+    result = subprocess.run(
+        ["bash", str(workdir / "docker" / "deploy.sh"), "k8s", "2.0.0"],
+        env=os.environ
+        | {
+            "PATH": f"{workdir / 'bin'}:{os.environ['PATH']}",
+            "KUBECTL_LOG": str(workdir / "kubectl.log"),
+            "READY_URL": readiness.url,  # type: ignore[attr-defined]
+            "READY_TIMEOUT_S": "3",
+            "OVERLAY": str(overlay),
+            "IMAGE": "registry.example.com/techgear",
+        },
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+    log = (workdir / "kubectl.log").read_text().splitlines()
+    commands = [line.split()[1] for line in log if line.startswith("kubectl ")]
+    assert commands == [
+        "get", "kustomize", "delete", "apply", "wait", "rollout", "rollout", "rollout"
+    ]  # fmt: skip
+    assert "job/techgear-topics" in next(line for line in log if line.startswith("kubectl wait"))
+    assert f'resources: ["{overlay}"]' in log
+    assert (
+        'images: [{name: techgear-support-streams, newName: "registry.example.com/techgear", '
+        'newTag: "2.0.0"}]'
+    ) in log
