@@ -19,10 +19,8 @@ from pydantic import SecretStr
 from gateway.readiness import probe_chroma
 from runtime.chroma import ChromaServerSettings, verify_chroma_server
 from runtime.errors import ChromaSetupError
-from streams.embeddings import OnnxEmbedder
-from streams.knowledge import chunk_tree
-from streams.store import KnowledgeStore, open_client
 from techgear.processes import stop as stop_process
+from tests.conftest import REPO
 from tests.integration.conftest import wait_for
 from tests.nginx_config import local_chroma_proxy_config
 
@@ -90,8 +88,31 @@ def test_requests_without_the_token_or_with_another_are_refused(chroma_proxy: st
     assert _status(heartbeat, bearer) == 200
 
 
-def test_workers_client_with_the_token_ingests_and_retrieves(
-    chroma_proxy: str, tmp_path: Path, embedder: OnnxEmbedder
+def ingest(kb: Path, token: SecretStr | None) -> subprocess.CompletedProcess[str]:
+    """``techgear ingest`` through the proxy: the workers' own client code, in a process of
+    its own (chromadb's HTTP client never closes its connection, which would warn in this
+    one)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHROMA_", "KAFKA_"))}
+    env |= {
+        "CHROMA_HOST": "127.0.0.1",
+        "CHROMA_PORT": str(PROXY_PORT),
+        "CHROMA_COLLECTION": f"kb-auth-{secrets.token_hex(4)}",
+        "KNOWLEDGE_PATH": str(kb),
+    }
+    if token is not None:
+        env["CHROMA_AUTH_TOKEN"] = token.get_secret_value()
+    return subprocess.run(
+        [sys.executable, "-m", "techgear", "ingest", "--quiet"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_ingestion_with_the_token_writes_through_the_proxy_and_a_wrong_one_stops_at_once(
+    chroma_proxy: str, tmp_path: Path
 ) -> None:
     kb = tmp_path / "kb"
     kb.mkdir()
@@ -99,19 +120,13 @@ def test_workers_client_with_the_token_ingests_and_retrieves(
         "---\nid: shipping\ntitle: Shipping\ncategory: faq\n---\n# Shipping\n\n"
         "## Free shipping\nShipping is free on orders above ₹999.\n"
     )
-    client = open_client(host="127.0.0.1", port=PROXY_PORT, token=TOKEN)
-    try:
-        store = KnowledgeStore(client, "kb-auth-test", embedder)
-        report = store.ingest(chunk_tree(kb))
-        passages = store.search(embedder.embed_one("Is delivery free?"), limit=1)
-    finally:
-        # chromadb's HTTP client keeps its connection pool open after close() (its FastAPI
-        # component has no stop): closed here, or its socket warns in whichever later
-        # test the garbage collector happens to run.
-        client._server._session.close()  # type: ignore[attr-defined]
+    written = ingest(kb, TOKEN)
+    refused = ingest(kb, SecretStr(secrets.token_hex(32)))
 
-    assert report.added == 1
-    assert passages[0].doc_id == "shipping"
+    assert written.returncode == 0, written.stderr
+    assert "added 1, removed 0" in written.stdout
+    assert refused.returncode != 0
+    assert "refused the request (HTTP 401): a wrong CHROMA_AUTH_TOKEN" in refused.stderr
 
 
 async def test_gateway_readiness_reports_chroma_ready_only_with_the_token(
