@@ -10,6 +10,8 @@ from runtime.logs import LoggingSettings
 from runtime.redis import RedisSettings
 
 WORKER_GROUP_ID = "techgear-worker"
+TRANSCRIPT_GROUP_ID = "techgear-gateway-transcripts"
+"""The gateways' consumer group that keeps each conversation's transcript (in Redis)."""
 
 
 class RuntimeSettings(KafkaSettings, RedisSettings, LoggingSettings):

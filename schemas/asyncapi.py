@@ -17,17 +17,21 @@ from schemas.cloudevents import SPEC_VERSION, ce_type
 from schemas.events import (
     EVENT_TYPES,
     SCHEMA_VERSION,
+    AgentAction,
     ChatAnswer,
     ChatDelta,
     ChatRequest,
+    ConversationMessage,
     DeadLetter,
     DeadLetterReplay,
     Escalation,
+    HandoffChanged,
     HelpdeskDeadLetter,
 )
 from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
+    CONVERSATION_EVENTS,
     CORRELATION_HEADER,
     DEADLETTER,
     DEADLETTER_REPLAYS,
@@ -47,7 +51,7 @@ _SCHEMA_REF = "#/components/schemas/{model}"
 @dataclass(frozen=True, slots=True)
 class _Channel:
     topic: str
-    message: str
+    messages: tuple[str, ...]
     key: str
     """What the record key holds."""
     replayable: bool = False
@@ -75,23 +79,30 @@ _SECURITY: dict[str, Any] = {
 _CONVERSATION_KEY = "The conversation_id: a conversation stays ordered on one partition."
 
 _CHANNELS: tuple[_Channel, ...] = (
-    _Channel(REQUESTS, ChatRequest.__name__, _CONVERSATION_KEY, replayable=True),
-    _Channel(ANSWERS, ChatAnswer.__name__, _CONVERSATION_KEY),
-    _Channel(ANSWER_DELTAS, ChatDelta.__name__, _CONVERSATION_KEY),
-    _Channel(ESCALATIONS, Escalation.__name__, _CONVERSATION_KEY),
+    _Channel(
+        REQUESTS, (ChatRequest.__name__, AgentAction.__name__), _CONVERSATION_KEY, replayable=True
+    ),
+    _Channel(ANSWERS, (ChatAnswer.__name__,), _CONVERSATION_KEY),
+    _Channel(ANSWER_DELTAS, (ChatDelta.__name__,), _CONVERSATION_KEY),
+    _Channel(ESCALATIONS, (Escalation.__name__,), _CONVERSATION_KEY),
+    _Channel(
+        CONVERSATION_EVENTS,
+        (ConversationMessage.__name__, HandoffChanged.__name__),
+        _CONVERSATION_KEY,
+    ),
     _Channel(
         DEADLETTER,
-        DeadLetter.__name__,
+        (DeadLetter.__name__,),
         "The original record's key (its conversation_id; `unknown` when undecodable).",
     ),
     _Channel(
         DEADLETTER_REPLAYS,
-        DeadLetterReplay.__name__,
+        (DeadLetterReplay.__name__,),
         "The dead_letter_id: compaction keeps the latest replay of each letter.",
     ),
     _Channel(
         HELPDESK_DEADLETTER,
-        HelpdeskDeadLetter.__name__,
+        (HelpdeskDeadLetter.__name__,),
         "The escalation's key (its conversation_id).",
     ),
 )
@@ -99,13 +110,29 @@ _CHANNELS: tuple[_Channel, ...] = (
 # Process -> (action, topic, summary) of every operation; a process is also a tag.
 _OPERATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "gateway": (
-        ("send", REQUESTS, "Publishes a caller's question."),
+        ("send", REQUESTS, "Publishes a caller's question, and what an agent does."),
+        (
+            "receive",
+            CONVERSATION_EVENTS,
+            "Pushes agent messages and handoff changes to the customer's sockets; keeps "
+            "the transcript (consumer group techgear-gateway-transcripts).",
+        ),
         ("receive", ANSWERS, "Reads every partition; answers the caller waiting on this gateway."),
         ("receive", ANSWER_DELTAS, "Streams pieces of an answer to a WebSocket client."),
         ("receive", DEADLETTER, "Fails the caller whose request could not be processed."),
     ),
     "worker": (
-        ("receive", REQUESTS, "Answers each question, in order per conversation."),
+        (
+            "receive",
+            REQUESTS,
+            "Answers each question, or passes it on while a person owns the conversation; "
+            "applies agent actions, in order per conversation.",
+        ),
+        (
+            "send",
+            CONVERSATION_EVENTS,
+            "Numbers each message and handoff change of a conversation's transcript.",
+        ),
         ("send", ANSWERS, "Publishes the answer to a request."),
         ("send", ANSWER_DELTAS, "Publishes an answer as it is produced (channel `chat` only)."),
         ("send", ESCALATIONS, "Hands a conversation over to a person."),
@@ -173,8 +200,9 @@ def document() -> dict[str, Any]:
             "schemas": schemas,
             "securitySchemes": _SECURITY,
             "messages": {
-                channel.message: _message(channel, event_types[channel.message])
+                name: _message(name, channel, event_types[name])
                 for channel in _CHANNELS
+                for name in channel.messages
             },
         },
     }
@@ -194,7 +222,7 @@ def _channel(channel: _Channel) -> dict[str, Any]:
     return {
         "address": channel.topic,
         "description": "Replication is set per deployment (KAFKA_REPLICATION_FACTOR).",
-        "messages": {channel.message: {"$ref": f"#/components/messages/{channel.message}"}},
+        "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in channel.messages},
         "bindings": {
             "kafka": {
                 "partitions": spec.partitions,
@@ -208,11 +236,11 @@ def _channel(channel: _Channel) -> dict[str, Any]:
     }
 
 
-def _message(channel: _Channel, event_type: str) -> dict[str, Any]:
+def _message(name: str, channel: _Channel, event_type: str) -> dict[str, Any]:
     message: dict[str, Any] = {
-        "name": channel.message,
+        "name": name,
         "contentType": "application/json",
-        "payload": {"$ref": _SCHEMA_REF.format(model=channel.message)},
+        "payload": {"$ref": _SCHEMA_REF.format(model=name)},
         "bindings": {
             "kafka": {
                 "key": {"type": "string", "description": channel.key},
@@ -267,7 +295,10 @@ def _operations() -> dict[str, Any]:
                 "action": action,
                 "summary": summary,
                 "channel": {"$ref": f"#/channels/{_id(topic)}"},
-                "messages": [{"$ref": f"#/channels/{_id(topic)}/messages/{channel.message}"}],
+                "messages": [
+                    {"$ref": f"#/channels/{_id(topic)}/messages/{name}"}
+                    for name in channel.messages
+                ],
                 "tags": [{"name": process, "description": _PROCESSES[process]}],
             }
     return operations

@@ -108,8 +108,29 @@ class ChatRequest(Event):
     created_at: UtcDateTime = Field(default_factory=utc_now)
 
 
+class HandoffState(enum.StrEnum):
+    """Who answers a conversation: ``bot`` -> ``awaiting_agent`` (escalated) -> ``agent``
+    (a person has replied) -> ``bot`` (handed back) or ``closed``."""
+
+    BOT = "bot"
+    AWAITING_AGENT = "awaiting_agent"
+    AGENT = "agent"
+    CLOSED = "closed"
+
+
+class Author(BaseModel):
+    """The person behind an agent's message or action, as a customer may see them."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+
+
 class ChatAnswer(Event):
-    """The reply to one ``ChatRequest``, published by the worker on ``support.answers``."""
+    """The reply to one ``ChatRequest``, published by the worker on ``support.answers``.
+
+    While a person owns the conversation the bot does not answer: the reply then says the
+    message was passed on (``forwarded``) and ``handoff_state`` is not ``bot``."""
 
     event_type: Literal["chat.answer"] = "chat.answer"
     answer: str
@@ -123,6 +144,14 @@ class ChatAnswer(Event):
     """True when the answer came from the answer cache."""
     request_created_at: UtcDateTime
     answered_at: UtcDateTime = Field(default_factory=utc_now)
+    forwarded: bool = False
+    """The question went to the person who owns the conversation, not to the bot."""
+    handoff_state: HandoffState = HandoffState.BOT
+    """Who owns the conversation after this reply."""
+    expected_response_by: UtcDateTime | None = None
+    """When escalated or forwarded: by when a person is expected to reply (support hours)."""
+    transcript_seq: int | None = Field(default=None, ge=1)
+    """The reply's ``seq`` in the conversation's transcript (``support.conversation-events``)."""
 
 
 class ChatDelta(Event):
@@ -158,6 +187,9 @@ class EscalationKind(enum.StrEnum):
     """Opens a ticket."""
     FOLLOW_UP = "follow_up"
     """Adds to the ticket opened by ``ticket_event_id`` in the same conversation."""
+    CUSTOMER_MESSAGE = "customer_message"
+    """The customer wrote while a person owns the conversation: a public reply from the
+    requester on the ticket opened by ``ticket_event_id`` (``summary`` is the text)."""
 
 
 class TranscriptTurn(BaseModel):
@@ -198,6 +230,87 @@ class Escalation(Event):
     channel: Literal["chat", "api"]
     tags: list[str]
     sources: list[Source] = Field(default_factory=list)
+    expected_response_by: UtcDateTime | None = None
+    """By when a person is expected to reply, from the configured support hours."""
+
+
+class AgentActionKind(enum.StrEnum):
+    MESSAGE = "message"
+    """A person's message to the customer; the person takes the conversation."""
+    HANDBACK = "handback"
+    """The person gives the conversation back to the bot."""
+    CLOSE = "close"
+    """The conversation is over (the ticket was closed)."""
+    REMIND = "remind"
+    """Nobody has replied in time: tell the customer, once per wait."""
+
+
+class AgentAction(Event):
+    """What a person (or the helpdesk on their behalf) does to a conversation, published
+    by the gateway on ``support.requests`` keyed by conversation, so the worker sees it in
+    order with the customer's messages.
+
+    ``action_id`` is the idempotency key: a helpdesk's comment id (``zendesk:comment:123``)
+    or the agent API's request id; the same id is applied once however often it is
+    delivered. ``principal`` is the credential that sent it (``key:…``, ``user:…`` or
+    ``webhook:zendesk``); never a secret."""
+
+    event_type: Literal["agent.action"] = "agent.action"
+    action_id: str = Field(min_length=1, max_length=160)
+    action: AgentActionKind
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_MESSAGE_CHARS)
+    author: Author | None = None
+    source: Literal["api", "zendesk", "freshdesk", "system"] = "api"
+    principal: str | None = Field(default=None, min_length=1, max_length=256)
+    occurred_at: UtcDateTime = Field(default_factory=utc_now)
+
+
+class TranscriptRole(enum.StrEnum):
+    CUSTOMER = "customer"
+    ASSISTANT = "assistant"
+    AGENT = "agent"
+    SYSTEM = "system"
+    """A notice of the service itself (a reminder that a person is still awaited)."""
+
+
+class ConversationMessage(Event):
+    """One message of a conversation's transcript, on ``support.conversation-events``
+    keyed by conversation; published by the worker, the transcript's only writer.
+
+    ``seq`` numbers a conversation's events (messages and handoff changes) 1, 2, 3, …
+    without gaps: a reader that has ``seq`` N asks for what comes after N. An event
+    published again after a worker crash keeps its ``seq``; readers keep the first."""
+
+    event_type: Literal["conversation.message"] = "conversation.message"
+    seq: int = Field(ge=1)
+    message_id: str = Field(min_length=1, max_length=200)
+    role: TranscriptRole
+    text: str
+    author: Author | None = None
+    forwarded: bool = False
+    """A customer's message passed on to the person who owns the conversation."""
+    occurred_at: UtcDateTime = Field(default_factory=utc_now)
+
+
+class HandoffChanged(Event):
+    """The conversation changed owner, on ``support.conversation-events`` (see
+    :class:`ConversationMessage` for ``seq``): who (``actor``), why (``reason``), when.
+
+    ``reason`` is an ``EscalationReason`` value when the bot handed over, else
+    ``agent_replied``, ``handback``, ``ticket_solved``, ``ticket_closed`` or
+    ``closed``. ``notice`` is what the customer is told."""
+
+    event_type: Literal["conversation.handoff"] = "conversation.handoff"
+    seq: int = Field(ge=1)
+    state: HandoffState
+    previous_state: HandoffState
+    actor: Literal["bot", "agent", "system"]
+    actor_name: str | None = Field(default=None, max_length=100)
+    reason: str = Field(min_length=1, max_length=64)
+    notice: str
+    ticket_event_id: str | None = None
+    expected_response_by: UtcDateTime | None = None
+    occurred_at: UtcDateTime = Field(default_factory=utc_now)
 
 
 DEAD_LETTER_MAX_VALUE_BYTES = 128 * 1024
@@ -296,6 +409,9 @@ class HelpdeskDeadLetter(BaseModel):
 
 EVENT_TYPES: tuple[type[BaseModel], ...] = (
     ChatRequest,
+    AgentAction,
+    ConversationMessage,
+    HandoffChanged,
     ChatDelta,
     ChatAnswer,
     Escalation,

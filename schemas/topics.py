@@ -19,6 +19,7 @@ ESCALATIONS = "support.escalations"
 DEADLETTER = "support.deadletter"
 DEADLETTER_REPLAYS = "support.deadletter-replays"
 HELPDESK_DEADLETTER = "support.helpdesk-deadletter"
+CONVERSATION_EVENTS = "support.conversation-events"
 
 CORRELATION_HEADER = "correlation_id"
 REQUEST_ID_HEADER = "request_id"
@@ -44,6 +45,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(REQUESTS, partitions=6, retention_ms=7 * _DAY_MS),
     # Answers only matter to a caller still waiting; a day leaves room for debugging.
     TopicSpec(ANSWERS, partitions=6, retention_ms=1 * _DAY_MS),
+    # Transcripts and handoff changes: a customer may come back to a conversation within
+    # its lifetime (CONVERSATION_TTL_S, a week by default); co-partitioned with requests.
+    TopicSpec(CONVERSATION_EVENTS, partitions=6, retention_ms=7 * _DAY_MS),
     # Deltas only matter while an answer streams; an hour is plenty.
     TopicSpec(ANSWER_DELTAS, partitions=6, retention_ms=_HOUR_MS),
     # Helpdesk bridges may be down for a while; keep escalations a month.

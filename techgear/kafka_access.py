@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from runtime.settings import WORKER_GROUP_ID
+from runtime.settings import TRANSCRIPT_GROUP_ID, WORKER_GROUP_ID
 from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
+    CONVERSATION_EVENTS,
     DEADLETTER,
     ESCALATIONS,
     HELPDESK_DEADLETTER,
@@ -84,14 +85,22 @@ _DC, _AC = Operation.DESCRIBE_CONFIGS, Operation.ALTER_CONFIGS
 _TOPIC, _GROUP, _PREFIXED = Resource.TOPIC, Resource.GROUP, Pattern.PREFIXED
 
 ACCESS: tuple[Grant, ...] = (
-    # The gateway publishes questions and reads answers with manually assigned consumers
-    # (no group); its /ready checks that the worker group has members.
+    # The gateway publishes questions and agent actions, reads answers and conversation
+    # events with manually assigned consumers (no group), keeps transcripts in its own
+    # group; its /ready checks that the worker group has members.
     *_grants("gateway", _TOPIC, [REQUESTS], _W, _D),
-    *_grants("gateway", _TOPIC, [ANSWERS, ANSWER_DELTAS, DEADLETTER], _R, _D),
+    *_grants("gateway", _TOPIC, [ANSWERS, ANSWER_DELTAS, DEADLETTER, CONVERSATION_EVENTS], _R, _D),
+    *_grants("gateway", _GROUP, [TRANSCRIPT_GROUP_ID], _R, _D),
     *_grants("gateway", _GROUP, [WORKER_GROUP_ID], _D),
     *_grants("worker", _TOPIC, [REQUESTS], _R, _D),
     *_grants("worker", _GROUP, [WORKER_GROUP_ID], _R, _D),
-    *_grants("worker", _TOPIC, [ANSWERS, ANSWER_DELTAS, ESCALATIONS, DEADLETTER], _W, _D),
+    *_grants(
+        "worker",
+        _TOPIC,
+        [ANSWERS, ANSWER_DELTAS, ESCALATIONS, DEADLETTER, CONVERSATION_EVENTS],
+        _W,
+        _D,
+    ),
     *_grants(
         "worker", _TOPIC, [WORKER_CHANGELOG_PREFIX], _C, _R, _W, _D, _DC, _AC, pattern=_PREFIXED
     ),

@@ -7,15 +7,19 @@ set -euo pipefail
 PATH=/opt/kafka/bin:$PATH
 admin=(--bootstrap-server "$BOOTSTRAP_SERVER" --command-config "$ADMIN_CONFIG")
 
-# gateway: writes questions; reads answers, their deltas and dead letters by manual
-# assignment (no group); /ready asks whether the worker group has members.
+# gateway: writes questions and agent actions; reads answers, their deltas, dead letters
+# and conversation events by manual assignment (no group); keeps transcripts in its own
+# group; /ready asks whether the worker group has members.
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --topic support.requests --operation Write --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --topic support.answers --operation Read --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --topic support.answer-deltas --operation Read --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --topic support.deadletter --operation Read --operation Describe
+kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --topic support.conversation-events --operation Read --operation Describe
+kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --group techgear-gateway-transcripts --operation Read --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --group techgear-worker --operation Describe
 
-# worker: reads questions in its group, writes answers, escalations and dead letters, and
+# worker: reads questions in its group, writes answers, escalations, dead letters and
+# conversation events, and
 # owns Faust's changelog topics (created by Faust, named after the group).
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.requests --operation Read --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --group techgear-worker --operation Read --operation Describe
@@ -23,6 +27,7 @@ kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.answer-deltas --operation Write --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.escalations --operation Write --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.deadletter --operation Write --operation Describe
+kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.conversation-events --operation Write --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --resource-pattern-type prefixed --topic techgear-worker- --operation Create --operation Read --operation Write --operation Describe --operation DescribeConfigs --operation AlterConfigs
 
 # helpdesk: reads escalations in its per-target group, writes refused tickets.

@@ -13,7 +13,14 @@ from pydantic import BaseModel
 from schemas import ChatAnswer, ChatDelta, ChatRequest, Customer, DeadLetter, DeadLetterReplay
 from schemas.asyncapi import document
 from schemas.cloudevents import headers_for
-from schemas.events import EVENT_TYPES, Escalation, TranscriptTurn
+from schemas.events import (
+    EVENT_TYPES,
+    AgentAction,
+    ConversationMessage,
+    Escalation,
+    HandoffChanged,
+    TranscriptTurn,
+)
 from schemas.topics import HELPDESK_DEADLETTER, TOPICS
 
 SPEC = Path(__file__).parent / "asyncapi_spec" / "3.0.0.json"
@@ -41,16 +48,45 @@ def payload_validator(model: str) -> jsonschema.Draft202012Validator:
     )
 
 
-def message_of(topic: str) -> dict[str, Any]:
+def message_of(topic: str, model: str) -> dict[str, Any]:
+    """The message ``model`` of ``topic``'s channel; fails when the channel lacks it."""
     doc = contract()
     (channel,) = (c for c in doc["channels"].values() if c["address"] == topic)
-    (ref,) = (m["$ref"] for m in channel["messages"].values())
-    message: dict[str, Any] = doc["components"]["messages"][ref.rsplit("/", 1)[-1]]
+    refs = {m["$ref"].rsplit("/", 1)[-1] for m in channel["messages"].values()}
+    assert model in refs, f"{topic} does not carry {model}: {sorted(refs)}"
+    message: dict[str, Any] = doc["components"]["messages"][model]
     return message
 
 
 SAMPLES: tuple[tuple[str, BaseModel], ...] = (
     ("support.requests", ChatRequest(message="hi", channel="chat", **IDS)),
+    (
+        "support.requests",
+        AgentAction(
+            action_id="zendesk:comment:1",
+            action="message",
+            text="Hi",
+            author={"name": "Asha"},
+            **IDS,
+        ),
+    ),
+    (
+        "support.conversation-events",
+        ConversationMessage(seq=3, message_id="m-1", role="agent", text="Hi", **IDS),
+    ),
+    (
+        "support.conversation-events",
+        HandoffChanged(
+            seq=4,
+            state="bot",
+            previous_state="agent",
+            actor="agent",
+            actor_name="Asha",
+            reason="handback",
+            notice="You are talking to the assistant again.",
+            **IDS,
+        ),
+    ),
     (
         "support.answers",
         ChatAnswer(
@@ -146,9 +182,11 @@ def test_every_event_model_is_a_message_payload() -> None:
     assert {f"#/components/schemas/{model.__name__}" for model in EVENT_TYPES} <= payloads
 
 
-@pytest.mark.parametrize(("topic", "event"), SAMPLES, ids=[topic for topic, _ in SAMPLES])
+@pytest.mark.parametrize(
+    ("topic", "event"), SAMPLES, ids=[f"{topic}:{type(event).__name__}" for topic, event in SAMPLES]
+)
 def test_events_and_their_headers_follow_the_contract(topic: str, event: BaseModel) -> None:
-    message = message_of(topic)
+    message = message_of(topic, type(event).__name__)
     payload_validator(type(event).__name__).validate(orjson.loads(event.model_dump_json()))
     headers = {k: v.decode() for k, v in headers_for(event, source="/techgear/test").items()}
     jsonschema.Draft7Validator(
@@ -170,7 +208,9 @@ def test_headers_of_another_event_type_are_refused() -> None:
         for k, v in headers_for(ChatDelta(seq=0, text="x", **IDS), source="/x").items()
     }
     with pytest.raises(jsonschema.ValidationError, match="ce_type"):
-        jsonschema.Draft7Validator(message_of("support.answers")["headers"]).validate(headers)
+        jsonschema.Draft7Validator(message_of("support.answers", "ChatAnswer")["headers"]).validate(
+            headers
+        )
 
 
 def test_every_channel_has_a_sender_and_all_but_the_helpdesk_dead_letters_a_receiver() -> None:

@@ -8,6 +8,13 @@ def test_public_surface_changes_only_on_purpose() -> None:
         [
             "MAX_MESSAGE_CHARS",
             "SCHEMA_VERSION",
+            "AgentAction",
+            "AgentActionKind",
+            "Author",
+            "ConversationMessage",
+            "HandoffChanged",
+            "HandoffState",
+            "TranscriptRole",
             "Category",
             "ChatAnswer",
             "ChatDelta",

@@ -3,6 +3,7 @@ from __future__ import annotations
 from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
+    CONVERSATION_EVENTS,
     DEADLETTER,
     DEADLETTER_REPLAYS,
     ESCALATIONS,
@@ -20,6 +21,7 @@ def test_every_topic_is_defined_once_with_retention() -> None:
             ANSWERS,
             ANSWER_DELTAS,
             ESCALATIONS,
+            CONVERSATION_EVENTS,
             DEADLETTER,
             DEADLETTER_REPLAYS,
             HELPDESK_DEADLETTER,
