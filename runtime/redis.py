@@ -34,6 +34,13 @@ ANSWER_SCOPE_KEY = "techgear:answer-scope:v1"
 # markers have no TTL (they are what makes redelivery once-only); ``tickets:<principal>``
 # quota sets expire an hour after their last ticket.
 HELPDESK_PREFIX = "techgear:helpdesk:"
+# Helpdesk bridge writes, gateways read: the conversation of each ticket it opened or found,
+# as ``<target>:<ticket id>`` -> conversation_id (a Freshdesk webhook names only the ticket);
+# expires CONVERSATION_TTL_S after the ticket was last seen.
+HELPDESK_TICKET_PREFIX = "techgear:ticket-conversation:"
+# Gateways: each conversation's transcript and handoff state (projected from
+# support.conversation-events) and the index of conversations awaiting a person.
+TRANSCRIPT_PREFIX = "techgear:transcript:"
 
 _POOL_WAIT_S = 1.0
 
