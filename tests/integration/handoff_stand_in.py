@@ -166,13 +166,15 @@ class StandInGateway:
             while True:
                 message = await websocket.receive_json()
                 if message.get("type") == "ask":
-                    await self._answer(visitor, message["message"], message["client_message_id"])
+                    await self._answer(
+                        visitor, message["message"], message.get("client_message_id")
+                    )
         except WebSocketDisconnect:
             pass
         finally:
             self._visitors.discard(visitor)
 
-    async def _answer(self, visitor: Visitor, question: str, client_message_id: str) -> None:
+    async def _answer(self, visitor: Visitor, question: str, client_message_id: str | None) -> None:
         request_id = str(uuid.uuid4())
         if self.state == "closed":
             await visitor.send(
