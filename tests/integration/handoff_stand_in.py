@@ -159,8 +159,10 @@ class StandInGateway:
                 "last_seq": len(self.transcript),
             }
         )
-        for entry in self.transcript[int(after or 0) :]:
-            await visitor.send(entry)
+        caught_up = int(after or 0)
+        while caught_up < len(self.transcript):  # entries published meanwhile included
+            await visitor.send(self.transcript[caught_up])
+            caught_up += 1
         self._visitors.add(visitor)
         try:
             while True:
