@@ -201,7 +201,8 @@ function showAgentMessage(message) {
 
 function markPassedOn(item, text) {
   item.classList.add("message--forwarded");
-  item.appendChild(element("span", "delivery", text));
+  const delivery = item.querySelector(".delivery") || item.appendChild(element("span", "delivery"));
+  delivery.textContent = text;
 }
 
 function passedOnText() {
@@ -265,10 +266,10 @@ function showAnswer(message) {
     bubbles.delete(message.request_id);
     const item = asked.get(message.request_id);
     if (item) markPassedOn(item, message.answer);
-    else notice("notice--system", message.answer);
     if (message.conversation_seq) markShown(message.conversation_seq);
     return;
   }
+  if (message.conversation_seq && isShown(message.conversation_seq)) return; // from the transcript
   const bubble = botBubble(message.request_id);
   bubble.textContent = message.answer; // the final answer is authoritative
   bubble.classList.remove("message--streaming");

@@ -31,6 +31,11 @@ PASSED_ON = "Passed on to {name}; they will reply here."
 JOINED = "{name} from TechGear support joined the conversation."
 BACK_WITH_BOT = "You are back with the TechGear assistant; ask me anything."
 CLOSED = "This conversation was closed. Start a new chat any time."
+HANDING_OVER = "Handing you over to a person."
+
+
+def bot_answer(question: str) -> str:
+    return f"The bot's answer to {question}"
 
 
 class Visitor:
@@ -50,6 +55,10 @@ class StandInGateway:
         self.expected_response_by = expected_response_by.isoformat()
         self.resumed_after: list[int | None] = []
         """The ``after`` of every connection, in order (None: a new conversation)."""
+        self.drop_next_answer = False
+        """The next question's connection drops once the answer is in the transcript, before
+        the answer itself is sent; the visitor is offline until an :meth:`offline` block
+        ends, and then finds the answer in the transcript."""
         self._visitors: set[Visitor] = set()
         self._online = asyncio.Event()
         self._online.set()
@@ -80,6 +89,16 @@ class StandInGateway:
             }
         )
 
+    async def asked_elsewhere(self, question: str) -> None:
+        """The visitor asks on another device: this page learns it from the transcript."""
+        request_id = str(uuid.uuid4())
+        forwarded = self.state != "bot"
+        await self._publish(self._entry("customer", question, request_id, forwarded=forwarded))
+        if not forwarded:
+            await self._publish(
+                self._entry("assistant", bot_answer(question), f"{request_id}:answer")
+            )
+
     async def remind(self, text: str) -> None:
         await self._publish(self._entry("system", text, str(uuid.uuid4())))
 
@@ -91,8 +110,8 @@ class StandInGateway:
 
     @contextlib.asynccontextmanager
     async def offline(self) -> AsyncIterator[None]:
-        """The visitor's connections drop; one opened meanwhile is held before ``ready``
-        (the page shows "Reconnecting…") and resumes when the block ends."""
+        """The visitor's connections drop, if any are open; one opened meanwhile is held
+        before ``ready`` (the page shows "Reconnecting…") and resumes when the block ends."""
         self._online.clear()
         dropped, self._visitors = self._visitors, set()
         for visitor in dropped:
@@ -203,11 +222,17 @@ class StandInGateway:
             return
         await self._publish(self._entry("customer", question, request_id), not_to=visitor)
         escalate = "human" in question.lower()
-        text = "Handing you over to a person." if escalate else f"The bot's answer to {question}"
+        text = HANDING_OVER if escalate else bot_answer(question)
         await visitor.send({"type": "delta", "request_id": request_id, "index": 0, "text": text})
         answered = await self._publish(
             self._entry("assistant", text, f"{request_id}:answer"), not_to=visitor
         )
+        if self.drop_next_answer:
+            self.drop_next_answer = False
+            self._online.clear()
+            self._visitors.discard(visitor)
+            await visitor.websocket.close(CLOSE_SERVICE_RESTART)
+            return
         if escalate:
             await visitor.send(
                 {

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import API_KEY, STATE_DIR
-from tests.integration.handoff_stand_in import StandInGateway, serving
+from tests.integration.handoff_stand_in import StandInGateway, bot_answer, serving
 
 pytestmark = pytest.mark.integration
 
@@ -210,7 +210,7 @@ async def test_handback_is_announced_and_the_bot_answers_again(
     await expect(handoff_page.locator("#handoff-status")).to_be_hidden()
     await ask(handoff_page, "What is the price of SmartWatch Pro X?")
     await expect(handoff_page.locator(".message--bot:not(.message--streaming)").last).to_have_text(
-        "The bot's answer to What is the price of SmartWatch Pro X?"
+        bot_answer("What is the price of SmartWatch Pro X?")
     )
 
 
@@ -246,6 +246,28 @@ async def test_reconnect_catches_up_on_what_was_said_while_offline_each_once(
 
     assert stand_in.resumed_after == [None, 3, 7, 7]
     await expect(handoff_page.locator(".message--agent")).to_have_count(0)  # shown before reload
+
+
+async def test_reconnect_shows_questions_asked_elsewhere_and_answers_lost_with_the_connection(
+    handoff_page: Page, stand_in: StandInGateway
+) -> None:
+    status = handoff_page.locator("#status")
+    stand_in.drop_next_answer = True
+
+    await ask(handoff_page, "Do you ship to Pune?")  # transcript 1-2
+    await expect(status).to_have_text("Reconnecting…")
+    async with stand_in.offline():
+        await stand_in.asked_elsewhere("And to Goa?")  # 3-4
+    await expect(status).to_have_text("Online", timeout=15_000)
+
+    await expect(handoff_page.locator(".message--user")).to_have_text(
+        ["Do you ship to Pune?", "And to Goa?"]
+    )
+    await expect(handoff_page.locator(".message--bot:not(.message--streaming)")).to_have_text(
+        [bot_answer("Do you ship to Pune?"), bot_answer("And to Goa?")]
+    )
+    assert stand_in.resumed_after == [None, 0]
+    assert await handoff_page.evaluate("sessionStorage.getItem('conversation_seq')") == "4"
 
 
 async def test_agent_name_and_text_are_shown_as_text_never_as_markup(
@@ -288,6 +310,6 @@ async def test_closed_conversation_refuses_questions_and_offers_a_new_one(
     await expect(status).to_be_hidden()
     await ask(handoff_page, "Hello again")
     await expect(handoff_page.locator(".message--bot:not(.message--streaming)")).to_have_text(
-        "The bot's answer to Hello again"
+        bot_answer("Hello again")
     )
     assert stand_in.resumed_after == [None, None]
