@@ -343,7 +343,8 @@ function startNewConversation() {
   asked.clear();
   setHandoff("bot", null, null);
   if (socket) {
-    socket.onclose = null;
+    socket.onclose = null; // no reconnecting to the old conversation
+    socket.onmessage = null; // nor showing what it still sends
     socket.close(1000, "new conversation");
     socket = null;
   }
