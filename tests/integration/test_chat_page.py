@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import API_KEY, STATE_DIR
+from tests.integration.handoff_stand_in import StandInGateway, bot_answer, serving
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +69,7 @@ async def test_escalation_shows_a_visible_notice(page: Page) -> None:
 
     notice = page.locator(".notice")
     await expect(notice).to_be_visible(timeout=20_000)
-    await expect(notice).to_contain_text("A person from our support team will take over")
+    await expect(notice).to_contain_text(re.compile("person", re.IGNORECASE))  # the server's words
 
 
 async def test_page_reconnects_after_a_dropped_connection_and_keeps_the_conversation(
@@ -108,3 +111,205 @@ async def test_chat_page_sends_the_key_as_a_subprotocol_never_in_the_url(
     assert await page.evaluate("socket.protocol") == "techgear.v1"
     assert socket_urls and all(API_KEY not in url and "api_key" not in url for url in socket_urls)
     await page.close()
+
+
+# Human handoff, against a stand-in for the gateway's side (tests/integration/handoff_stand_in.py).
+
+WAITING_NOTICE = "A person from TechGear support will reply here."
+EXPECTED_BY = datetime(2030, 1, 7, 4, 30, tzinfo=UTC)
+EXPECTED_BY_IN_KOLKATA = "Monday 7 January at 10:00"
+"""EXPECTED_BY as a visitor in India with an en-GB browser reads it."""
+
+
+@pytest.fixture
+def stand_in() -> StandInGateway:
+    return StandInGateway(waiting_notice=WAITING_NOTICE, expected_response_by=EXPECTED_BY)
+
+
+@pytest.fixture
+async def handoff_page(browser: Browser, stand_in: StandInGateway) -> AsyncIterator[Page]:
+    async with serving(stand_in) as url:
+        page = await browser.new_page(locale="en-GB", timezone_id="Asia/Kolkata")
+        await page.goto(f"{url}/#key={API_KEY}")
+        await expect(page.locator("#status")).to_have_text("Online", timeout=15_000)
+        yield page
+        await page.close()
+
+
+async def ask_for_a_person(page: Page) -> None:
+    await ask(page, "I want to talk to a human")
+    await expect(page.locator("#handoff-status")).to_have_attribute("data-state", "awaiting_agent")
+
+
+async def test_escalation_shows_the_servers_notice_and_a_waiting_state_with_local_time(
+    handoff_page: Page,
+) -> None:
+    await ask_for_a_person(handoff_page)
+
+    # The answer's escalation and the handoff event tell the same wait: one notice.
+    notice = handoff_page.locator(".notice")
+    await expect(notice).to_have_count(1)
+    await expect(notice).to_contain_text(WAITING_NOTICE)
+    await expect(notice.locator("time")).to_have_text(EXPECTED_BY_IN_KOLKATA)
+    status = handoff_page.locator("#handoff-status")
+    await expect(status).to_be_visible()
+    await expect(status).to_contain_text(
+        f"Waiting for a person · expected by {EXPECTED_BY_IN_KOLKATA}"
+    )
+    assert await status.get_attribute("role") == "status"
+
+
+async def test_agent_message_shows_the_agents_name_and_initial(
+    handoff_page: Page, stand_in: StandInGateway
+) -> None:
+    await ask_for_a_person(handoff_page)
+
+    await stand_in.agent_says("Asha", "Hi, I am looking at your order now.")
+
+    message = handoff_page.locator(".message--agent")
+    await expect(message.locator(".author")).to_have_text("Asha")
+    await expect(message.locator(".avatar")).to_have_text("A")
+    await expect(message.locator(".message__text")).to_have_text(
+        "Hi, I am looking at your order now."
+    )
+    await expect(handoff_page.locator("#handoff-status")).to_contain_text(
+        "You are chatting with Asha"
+    )
+    await expect(handoff_page.locator(".notice").last).to_have_text(
+        "Asha from TechGear support joined the conversation."
+    )
+
+
+async def test_question_to_a_person_is_shown_as_passed_on_not_answered_by_the_bot(
+    handoff_page: Page, stand_in: StandInGateway
+) -> None:
+    await ask_for_a_person(handoff_page)
+    await stand_in.agent_says("Asha", "Which order is it?")
+    await expect(handoff_page.locator(".message--agent")).to_have_count(1)
+
+    await ask(handoff_page, "Order 1234, please hurry")
+
+    question = handoff_page.locator(".message--user").last
+    await expect(question.locator(".delivery")).to_have_text(
+        "Passed on to Asha; they will reply here."
+    )
+    await expect(handoff_page.locator(".message--bot")).to_have_count(1)  # the escalation's
+
+
+async def test_handback_is_announced_and_the_bot_answers_again(
+    handoff_page: Page, stand_in: StandInGateway
+) -> None:
+    await ask_for_a_person(handoff_page)
+    await stand_in.agent_says("Asha", "Refund issued.")
+
+    await stand_in.hand_back()
+
+    await expect(handoff_page.locator(".notice").last).to_have_text(
+        "You are back with the TechGear assistant; ask me anything."
+    )
+    await expect(handoff_page.locator("#handoff-status")).to_be_hidden()
+    await ask(handoff_page, "What is the price of SmartWatch Pro X?")
+    await expect(handoff_page.locator(".message--bot:not(.message--streaming)").last).to_have_text(
+        bot_answer("What is the price of SmartWatch Pro X?")
+    )
+
+
+async def test_reconnect_catches_up_on_what_was_said_while_offline_each_once(
+    handoff_page: Page, stand_in: StandInGateway
+) -> None:
+    await ask_for_a_person(handoff_page)  # transcript 1-3: question, answer, handoff
+    status = handoff_page.locator("#status")
+
+    async with stand_in.offline():
+        await expect(status).to_have_text("Reconnecting…")
+        await stand_in.remind("Still waiting for a person, expected by 10:00.")
+        await stand_in.agent_says("Asha", "Sorry for the wait.")
+        await stand_in.agent_says("Asha", "Your refund is on its way.")
+    await expect(status).to_have_text("Online", timeout=15_000)
+
+    await expect(handoff_page.locator(".message--agent .message__text")).to_have_text(
+        ["Sorry for the wait.", "Your refund is on its way."]
+    )
+    await expect(handoff_page.locator(".notice--system")).to_have_text(
+        "Still waiting for a person, expected by 10:00."
+    )
+    await expect(handoff_page.locator("#handoff-status")).to_contain_text(
+        "You are chatting with Asha"
+    )
+    assert await handoff_page.evaluate("sessionStorage.getItem('conversation_seq')") == "7"
+
+    async with stand_in.offline():
+        await expect(status).to_have_text("Reconnecting…")
+    await expect(status).to_have_text("Online", timeout=15_000)
+    await handoff_page.reload()
+    await expect(status).to_have_text("Online", timeout=15_000)
+
+    assert stand_in.resumed_after == [None, 3, 7, 7]
+    await expect(handoff_page.locator(".message--agent")).to_have_count(0)  # shown before reload
+
+
+async def test_reconnect_shows_questions_asked_elsewhere_and_answers_lost_with_the_connection(
+    handoff_page: Page, stand_in: StandInGateway
+) -> None:
+    status = handoff_page.locator("#status")
+    stand_in.drop_next_answer = True
+
+    await ask(handoff_page, "Do you ship to Pune?")  # transcript 1-2
+    await expect(status).to_have_text("Reconnecting…")
+    async with stand_in.offline():
+        await stand_in.asked_elsewhere("And to Goa?")  # 3-4
+    await expect(status).to_have_text("Online", timeout=15_000)
+
+    await expect(handoff_page.locator(".message--user")).to_have_text(
+        ["Do you ship to Pune?", "And to Goa?"]
+    )
+    await expect(handoff_page.locator(".message--bot:not(.message--streaming)")).to_have_text(
+        [bot_answer("Do you ship to Pune?"), bot_answer("And to Goa?")]
+    )
+    assert stand_in.resumed_after == [None, 0]
+    assert await handoff_page.evaluate("sessionStorage.getItem('conversation_seq')") == "4"
+
+
+async def test_agent_name_and_text_are_shown_as_text_never_as_markup(
+    handoff_page: Page, stand_in: StandInGateway
+) -> None:
+    dialogs: list[str] = []
+    handoff_page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    name = "<img src=x onerror=alert(1)>"
+    await ask_for_a_person(handoff_page)
+
+    await stand_in.agent_says(name, "<b>bold?</b>")
+
+    message = handoff_page.locator(".message--agent")
+    await expect(message.locator(".author")).to_have_text(name)
+    await expect(message.locator(".message__text")).to_have_text("<b>bold?</b>")
+    await expect(handoff_page.locator("#handoff-status .author")).to_have_text(name)
+    await expect(handoff_page.locator(".chat img, .chat b")).to_have_count(0)
+    assert dialogs == []
+
+
+async def test_closed_conversation_refuses_questions_and_offers_a_new_one(
+    handoff_page: Page, stand_in: StandInGateway
+) -> None:
+    await ask_for_a_person(handoff_page)
+
+    await stand_in.close()
+
+    status = handoff_page.locator("#handoff-status")
+    await expect(status).to_contain_text("This conversation is closed.")
+    await expect(handoff_page.locator(".notice").last).to_have_text(
+        "This conversation was closed. Start a new chat any time."
+    )
+    await expect(handoff_page.locator("#question")).to_be_disabled()
+    await expect(handoff_page.locator("#send")).to_be_disabled()
+
+    await status.get_by_role("button", name="Start a new chat").click()
+
+    await expect(handoff_page.locator("#status")).to_have_text("Online")
+    await expect(handoff_page.locator("#messages > li")).to_have_count(0)
+    await expect(status).to_be_hidden()
+    await ask(handoff_page, "Hello again")
+    await expect(handoff_page.locator(".message--bot:not(.message--streaming)")).to_have_text(
+        bot_answer("Hello again")
+    )
+    assert stand_in.resumed_after == [None, None]
