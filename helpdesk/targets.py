@@ -5,8 +5,8 @@ remember it.
 Every ticket, note and customer reply carries the line ``Escalation: <event_id>`` (see
 ``marker``).
 
-What reaches a helpdesk from an event is customer text, so it is never markup: ticket bodies
-and notes are sent as HTML built by ``_html`` alone, every line escaped (Zendesk's
+What reaches a helpdesk from an event is customer text, so it is never markup: ticket bodies,
+notes and customer replies are sent as HTML built by ``_html`` alone, every line escaped (Zendesk's
 ``html_body``, not ``body``, which Zendesk renders as Markdown and autolinks; Freshdesk's
 ``description`` and note ``body``). Subjects and names are plain-text fields in both APIs,
 sent on one line without control characters. A requester asserted by the caller

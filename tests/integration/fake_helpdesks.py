@@ -39,7 +39,7 @@ event webhook (``zendesk_event_version`` 2022-11-06, ``ticket.comment_added`` or
 ``X-Zendesk-Webhook-Signature``. Freshdesk: an automation rule's webhook, the documented
 placeholders under ``freshdesk_webhook`` (``triggered_event`` tells a reply,
 ``{reply_sent:sent}``, from a status change, ``{status:{from:Open,to:Resolved}}``; the
-latest public comment is there in both), with the shared secret in
+agent's latest reply and its ``comment_id`` are there in both), with the shared secret in
 ``X-TechGear-Webhook-Secret``. ``?deliver=2`` delivers the same request twice, as a helpdesk
 retrying does. The reply has each delivery's HTTP status and answer (``null`` and the error
 when the URL did not answer).
