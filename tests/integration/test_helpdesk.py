@@ -688,3 +688,27 @@ async def test_a_bridge_killed_between_a_customer_reply_and_its_record_writes_it
 
     assert_made_exactly_once(target, [opened], [])
     assert_replied_once_as_the_requester(target, opened, [held, garbled, after])
+
+
+@pytest.mark.parametrize("target", ["zendesk", "freshdesk"])
+async def test_a_customer_message_whose_ticket_is_unknown_opens_one_for_the_next_to_reply_on(
+    target: str, fake_helpdesks: str, escalations_topic: str, kafka_bootstrap: str, redis_url: str
+) -> None:
+    never_made = escalation(f"hd-customer-orphan-{uuid.uuid4().hex}")  # e.g. dead-lettered
+    orphan = customer_message(never_made, "Hello? <img src=x> Nobody answered")
+    later = customer_message(never_made, "Still waiting <img src=x>")
+    sent = await produce(kafka_bootstrap, [orphan, later])
+
+    bridge = start_bridge(target, kafka_bootstrap, redis_url)
+    try:
+
+        async def all_committed() -> bool:
+            return await committed(kafka_bootstrap, target, sent[0].partition) > sent[-1].offset
+
+        await wait_until(all_committed, "both messages committed", timeout_s=60)
+    finally:
+        stop_process(bridge)
+
+    assert_made_exactly_once(target, [orphan], [])
+    assert_replied_once_as_the_requester(target, orphan, [later])
+    assert public_replies(target, orphan) == []  # it is the ticket's first, private comment
