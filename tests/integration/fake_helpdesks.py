@@ -39,10 +39,10 @@ event webhook (``zendesk_event_version`` 2022-11-06, ``ticket.comment_added`` or
 ``X-Zendesk-Webhook-Signature``. Freshdesk: an automation rule's webhook, the documented
 placeholders under ``freshdesk_webhook`` (``triggered_event`` tells a reply,
 ``{reply_sent:sent}``, from a status change, ``{status:{from:Open,to:Resolved}}``; the
-agent's latest reply and its ``comment_id`` are there in both), with the shared secret in
-``X-TechGear-Webhook-Secret``. ``?deliver=2`` delivers the same request twice, as a helpdesk
-retrying does. The reply has each delivery's HTTP status and answer (``null`` and the error
-when the URL did not answer).
+agent's latest reply is there in both; no ``comment_id``, which Freshdesk's placeholders do
+not offer), with the shared secret in ``X-TechGear-Webhook-Secret``. ``?deliver=2``
+delivers the same request twice, as a helpdesk retrying does. The reply has each delivery's
+HTTP status and answer (``null`` and the error when the URL did not answer).
 
 ``GET /_inspect`` lists every ticket, note and public comment ever made (so tests count
 creations), every webhook delivered (without the Freshdesk secret), the write being held
@@ -495,7 +495,6 @@ def _freshdesk_webhook(ticket: dict[str, Any], triggered_event: str) -> Any:
             "triggered_event": triggered_event,
             "ticket_latest_public_comment": latest["body_text"] if latest else "",
             "ticket_agent_name": latest["agent"] if latest else "",
-            **({"comment_id": latest["id"]} if latest else {}),
         }
     }
 

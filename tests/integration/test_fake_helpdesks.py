@@ -208,7 +208,6 @@ def test_a_freshdesk_reply_and_resolution_are_automation_webhooks_with_the_share
             "triggered_event": "{reply_sent:sent}",
             "ticket_latest_public_comment": "Please try another cable.",
             "ticket_agent_name": "Asha",
-            "comment_id": replied["comment_id"],
         }
     }
     changed = json.loads(resolution.body)["freshdesk_webhook"]
