@@ -1,5 +1,6 @@
 """``techgear helpdesk``: consume ``support.escalations``; one ticket per escalation, one
-private note per follow-up, none lost and none doubled.
+private note per follow-up, one public reply from the requester per customer message, none
+lost and none doubled.
 
 Delivery is at least once, and deduplicated into once:
 
@@ -15,17 +16,23 @@ Delivery is at least once, and deduplicated into once:
   helpdesk refuses as invalid (another 4xx, with the helpdesk's reply), a ticket id that is
   not a positive integer, a new ticket over its principal's hourly quota (``quota``). Any
   other error stops the bridge, loudly, with the record uncommitted.
-* A follow-up becomes a note on the ticket its ``ticket_event_id`` opened; a ``new``
-  escalation opens a ticket, also in a conversation that had one: the worker sends ``new``
-  only once the conversation's ticket is older than its escalation window, and a replayed
-  record keeps its ``event_id``, so it is found done rather than made again.
+* A follow-up becomes a note on the ticket its ``ticket_event_id`` opened; a customer
+  message (the customer wrote while a person owns the conversation) becomes a public reply
+  from the ticket's requester there (see ``targets``). A ``new`` escalation opens a ticket,
+  also in a conversation that had one: the worker sends ``new`` only once the
+  conversation's ticket is older than its escalation window, and a replayed record keeps
+  its ``event_id``, so it is found done rather than made again. A follow-up or customer
+  message whose ticket the bridge does not know (it was dead-lettered) opens one.
 * Redis keeps, per target, ``event:<event_id>`` (done: the ticket's id),
   ``ticket:<event_id>`` (the ticket an escalation opened, for its follow-ups) and
-  ``note:<event_id>`` (the note a follow-up became). A redelivered record Redis knows is
-  committed without calling the helpdesk.
+  ``note:<event_id>`` (the note or reply a follow-up or customer message became). A
+  redelivered record Redis knows is committed without calling the helpdesk. With them, in
+  the same transaction, ``HELPDESK_TICKET_PREFIX<target>:<ticket id>`` names the ticket's
+  conversation for ``conversation_ttl_s`` after the ticket's latest escalation (a Freshdesk
+  webhook names only the ticket; the gateways read it).
 * Before each write to the helpdesk the bridge stores ``attempt:<event_id>``. Finding it
   means an earlier try may have reached the helpdesk without being recorded, so the bridge
-  looks there first for the ticket or note carrying the escalation's marker (see
+  looks there first for the ticket, note or reply carrying the escalation's marker (see
   ``targets``) and records the one it finds. Zendesk ticket creation also sends the
   ``Idempotency-Key``. A write the helpdesk certainly did not act on (429, no connection)
   clears the marker again.
@@ -64,7 +71,7 @@ from runtime.errors import (
     RefusedError,
 )
 from runtime.kafka import KafkaConnection
-from runtime.redis import HELPDESK_PREFIX, RedisSettings, redis_client
+from runtime.redis import HELPDESK_PREFIX, HELPDESK_TICKET_PREFIX, RedisSettings, redis_client
 from schemas import Escalation, EscalationKind, HelpdeskDeadLetter
 from schemas.events import DEAD_LETTER_MAX_VALUE_BYTES
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
@@ -89,13 +96,17 @@ class BridgeConfig:
     timeout_s: float = 30.0
     tickets_per_principal_per_hour: int = 20
     """0: no limit."""
+    conversation_ttl_s: int = 7 * 24 * 3600
+    """How long a ticket's conversation is remembered after its latest escalation."""
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
     ticket_id: str
     note_id: str | None = None
-    """Set when the escalation became a note on ``ticket_id``."""
+    """Set when the escalation became a note or reply on ``ticket_id``."""
+    found: bool = False
+    """Made by an earlier try that was not recorded, and found at the helpdesk."""
 
 
 class HelpdeskBridge:
@@ -195,14 +206,17 @@ class HelpdeskBridge:
             await self._dead_letter(producer, record, None, "undecodable", f"undecodable: {exc}")
             return
         if await self._redis.exists(self._key("event", escalation.event_id)):
-            return  # already a ticket or a note: a redelivery
+            self._count(escalation, "redelivered")  # already a ticket, note or reply
+            return
         try:
             delivery = await self._deliver(escalation)
         except HelpdeskPermanentError as exc:
             await self._redis.delete(self._key("attempt", escalation.event_id))
             await self._dead_letter(producer, record, escalation, exc.reason, str(exc))
+            self._count(escalation, "dead_lettered")
             return
         await self._record(escalation, delivery)
+        self._count(escalation, "found" if delivery.found else "written")
         log.info(
             "escalation %s is %s ticket %s%s",
             escalation.event_id,
@@ -213,7 +227,7 @@ class HelpdeskBridge:
 
     async def _deliver(self, escalation: Escalation) -> Delivery:
         ticket_id = None
-        if escalation.kind is EscalationKind.FOLLOW_UP:
+        if escalation.kind is not EscalationKind.NEW:
             ticket_id = await self._get("ticket", escalation.ticket_event_id)
         attempt = self._key("attempt", escalation.event_id)
         attempted_at = await self._get("attempt", escalation.event_id)
@@ -232,19 +246,30 @@ class HelpdeskBridge:
             raise RateLimitedError(
                 f"its principal opened {self._quota.per_hour} tickets in the past hour"
             )
+        write = await self._write(escalation, ticket_id)
         await self._redis.set(attempt, str(time.time()))
         try:
+            reply = await self._send(write)
             if ticket_id is None:
-                reply = await self._send(self._target.create(escalation))
                 return Delivery(self._read(reply, self._target.ticket_id))
-            reply = await self._send(self._target.add_note(ticket_id, escalation))
             return Delivery(ticket_id, self._read(reply, self._target.note_id))
         except NotAppliedError:
             await self._redis.delete(attempt)
             raise
 
+    async def _write(self, escalation: Escalation, ticket_id: str | None) -> HttpCall:
+        """The call that makes the escalation's ticket, note or customer reply; a customer
+        reply is written as the ticket's requester, read here, before anything is written."""
+        if ticket_id is None:
+            return self._target.create(escalation)
+        if escalation.kind is not EscalationKind.CUSTOMER_MESSAGE:
+            return self._target.add_note(ticket_id, escalation)
+        ticket = await self._send(self._target.show_ticket(ticket_id))
+        requester_id = self._read(ticket, self._target.requester_id)
+        return self._target.add_customer_message(ticket_id, requester_id, escalation)
+
     async def _find(self, escalation: Escalation, ticket_id: str | None) -> Delivery | None:
-        """The ticket (or, given ``ticket_id``, the note) an earlier try made, if any."""
+        """The ticket (or, given ``ticket_id``, the note or reply) an earlier try made, if any."""
         call: HttpCall | None
         if ticket_id is None:
             call, read = self._target.find_ticket(escalation), self._target.ticket_found
@@ -257,7 +282,9 @@ class HelpdeskBridge:
                 log.info(
                     "escalation %s found made by an earlier try: %s", escalation.event_id, found.id
                 )
-                return Delivery(found.id) if ticket_id is None else Delivery(ticket_id, found.id)
+                if ticket_id is None:
+                    return Delivery(found.id, found=True)
+                return Delivery(ticket_id, found.id, found=True)
             call = found.next
         return None
 
@@ -269,7 +296,15 @@ class HelpdeskBridge:
             else:
                 pipe.set(self._key("note", escalation.event_id), delivery.note_id)
             pipe.delete(self._key("attempt", escalation.event_id))
+            pipe.set(
+                f"{HELPDESK_TICKET_PREFIX}{self._target.name}:{delivery.ticket_id}",
+                escalation.conversation_id,
+                ex=self._config.conversation_ttl_s,
+            )
             await pipe.execute()
+
+    def _count(self, escalation: Escalation, outcome: str) -> None:
+        metrics.ESCALATIONS.labels(self._target.name, escalation.kind.value, outcome).inc()
 
     def _key(self, kind: str, event_id: str) -> str:
         return f"{HELPDESK_PREFIX}{self._target.name}:{kind}:{event_id}"

@@ -44,6 +44,10 @@ class HelpdeskSettings(RuntimeSettings):
     )
     """The stand-in requester of tickets whose requester is unverified: an address that
     reaches nobody (``.invalid``) or a mailbox of the company's own."""
+    conversation_ttl_s: int = Field(default=7 * 24 * 3600, ge=3600)
+    """How long Redis remembers a ticket's conversation (for the gateways' webhooks, a
+    Freshdesk one names only the ticket) after the ticket's latest escalation; the same
+    ``CONVERSATION_TTL_S`` as the gateways' and the workers'."""
     helpdesk_metrics_host: str = "127.0.0.1"
     helpdesk_metrics_port: int = Field(default=9110, ge=0, le=65535)
     """Prometheus endpoint of the bridge; 0 turns it off."""

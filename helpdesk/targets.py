@@ -1,10 +1,12 @@
-"""How an escalation becomes a ticket, or a note on one, in Zendesk and in Freshdesk, and
-how to find the one a previous run made before it could remember it.
+"""How an escalation becomes a ticket, a note on one, or the customer's own reply on one,
+in Zendesk and in Freshdesk, and how to find the one a previous run made before it could
+remember it.
 
-Every ticket and note carries the line ``Escalation: <event_id>`` (see ``marker``).
+Every ticket, note and customer reply carries the line ``Escalation: <event_id>`` (see
+``marker``).
 
-What reaches a helpdesk from an event is customer text, so it is never markup: ticket bodies
-and notes are sent as HTML built by ``_html`` alone, every line escaped (Zendesk's
+What reaches a helpdesk from an event is customer text, so it is never markup: ticket bodies,
+notes and customer replies are sent as HTML built by ``_html`` alone, every line escaped (Zendesk's
 ``html_body``, not ``body``, which Zendesk renders as Markdown and autolinks; Freshdesk's
 ``description`` and note ``body``). Subjects and names are plain-text fields in both APIs,
 sent on one line without control characters. A requester asserted by the caller
@@ -19,7 +21,13 @@ private comments through ``PUT /api/v2/tickets/{id}.json`` (the reply's ``audit`
 comment's id). Lookups read live data with cursor pagination (``page[size]``,
 ``meta.has_more``, ``links.next``): tickets through ``GET /api/v2/tickets.json?external_id=``
 (the conversation), matched on their ``description`` (the first comment); notes through
-``GET /api/v2/tickets/{id}/comments.json``, matched on their ``body``.
+``GET /api/v2/tickets/{id}/comments.json``, matched on their ``body``. A customer's message
+written while a person owns the conversation becomes a public comment whose ``author_id``
+is the ticket's ``requester_id`` (read with ``GET /api/v2/tickets/{id}.json``), so it shows
+as the customer's reply. Zendesk still counts the bridge's agent as the ticket's updater:
+a trigger that mails the requester about public comments (the default "Notify requester and
+CCs of comment update") would mail the customer their own message unless it excludes that
+agent ("Current user" is not the bridge's agent).
 
 Freshdesk v2: ``POST /api/v2/tickets``, notes through ``POST /api/v2/tickets/{id}/notes``.
 Freshdesk has no idempotency key, and its ``unique_external_id`` names the requester (a
@@ -30,7 +38,11 @@ served from an index that Freshdesk documents as trailing by a few minutes, henc
 (``GET /api/v2/tickets``) reads live data but filters only by requester, company or update
 time and does not promise to return tags. Notes are looked up in
 ``GET /api/v2/tickets/{id}/conversations`` (live; pages follow the ``Link: rel="next"``
-header), matched on their ``body_text`` or ``body``.
+header), matched on their ``body_text`` or ``body``. A customer's message becomes a note
+that is public (``private: false``), ``incoming`` (shown as coming from outside, like the
+customer's own replies) and written as the ticket's ``requester_id`` (``user_id``; read with
+``GET /api/v2/tickets/{id}``): a note, not a reply, because ``POST .../reply`` mails the
+requester, and with no ``notify_emails``, so nobody is mailed by the bridge.
 """
 
 from __future__ import annotations
@@ -56,7 +68,7 @@ _FRESHDESK_TYPES = {
     TicketType.PROBLEM: "Problem",
 }
 _PAGE_SIZE = "100"
-_TICKET_ID = re.compile(r"[1-9][0-9]{0,18}")
+_ID = re.compile(r"[1-9][0-9]{0,18}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 STAND_IN_EMAIL = "unverified-requester@techgear.invalid"
 UNVERIFIED = "unverified (asserted by the caller)"
@@ -97,7 +109,20 @@ class Target(Protocol):
     def add_note(self, ticket_id: str, escalation: Escalation) -> HttpCall: ...
 
     def note_id(self, reply: httpx.Response) -> str:
-        """The id of the note ``add_note`` made."""
+        """The id of the note ``add_note`` or ``add_customer_message`` made."""
+        ...
+
+    def show_ticket(self, ticket_id: str) -> HttpCall: ...
+
+    def requester_id(self, reply: httpx.Response) -> str:
+        """The id of the requester of the ticket ``show_ticket`` read."""
+        ...
+
+    def add_customer_message(
+        self, ticket_id: str, requester_id: str, escalation: Escalation
+    ) -> HttpCall:
+        """The escalation's ``summary`` (the customer's message) as the requester's public
+        reply on the ticket."""
         ...
 
     def find_ticket(self, escalation: Escalation) -> HttpCall: ...
@@ -125,10 +150,16 @@ class Requesters:
         return Customer(name=self.stand_in_name, email=self.stand_in_email)
 
 
+def _positive_integer(value: object) -> str | None:
+    """``value`` as the decimal text of a positive integer (the ids of both APIs), or None."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    return text if isinstance(text, str) and _ID.fullmatch(text) else None
+
+
 def checked_ticket_id(value: object) -> str:
     """``value`` as a ticket id fit for a URL path: a positive integer, or refused."""
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or _TICKET_ID.fullmatch(text) is None:
+    text = _positive_integer(value)
+    if text is None:
         raise InvalidTicketIdError(f"ticket id {str(value)[:80]!r} is not a positive integer")
     return text
 
@@ -167,10 +198,23 @@ def note_lines(escalation: Escalation) -> list[str]:
     return lines
 
 
-def _html(escalation: Escalation) -> str:
-    """``note_lines`` as HTML: each line escaped (also inside: a transcript turn may hold
-    line breaks), lines joined by ``<br>``, the only markup."""
-    return "<br>".join(html.escape(line).replace("\n", "<br>") for line in note_lines(escalation))
+def customer_message_lines(escalation: Escalation) -> list[str]:
+    """The text of a customer's message on the ticket, line by line, unescaped."""
+    return [escalation.summary, "", marker(escalation)]
+
+
+def _html(lines: list[str]) -> str:
+    """``lines`` as HTML: each line escaped (also inside: a transcript turn may hold line
+    breaks), lines joined by ``<br>``, the only markup."""
+    return "<br>".join(html.escape(line).replace("\n", "<br>") for line in lines)
+
+
+def _user_id(value: object) -> str:
+    """``value`` as a user id; anything else is a reply not shaped as documented."""
+    text = _positive_integer(value)
+    if text is None:
+        raise ValueError(f"requester id {str(value)[:80]!r} is not a positive integer")
+    return text
 
 
 def _plain(text: str) -> str:
@@ -198,7 +242,7 @@ class Zendesk:
     def create(self, escalation: Escalation) -> HttpCall:
         ticket: dict[str, Any] = {
             "subject": _plain(escalation.subject),
-            "comment": {"html_body": _html(escalation), "public": False},
+            "comment": {"html_body": _html(note_lines(escalation)), "public": False},
             "priority": escalation.priority.value,
             "type": escalation.ticket_type.value,
             "tags": escalation.tags,
@@ -221,12 +265,31 @@ class Zendesk:
         return checked_ticket_id(reply.json()["ticket"]["id"])
 
     def add_note(self, ticket_id: str, escalation: Escalation) -> HttpCall:
-        body = {"ticket": {"comment": {"html_body": _html(escalation), "public": False}}}
+        body = {
+            "ticket": {"comment": {"html_body": _html(note_lines(escalation)), "public": False}}
+        }
         return HttpCall("PUT", f"/api/v2/tickets/{checked_ticket_id(ticket_id)}.json", body)
 
     def note_id(self, reply: httpx.Response) -> str:
         events = reply.json()["audit"]["events"]
         return str([event["id"] for event in events if event["type"] == "Comment"][0])
+
+    def show_ticket(self, ticket_id: str) -> HttpCall:
+        return HttpCall("GET", f"/api/v2/tickets/{checked_ticket_id(ticket_id)}.json")
+
+    def requester_id(self, reply: httpx.Response) -> str:
+        return _user_id(reply.json()["ticket"]["requester_id"])
+
+    def add_customer_message(
+        self, ticket_id: str, requester_id: str, escalation: Escalation
+    ) -> HttpCall:
+        comment = {
+            "html_body": _html(customer_message_lines(escalation)),
+            "public": True,
+            "author_id": int(requester_id),
+        }
+        path = f"/api/v2/tickets/{checked_ticket_id(ticket_id)}.json"
+        return HttpCall("PUT", path, {"ticket": {"comment": comment}})
 
     def find_ticket(self, escalation: Escalation) -> HttpCall:
         params = {"external_id": escalation.conversation_id, "page[size]": _PAGE_SIZE}
@@ -275,7 +338,7 @@ class Freshdesk:
         requester = self._requesters.of(escalation)
         ticket: dict[str, Any] = {
             "subject": _plain(escalation.subject),
-            "description": _html(escalation),
+            "description": _html(note_lines(escalation)),
             "priority": _FRESHDESK_PRIORITY[escalation.priority],
             "status": _FRESHDESK_OPEN,
             "source": _FRESHDESK_SOURCE_CHAT,
@@ -297,11 +360,28 @@ class Freshdesk:
         return checked_ticket_id(reply.json()["id"])
 
     def add_note(self, ticket_id: str, escalation: Escalation) -> HttpCall:
-        body = {"body": _html(escalation), "private": True}
+        body = {"body": _html(note_lines(escalation)), "private": True}
         return HttpCall("POST", f"/api/v2/tickets/{checked_ticket_id(ticket_id)}/notes", body)
 
     def note_id(self, reply: httpx.Response) -> str:
         return str(reply.json()["id"])
+
+    def show_ticket(self, ticket_id: str) -> HttpCall:
+        return HttpCall("GET", f"/api/v2/tickets/{checked_ticket_id(ticket_id)}")
+
+    def requester_id(self, reply: httpx.Response) -> str:
+        return _user_id(reply.json()["requester_id"])
+
+    def add_customer_message(
+        self, ticket_id: str, requester_id: str, escalation: Escalation
+    ) -> HttpCall:
+        note = {
+            "body": _html(customer_message_lines(escalation)),
+            "private": False,
+            "incoming": True,
+            "user_id": int(requester_id),
+        }
+        return HttpCall("POST", f"/api/v2/tickets/{checked_ticket_id(ticket_id)}/notes", note)
 
     def find_ticket(self, escalation: Escalation) -> HttpCall:
         query = f"\"tag:'{escalation_tag(escalation)}'\""

@@ -288,6 +288,7 @@ def helpdesk(target: Literal["zendesk", "freshdesk"]) -> None:
         redis=settings,
         backoff_s=settings.helpdesk_backoff_s,
         tickets_per_principal_per_hour=settings.helpdesk_tickets_per_principal_per_hour,
+        conversation_ttl_s=settings.conversation_ttl_s,
     )
     if settings.helpdesk_metrics_port:
         start_http_server(settings.helpdesk_metrics_port, settings.helpdesk_metrics_host)

@@ -1,7 +1,9 @@
 """The helpdesk bridge against local Zendesk- and Freshdesk-shaped servers, the real Kafka
-and Redis: one ticket per escalation and one note per follow-up, also across restarts,
-crashes mid-batch, garbled replies and a Redis outage; customer text escaped, asserted
-requesters not mailed, ticket ids checked, new tickets limited per principal."""
+and Redis: one ticket per escalation, one note per follow-up and one public reply from the
+requester per customer message, also across restarts, redeliveries, crashes mid-batch,
+garbled replies and a Redis outage; each ticket's conversation recorded for the gateways;
+customer text escaped, asserted requesters not mailed, ticket ids checked, new tickets
+limited per principal."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpdesk.targets import STAND_IN_EMAIL, UNVERIFIED
+from helpdesk.targets import STAND_IN_EMAIL, UNVERIFIED, marker
 from runtime.codec import decode, encode
 from runtime.kafka import KafkaConnection
+from runtime.redis import HELPDESK_TICKET_PREFIX
 from runtime.topics import ensure_topics
 from schemas import (
     Category,
@@ -306,13 +309,13 @@ def arm(**faults: list[str]) -> None:
     httpx.post(f"{FAKE_URL}/_faults", json=faults).raise_for_status()
 
 
-def wait_until_held(escalation: Escalation) -> None:
-    """Until the fake helpdesk has made ``escalation``'s ticket or note and holds the answer."""
+def wait_until_held(armed: str) -> None:
+    """Until the fake helpdesk has made the write armed with ``armed`` and holds its answer."""
 
     def held() -> bool:
-        return escalation.request_id in httpx.get(f"{FAKE_URL}/_inspect").json()["held"]
+        return armed in httpx.get(f"{FAKE_URL}/_inspect").json()["held"]
 
-    wait_for(held, f"the held write of {escalation.request_id}", timeout_s=60)
+    wait_for(held, f"the held write of {armed}", timeout_s=60)
 
 
 def release() -> None:
@@ -354,7 +357,7 @@ async def test_a_bridge_killed_or_answered_garbage_mid_batch_makes_each_ticket_a
     bridge = start_bridge(target, kafka_bootstrap, redis_url)
     try:
         for in_flight, position in ((follow1, sent[1]), (new2, sent[2])):
-            wait_until_held(in_flight)
+            wait_until_held(in_flight.request_id)
             bridge.kill()  # SIGKILL: the helpdesk made it, Redis never heard of it
             bridge.wait()
             assert await committed(kafka_bootstrap, target, partition) == position.offset
@@ -410,7 +413,7 @@ async def test_redis_down_after_the_helpdesk_took_a_ticket_skips_nothing_and_dou
         target, kafka_bootstrap, f"redis://127.0.0.1:{OWN_REDIS_PORT}/0", log_path
     )
     try:
-        wait_until_held(new2)
+        wait_until_held(new2.request_id)
         with redis.Redis(port=OWN_REDIS_PORT) as client:
             client.save()  # nothing writes meanwhile: the bridge waits for the helpdesk
         own_redis.stop()
@@ -438,8 +441,12 @@ async def caught_up(kafka_bootstrap: str, target: str) -> bool:
         ends = await consumer.end_offsets([TopicPartition(ESCALATIONS, p) for p in range(3)])
     finally:
         await consumer.stop()
+    # A partition without a commit (-1) is caught up only while it is empty.
     return all(
-        [await committed(kafka_bootstrap, target, tp.partition) >= end for tp, end in ends.items()]
+        [
+            max(await committed(kafka_bootstrap, target, tp.partition), 0) >= end
+            for tp, end in ends.items()
+        ]
     )
 
 
@@ -450,18 +457,24 @@ def serving(metrics_port: int) -> bool:
         return False
 
 
-def rate_limited(metrics_port: int, target: str) -> float:
-    """The bridge's count of escalations it dead-lettered as rate limited (0 before any)."""
+def counted(metrics_port: int, name: str, **labels: str) -> float:
+    """The bridge's counter ``name`` with exactly ``labels`` (0 before any)."""
     scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
     return next(
         (
             sample.value
             for family in text_string_to_metric_families(scraped)
             for sample in family.samples
-            if sample.name == "techgear_helpdesk_dead_letters_total"
-            and sample.labels == {"target": target, "reason": "rate_limited"}
+            if sample.name == name and sample.labels == labels
         ),
         0.0,
+    )
+
+
+def rate_limited(metrics_port: int, target: str) -> float:
+    """The bridge's count of escalations it dead-lettered as rate limited (0 before any)."""
+    return counted(
+        metrics_port, "techgear_helpdesk_dead_letters_total", target=target, reason="rate_limited"
     )
 
 
@@ -545,3 +558,157 @@ async def test_new_tickets_over_a_principals_hourly_limit_are_dead_lettered_and_
     tickets, _ = records(target)
     assert [mentions(tickets, e.request_id) for e in (first, second, third)] == [1, 1, 0]
     assert flooder not in scraped
+
+
+def customer_message(opened: Escalation, text: str) -> Escalation:
+    """The customer's ``text``, written while a person owns ``opened``'s conversation."""
+    return escalation(opened.conversation_id, opened_by=opened).model_copy(
+        update={
+            "kind": EscalationKind.CUSTOMER_MESSAGE,
+            "summary": text,
+            "transcript": [TranscriptTurn(role="customer", text=text)],
+        }
+    )
+
+
+def public_replies(target: str, message: Escalation) -> list[dict[str, Any]]:
+    """The public comments (Zendesk) or notes (Freshdesk) on the fake that carry
+    ``message``'s marker."""
+    public = httpx.get(f"{FAKE_URL}/_inspect").json()["public_comments"][target]
+    return [c for c in public if marker(message) in str(c.get("body_text") or c["body"])]
+
+
+def assert_replied_once_as_the_requester(
+    target: str, opened: Escalation, messages: list[Escalation]
+) -> None:
+    tickets, _ = records(target)
+    ticket = next(t for t in tickets if mentions([t], opened.request_id))
+    replies = [public_replies(target, m) for m in messages]
+    assert [len(r) for r in replies] == [1] * len(messages)
+    for message, (reply,) in zip(messages, replies, strict=True):
+        assert reply["ticket_id"] == ticket["id"]
+        assert str(reply.get("body_text") or reply["body"]).startswith(message.summary)
+        if target == "zendesk":
+            assert reply["public"] is True and reply["author_id"] == ticket["requester_id"]
+            sent = reply["html_body"]
+        else:
+            assert (reply["private"], reply["incoming"]) == (False, True)
+            assert reply["user_id"] == ticket["requester_id"] and "notify_emails" not in reply
+            sent = reply["body"]
+        assert "<img" not in sent and "&lt;img src=x&gt;" in sent  # escaped as notes are
+    ids = [r[0]["id"] for r in replies]
+    assert ids == sorted(ids)  # in the conversation's order
+
+
+@pytest.mark.parametrize("target", ["zendesk", "freshdesk"])
+async def test_customer_messages_become_one_public_reply_each_from_the_requester_when_redelivered(
+    target: str,
+    fake_helpdesks: str,
+    escalations_topic: str,
+    kafka_bootstrap: str,
+    redis_url: str,
+) -> None:
+    opened = escalation(f"hd-customer-{uuid.uuid4().hex}")
+    first = customer_message(opened, "It still does not charge <img src=x> after the reset")
+    second = customer_message(opened, "The light blinks <img src=x> red, then nothing")
+    metrics_port = FAKE_PORT + 1
+    bridge = start_bridge(
+        target,
+        kafka_bootstrap,
+        redis_url,
+        HELPDESK_METRICS_PORT=str(metrics_port),
+        CONVERSATION_TTL_S="7200",
+    )
+    try:
+        # Other tests' escalations are this bridge's backlog: count from once it is settled.
+        wait_for(lambda: serving(metrics_port), "the bridge's metrics endpoint")
+        await wait_until(lambda: caught_up(kafka_bootstrap, target), "the backlog settled")
+
+        def replies(outcome: str) -> float:
+            return counted(
+                metrics_port,
+                "techgear_helpdesk_escalations_total",
+                target=target,
+                kind="customer_message",
+                outcome=outcome,
+            )
+
+        before = {outcome: replies(outcome) for outcome in ("written", "redelivered")}
+        # The first message comes twice, as after a worker re-published it.
+        sent = await produce(kafka_bootstrap, [opened, first, first, second])
+
+        async def all_committed() -> bool:
+            return await committed(kafka_bootstrap, target, sent[0].partition) > sent[-1].offset
+
+        await wait_until(all_committed, "every escalation committed", timeout_s=60)
+        assert replies("written") == before["written"] + 2
+        assert replies("redelivered") == before["redelivered"] + 1
+    finally:
+        stop_process(bridge)
+
+    assert_made_exactly_once(target, [opened], [])
+    assert_replied_once_as_the_requester(target, opened, [first, second])
+    ticket = next(t for t in records(target)[0] if mentions([t], opened.request_id))
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        key = f"{HELPDESK_TICKET_PREFIX}{target}:{ticket['id']}"
+        assert client.get(key) == opened.conversation_id
+        assert 7000 < client.ttl(key) <= 7200  # refreshed by each of the ticket's escalations
+
+
+@pytest.mark.parametrize("target", ["zendesk", "freshdesk"])
+async def test_a_bridge_killed_between_a_customer_reply_and_its_record_writes_it_once(
+    target: str, fake_helpdesks: str, escalations_topic: str, kafka_bootstrap: str, redis_url: str
+) -> None:
+    opened = escalation(f"hd-customer-crash-{uuid.uuid4().hex}")
+    held = customer_message(opened, "Is anyone there? <img src=x>")
+    garbled = customer_message(opened, "I tried another cable too <img src=x>")
+    after = customer_message(opened, "Please call me back <img src=x>")
+    # Made at the helpdesk, the answer withheld while the test kills the bridge.
+    arm(hold=[marker(held)])
+    # Made at the helpdesk, answered with a body that is not JSON: retried in-process.
+    arm(garble=[marker(garbled)])
+    sent = await produce(kafka_bootstrap, [opened, held, garbled, after])
+    partition = sent[0].partition
+
+    bridge = start_bridge(target, kafka_bootstrap, redis_url)
+    try:
+        wait_until_held(marker(held))
+        bridge.kill()  # SIGKILL: the helpdesk wrote the reply, Redis never heard of it
+        bridge.wait()
+        assert await committed(kafka_bootstrap, target, partition) == sent[1].offset
+        release()
+        bridge = start_bridge(target, kafka_bootstrap, redis_url)
+
+        async def all_committed() -> bool:
+            return await committed(kafka_bootstrap, target, partition) > sent[-1].offset
+
+        await wait_until(all_committed, "every escalation committed", timeout_s=120)
+    finally:
+        stop_process(bridge)
+
+    assert_made_exactly_once(target, [opened], [])
+    assert_replied_once_as_the_requester(target, opened, [held, garbled, after])
+
+
+@pytest.mark.parametrize("target", ["zendesk", "freshdesk"])
+async def test_a_customer_message_whose_ticket_is_unknown_opens_one_for_the_next_to_reply_on(
+    target: str, fake_helpdesks: str, escalations_topic: str, kafka_bootstrap: str, redis_url: str
+) -> None:
+    never_made = escalation(f"hd-customer-orphan-{uuid.uuid4().hex}")  # e.g. dead-lettered
+    orphan = customer_message(never_made, "Hello? <img src=x> Nobody answered")
+    later = customer_message(never_made, "Still waiting <img src=x>")
+    sent = await produce(kafka_bootstrap, [orphan, later])
+
+    bridge = start_bridge(target, kafka_bootstrap, redis_url)
+    try:
+
+        async def all_committed() -> bool:
+            return await committed(kafka_bootstrap, target, sent[0].partition) > sent[-1].offset
+
+        await wait_until(all_committed, "both messages committed", timeout_s=60)
+    finally:
+        stop_process(bridge)
+
+    assert_made_exactly_once(target, [orphan], [])
+    assert_replied_once_as_the_requester(target, orphan, [later])
+    assert public_replies(target, orphan) == []  # it is the ticket's first, private comment

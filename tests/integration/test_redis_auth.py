@@ -30,6 +30,7 @@ from runtime.redis import (
     AUTH_FAILURES_PREFIX,
     CONVERSATION_OWNER_PREFIX,
     HELPDESK_PREFIX,
+    HELPDESK_TICKET_PREFIX,
     RATE_LIMIT_PREFIX,
     RedisSettings,
     answer_key,
@@ -70,7 +71,8 @@ ACL_RULES = {
         f"~{ANSWER_PREFIX}* ~{ANSWER_SCOPE_KEY} resetchannels -@all +ping +select +get +set"
     ),
     "helpdesk": (
-        f"~{HELPDESK_PREFIX}* resetchannels -@all +ping +select +get +set +exists +del "
+        f"~{HELPDESK_PREFIX}* ~{HELPDESK_TICKET_PREFIX}* resetchannels -@all +ping +select +get "
+        "+set +exists +del "
         "+multi +exec +discard +zadd +zrank +zrem +zremrangebyscore +expire"
     ),
 }

@@ -370,6 +370,7 @@ def test_compose_redis_users_reach_their_own_keys_only(
         assert pipe.execute()[2] == 0
     helpdesk.set("techgear:helpdesk:zendesk:event:e", "1")
     assert helpdesk.exists("techgear:helpdesk:zendesk:event:e") == 1
+    assert helpdesk.set("techgear:ticket-conversation:freshdesk:7", "c", ex=60)
 
     refused: list[Callable[[], object]] = [
         lambda: gateway.set("techgear:answer:v1:q", "forged"),

@@ -17,12 +17,14 @@ from helpdesk.targets import (
     Target,
     Zendesk,
     checked_ticket_id,
+    marker,
 )
 from runtime.errors import InvalidTicketIdError
 from schemas import (
     Category,
     Customer,
     Escalation,
+    EscalationKind,
     EscalationReason,
     Priority,
     TicketType,
@@ -77,9 +79,14 @@ def body_html(target: Target, call_body: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("target", targets(), ids=lambda t: t.name)
-def test_customer_text_reaches_tickets_and_notes_escaped(target: Target) -> None:
+def test_customer_text_reaches_tickets_notes_and_replies_escaped(target: Target) -> None:
     hostile = escalation(HOSTILE)
-    for call in (target.create(hostile), target.add_note("17", hostile)):
+    calls = (
+        target.create(hostile),
+        target.add_note("17", hostile),
+        target.add_customer_message("17", "9001", hostile),
+    )
+    for call in calls:
         assert call.body is not None
         sent = body_html(target, call.body)
         assert TAGS.search(sent) is None
@@ -176,7 +183,78 @@ def test_a_bad_ticket_id_never_becomes_a_request(target: Target) -> None:
         target.add_note("../users/1", escalation())
     with pytest.raises(InvalidTicketIdError):
         target.find_note("../users/1")
+    with pytest.raises(InvalidTicketIdError):
+        target.show_ticket("../users/1")
+    with pytest.raises(InvalidTicketIdError):
+        target.add_customer_message("1/../../users/1", "9001", escalation())
     bad = {"id": "../users/1"}
     reply = httpx.Response(201, json={"ticket": bad} if target.name == "zendesk" else bad)
     with pytest.raises(InvalidTicketIdError):
         target.ticket_id(reply)
+
+
+def customer_message(text: str) -> Escalation:
+    """The customer's ``text``, written while a person owns the conversation."""
+    opened = escalation()
+    return escalation(text).model_copy(
+        update={
+            "kind": EscalationKind.CUSTOMER_MESSAGE,
+            "ticket_event_id": opened.event_id,
+            "summary": text,
+        }
+    )
+
+
+def test_a_customer_message_is_a_public_zendesk_comment_by_the_tickets_requester() -> None:
+    zendesk = Zendesk("bot@example.in", "token")
+    shown = zendesk.show_ticket("17")
+    assert (shown.method, shown.path, shown.body) == ("GET", "/api/v2/tickets/17.json", None)
+    requester = zendesk.requester_id(
+        httpx.Response(200, json={"ticket": {"id": 17, "requester_id": 9001}})
+    )
+    message = customer_message("Still broken <b>after</b> the reset")
+
+    call = zendesk.add_customer_message("17", requester, message)
+
+    assert (call.method, call.path) == ("PUT", "/api/v2/tickets/17.json")
+    assert call.body == {
+        "ticket": {
+            "comment": {
+                "html_body": "Still broken &lt;b&gt;after&lt;/b&gt; the reset<br><br>"
+                + marker(message),
+                "public": True,
+                "author_id": 9001,
+            }
+        }
+    }
+
+
+def test_a_customer_message_is_a_public_incoming_freshdesk_note_by_the_requester() -> None:
+    freshdesk = Freshdesk("key")
+    shown = freshdesk.show_ticket("17")
+    assert (shown.method, shown.path, shown.body) == ("GET", "/api/v2/tickets/17", None)
+    requester = freshdesk.requester_id(httpx.Response(200, json={"id": 17, "requester_id": 9001}))
+    message = customer_message("Still broken\nafter the reset")
+
+    call = freshdesk.add_customer_message("17", requester, message)
+
+    # A note, not POST .../reply, which would mail the customer their own message.
+    assert (call.method, call.path) == ("POST", "/api/v2/tickets/17/notes")
+    assert call.body == {
+        "body": f"Still broken<br>after the reset<br><br>{marker(message)}",
+        "private": False,
+        "incoming": True,
+        "user_id": 9001,
+    }
+    assert "notify_emails" not in call.body
+
+
+@pytest.mark.parametrize("target", targets(), ids=lambda t: t.name)
+@pytest.mark.parametrize("requester_id", ["../users/1", None, True, 0, -5, 1.5, ""])
+def test_a_requester_id_that_is_not_a_positive_integer_is_a_reply_not_as_documented(
+    target: Target, requester_id: object
+) -> None:
+    ticket = {"id": 17, "requester_id": requester_id}
+    reply = httpx.Response(200, json={"ticket": ticket} if target.name == "zendesk" else ticket)
+    with pytest.raises(ValueError):
+        target.requester_id(reply)
