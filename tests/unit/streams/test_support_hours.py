@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from runtime.errors import ConfigurationError
 from streams.support_hours import SupportHours
 
+REPO = Path(__file__).resolve().parents[3]
 KOLKATA = SupportHours.parse("Mon-Sat 09:00-18:00 Asia/Kolkata")
 BERLIN = SupportHours.parse("Mon-Fri 08:00-20:00 Europe/Berlin")
 
@@ -97,3 +102,23 @@ def test_malformed_hours_are_a_configuration_error_naming_the_setting(spec: str)
     with pytest.raises(ConfigurationError, match="SUPPORT_HOURS") as raised:
         SupportHours.parse(spec)
     assert "\n" not in str(raised.value)
+
+
+def test_a_worker_with_malformed_hours_stops_at_start_with_one_line() -> None:
+    env = os.environ | {
+        "SUPPORT_HOURS": "Mon-Sat 9-18 Kolkata",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # never reached
+        "LOG_FORMAT": "text",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "techgear", "worker"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        "Error: SUPPORT_HOURS='Mon-Sat 9-18 Kolkata' is invalid: "
+        "expected e.g. 'Mon-Sat 09:00-18:00 Asia/Kolkata'"
+    ]
