@@ -69,6 +69,6 @@ CLOSED = "This conversation was closed. Start a new chat any time."
 
 def still_waiting(expected_by: str) -> str:
     return (
-        "Sorry for the wait: nobody from our support team has replied yet. A person is "
-        f"still on the way, expected by {expected_by}, and will reply here."
+        "Still waiting for a person from our support team; we expected one by "
+        f"{expected_by}. Sorry for the delay: they will reply here as soon as they can."
     )

@@ -81,8 +81,7 @@ class SupportHours:
             return ResponsePromise(
                 expected_by=(now + target).astimezone(UTC),
                 open_now=True,
-                notice=f"A person from our support team will reply here, usually within "
-                f"{_duration(target)}.",
+                notice=f"A person will reply here, usually within {_duration(target)}.",
             )
         opening = self.next_opening(now)
         return ResponsePromise(

@@ -137,7 +137,7 @@ def test_a_late_wait_is_reminded_once_with_the_expected_time() -> None:
 
     assert isinstance(note, Note) and note.role is TranscriptRole.SYSTEM
     assert note.message_id == "remind:3"
-    assert "expected by Monday 7 December at 09:15 IST" in note.text
+    assert "we expected one by Monday 7 December at 09:15 IST" in note.text
     assert again == [] and state.reminded
 
 

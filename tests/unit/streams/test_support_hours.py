@@ -32,9 +32,7 @@ def test_inside_hours_a_person_replies_within_the_target() -> None:
     now = utc(2026, 12, 7, 6, 0)
     promise = KOLKATA.promise(now, 900)
     assert promise.open_now and promise.expected_by == now + timedelta(seconds=900)
-    assert promise.notice == (
-        "A person from our support team will reply here, usually within 15 minutes."
-    )
+    assert promise.notice == "A person will reply here, usually within 15 minutes."
 
 
 def test_after_saturday_closing_the_promise_wraps_to_monday_morning() -> None:

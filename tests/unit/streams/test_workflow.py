@@ -20,7 +20,7 @@ from streams.workflow import AnswerWorkflow
 async def test_escalates_human_requests_and_complaints(
     workflow: AnswerWorkflow, question: str, reason: EscalationReason
 ) -> None:
-    promise = "A person from our support team will reply here, usually within 15 minutes."
+    promise = "A person will reply here, usually within 15 minutes."
     outcome = await workflow.run(request_id="r-1", question=question, promise=promise)
 
     assert outcome.escalated and outcome.escalation_reason is reason
