@@ -100,7 +100,7 @@ class Conversations:
         self, request: ChatRequest, state: ConversationState, headers: Mapping[str, bytes]
     ) -> None:
         now = self._clock()
-        transcript = TranscriptWriter(self._publisher, request, state, headers, now)
+        transcript = TranscriptWriter(self._publisher, request, state, headers, self._clock)
         match state.handoff:
             case HandoffState.BOT:
                 await self._answer(request, state, transcript, headers, now)
@@ -115,9 +115,10 @@ class Conversations:
     async def on_action(
         self, action: AgentAction, state: ConversationState, headers: Mapping[str, bytes]
     ) -> None:
-        previous = state.handoff
-        steps = self._machine.apply(state, action, self._clock())
-        await TranscriptWriter(self._publisher, action, state, headers, self._clock()).steps(steps)
+        previous, now = state.handoff, self._clock()
+        steps = self._machine.apply(state, action, now)
+        transcript = TranscriptWriter(self._publisher, action, state, headers, self._clock)
+        await transcript.steps(steps)
         log.info(
             "agent action %s from %s: %s -> %s%s",
             action.action.value,

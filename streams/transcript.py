@@ -8,7 +8,7 @@ publishes the same numbers again; readers keep the first event of each ``seq``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from schemas import Author, ConversationMessage, HandoffChanged, TranscriptRole
@@ -29,7 +29,7 @@ class TranscriptWriter:
         cause: Event,
         state: ConversationState,
         headers: Mapping[str, bytes],
-        now: datetime,
+        clock: Callable[[], datetime],
     ) -> None:
         self._publisher = publisher
         self._common = {
@@ -39,7 +39,7 @@ class TranscriptWriter:
         }
         self._state = state
         self._headers = headers
-        self._now = now
+        self._clock = clock
 
     async def message(
         self,
@@ -60,7 +60,7 @@ class TranscriptWriter:
             text=text,
             author=author,
             forwarded=forwarded,
-            occurred_at=self._now,
+            occurred_at=self._clock(),
         )
         await self._publish(event)
         return seq
@@ -78,7 +78,7 @@ class TranscriptWriter:
             notice=change.notice,
             ticket_event_id=change.ticket_event_id,
             expected_response_by=change.expected_response_by,
-            occurred_at=self._now,
+            occurred_at=self._clock(),
         )
         await self._publish(event)
         count(change)
