@@ -8,7 +8,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
-from runtime.codec import EventT, decode
+from runtime.codec import EventT, decode, encode
 from runtime.errors import EventDecodeError
 from schemas import (
     AgentAction,
@@ -19,6 +19,7 @@ from schemas import (
     HandoffChanged,
     new_id,
 )
+from schemas.topics import CONVERSATION_EVENTS, REQUESTS
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +78,13 @@ def change_by(action: AgentAction) -> Callable[[ConsumerRecord[bytes, bytes]], b
     return lambda r: (
         getattr(decodes_as(r, HandoffChanged), "request_id", None) == (action.request_id)
     )
+
+
+async def hand_back(bootstrap: str, conversation_id: str) -> None:
+    """Give the conversation back to the bot as a person would, once the worker has."""
+    action = agent_action(conversation_id, AgentActionKind.HANDBACK)
+    await produce_raw(bootstrap, REQUESTS, encode(action), key=conversation_id.encode())
+    await read_until(bootstrap, CONVERSATION_EVENTS, change_by(action))
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:

@@ -11,16 +11,15 @@ from aiokafka import AIOKafkaConsumer
 
 from runtime.codec import encode
 from runtime.kafka import KafkaConnection
-from schemas import AgentActionKind, ChatAnswer, Escalation, EscalationKind
-from schemas.topics import ANSWERS, CONVERSATION_EVENTS, ESCALATIONS, REQUESTS
+from schemas import ChatAnswer, Escalation, EscalationKind
+from schemas.topics import ANSWERS, ESCALATIONS, REQUESTS
 from techgear.records import end_offsets, read_records
 from tests.conftest import API_KEY, WorkerProcess
 from tests.integration.conftest import (
-    agent_action,
     answer_to,
-    change_by,
     chat_request,
     decodes_as,
+    hand_back,
     produce_raw,
     read_until,
 )
@@ -107,9 +106,7 @@ async def test_escalation_after_a_handback_is_a_follow_up(
             return body
 
         assert (await ask("I want to talk to a human"))["escalated"] is True
-        handback = agent_action(conversation, AgentActionKind.HANDBACK)
-        await produce_raw(kafka_bootstrap, REQUESTS, encode(handback), key=conversation.encode())
-        await read_until(kafka_bootstrap, CONVERSATION_EVENTS, change_by(handback))
+        await hand_back(kafka_bootstrap, conversation)  # a follow-up needs the bot again
         assert (await ask("This is unacceptable, I will go to consumer court!"))["escalated"]
 
     first, second = await escalations_of(kafka_bootstrap, conversation, expected=2)
