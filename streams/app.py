@@ -19,11 +19,12 @@ from runtime.envelope import envelope
 from schemas.topics import REQUESTS, TOPICS, TopicSpec
 from streams.commits import LedgerApp
 from streams.dispatch import ConversationDispatcher
-from streams.handler import Publisher, RequestHandler
+from streams.handler import RequestHandler
 from streams.inbound import InboundMessage
 from streams.inflight import InFlightLedger
 from streams.lag import LagProbe
 from streams.memory import ConversationMemory, ConversationState, decode_state, encode_state
+from streams.publisher import Publisher
 from streams.settings import WorkerSettings
 
 log = logging.getLogger(__name__)

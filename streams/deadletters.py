@@ -15,8 +15,8 @@ from collections.abc import Mapping
 import orjson
 
 from runtime.errors import is_retryable
-from schemas import ChatRequest, DeadLetter
-from schemas.events import DEAD_LETTER_MAX_KEY_BYTES, DEAD_LETTER_MAX_VALUE_BYTES
+from schemas import DeadLetter
+from schemas.events import DEAD_LETTER_MAX_KEY_BYTES, DEAD_LETTER_MAX_VALUE_BYTES, Event
 from schemas.topics import CORRELATION_HEADER
 from streams.inbound import InboundMessage
 
@@ -32,7 +32,7 @@ def dead_letter_for(
     error: BaseException,
     *,
     attempts: int,
-    request: ChatRequest | None,
+    event: Event | None,
     keep_original: bool = True,
 ) -> DeadLetter:
     """The letter for ``message``; without ``keep_original`` it carries none of the
@@ -42,10 +42,10 @@ def dead_letter_for(
     key = message.key
     truncated = len(message.value) > value_limit or (key is not None and len(key) > key_limit)
     return DeadLetter(
-        request_id=request.request_id if request else (_peek_request_id(message) or UNKNOWN),
-        conversation_id=request.conversation_id if request else _key_text(key),
-        correlation_id=request.correlation_id
-        if request
+        request_id=event.request_id if event else (_peek_request_id(message) or UNKNOWN),
+        conversation_id=event.conversation_id if event else _key_text(key),
+        correlation_id=event.correlation_id
+        if event
         else _header_text(message.headers.get(CORRELATION_HEADER)),
         source_topic=message.topic,
         source_partition=message.partition,

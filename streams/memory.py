@@ -14,8 +14,12 @@ from typing import Protocol
 
 import orjson
 
+from schemas import EscalationReason, HandoffState
+
 MAX_TURNS = 6
-_REMEMBERED_ESCALATIONS = 20
+REMEMBERED_APPLIED = 200
+"""Requests and agent actions remembered as applied: a redelivery within this many of a
+conversation's later events is recognised and not applied again."""
 _REFERRING = re.compile(
     r"\b(it|its|it's|this|that|these|those|they|them|their|one|same|the (watch|phone|laptop|"
     r"earbuds|product|device|charger|speaker|item))\b",
@@ -40,15 +44,28 @@ class TicketRef:
 
 @dataclass(slots=True)
 class ConversationState:
-    """What the worker keeps per conversation: recent turns, its open ticket, its owner."""
+    """What the worker keeps per conversation: recent turns, its open ticket, its owner,
+    who answers it (the handoff) and how far its transcript is numbered."""
 
     turns: list[Turn] = field(default_factory=list)
     ticket: TicketRef | None = None
-    escalated_requests: list[str] = field(default_factory=list)
-    """Requests that already escalated, so a redelivered one does not escalate twice."""
+    applied: list[str] = field(default_factory=list)
+    """Ids of the requests and agent actions applied (the last ``REMEMBERED_APPLIED``), so
+    a redelivered one is not applied twice."""
     owner: str | None = None
     """The principal that started the conversation; states from before owners were
     recorded adopt the first principal that asks."""
+    handoff: HandoffState = HandoffState.BOT
+    handoff_since: float | None = None
+    """Unix time of the last handoff change."""
+    handoff_reason: EscalationReason | None = None
+    """Why the bot handed the conversation over, while a person owns it."""
+    agent_name: str | None = None
+    """The person who last wrote, while a person owns the conversation."""
+    reminded: bool = False
+    """Whether the customer was told the current wait for a person runs late."""
+    last_seq: int = 0
+    """The ``seq`` of the conversation's last transcript event published."""
 
     def admits(self, principal: str | None) -> bool:
         """Whether ``principal`` may read and write this conversation, claiming it when it
@@ -66,9 +83,11 @@ class ConversationState:
             return self.ticket
         return None
 
-    def record_escalation(self, request_id: str, ticket: TicketRef) -> None:
-        self.ticket = ticket
-        self.escalated_requests = [*self.escalated_requests, request_id][-_REMEMBERED_ESCALATIONS:]
+    def has_applied(self, event_id: str) -> bool:
+        return event_id in self.applied
+
+    def mark_applied(self, event_id: str) -> None:
+        self.applied = [*self.applied, event_id][-REMEMBERED_APPLIED:]
 
 
 class ConversationMemory(Protocol):
@@ -101,8 +120,14 @@ def encode_state(state: ConversationState) -> bytes:
                 if state.ticket
                 else None
             ),
-            "escalated": state.escalated_requests,
+            "applied": state.applied,
             "owner": state.owner,
+            "handoff": state.handoff.value,
+            "handoff_since": state.handoff_since,
+            "handoff_reason": state.handoff_reason.value if state.handoff_reason else None,
+            "agent_name": state.agent_name,
+            "reminded": state.reminded,
+            "last_seq": state.last_seq,
         }
     )
 
@@ -117,8 +142,15 @@ def decode_state(data: bytes | None) -> ConversationState:
     return ConversationState(
         turns=[Turn(t["q"], t["a"], tuple(t.get("docs", ()))) for t in raw.get("turns", [])],
         ticket=TicketRef(ticket["event_id"], float(ticket["opened_at"])) if ticket else None,
-        escalated_requests=list(raw.get("escalated", [])),
+        # Before handoffs, only the requests that escalated were remembered.
+        applied=list(raw.get("applied", raw.get("escalated", []))),
         owner=raw.get("owner"),
+        handoff=HandoffState(raw.get("handoff", HandoffState.BOT)),
+        handoff_since=raw.get("handoff_since"),
+        handoff_reason=EscalationReason(reason) if (reason := raw.get("handoff_reason")) else None,
+        agent_name=raw.get("agent_name"),
+        reminded=bool(raw.get("reminded", False)),
+        last_seq=int(raw.get("last_seq", 0)),
     )
 
 

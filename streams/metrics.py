@@ -12,7 +12,8 @@ _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 MESSAGES = Counter(
     "techgear_worker_messages_total",
-    "Requests processed, by category and outcome (answered, escalated, dead_lettered).",
+    "Requests processed, by category and outcome (answered, escalated, forwarded to a "
+    "person, closed: refused in a closed conversation, dead_lettered).",
     ["category", "outcome"],
 )
 END_TO_END = Histogram(
@@ -69,4 +70,24 @@ SKIPPED_OFFSETS = Counter(
     "techgear_worker_skipped_offsets_total",
     "Request offsets that never reached the worker although later ones of their partition "
     "did: questions that will not be answered until their partition is read again.",
+)
+HANDOFF_FIRST_AGENT_REPLY = Histogram(
+    "techgear_handoff_first_agent_reply_seconds",
+    "From a conversation's handover to a person until that person's first message.",
+    buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400, 172800),
+)
+HANDOFF_CHANGES = Counter(
+    "techgear_handoff_changes_total",
+    "Changes of a conversation's owner, by the state entered (awaiting_agent, agent, bot, closed).",
+    ["state"],
+)
+HANDOFF_HANDBACKS = Counter(
+    "techgear_handoff_handbacks_total",
+    "Conversations a person gave back to the bot, by source (api, zendesk, freshdesk).",
+    ["source"],
+)
+HANDOFF_FORWARDED = Counter(
+    "techgear_handoff_messages_forwarded_total",
+    "Customer messages passed on to the person who owns their conversation, not answered "
+    "by the bot.",
 )

@@ -1,4 +1,4 @@
-"""Fixed replies: greetings, polite refusals and escalation notices."""
+"""Fixed replies: greetings, polite refusals, escalation and handoff notices."""
 
 from __future__ import annotations
 
@@ -42,8 +42,33 @@ def greeting(message: str) -> str:
     )
 
 
-def escalation_notice(reason: EscalationReason, request_id: str) -> str:
+def escalation_notice(reason: EscalationReason, request_id: str, promise: str | None) -> str:
+    """``promise`` says when a person will reply (``streams.support_hours``); without it
+    the notice promises nothing about time."""
+    when = f" {promise}" if promise else ""
+    return f"{_ESCALATION_NOTICES[reason]}.{when} Your reference is {request_id}."
+
+
+def forwarded(agent_name: str | None) -> str:
+    return f"Passed on to {agent_name or 'our support team'}; they will reply here."
+
+
+CONVERSATION_CLOSED = (
+    "This conversation was closed, so nobody will read new messages here. Please start a new "
+    "chat if you need anything else."
+)
+
+
+def agent_joined(agent_name: str) -> str:
+    return f"{agent_name} from TechGear support joined the conversation."
+
+
+HANDED_BACK = "You are back with the TechGear assistant; ask me anything."
+CLOSED = "This conversation was closed. Start a new chat any time."
+
+
+def still_waiting(expected_by: str) -> str:
     return (
-        f"{_ESCALATION_NOTICES[reason]}. A person will follow up with you here shortly. "
-        f"Your reference is {request_id}."
+        "Still waiting for a person from our support team; we expected one by "
+        f"{expected_by}. Sorry for the delay: they will reply here as soon as they can."
     )

@@ -76,6 +76,12 @@ class WorkerSettings(RuntimeSettings, ChromaServerSettings):
     llm_breaker_open_s: float = Field(default=30.0, gt=0)
     """How long the circuit stays open before one trial call may close it."""
 
+    support_hours: str = "Mon-Sat 09:00-18:00 Asia/Kolkata"
+    """When people answer escalated conversations (``streams.support_hours`` has the
+    format): what the customer is told and ``expected_response_by``. Checked at start."""
+    support_response_target_s: float = Field(default=900, gt=0)
+    """How soon within support hours a person replies to a conversation handed over."""
+
     escalation_window_s: float = Field(default=24 * 3600, gt=0)
     """A conversation escalating again within this window adds to its open ticket."""
     conversation_ttl_s: float = Field(default=7 * 24 * 3600, ge=3600)

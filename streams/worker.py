@@ -15,30 +15,42 @@ from runtime.topics import ensure_topics
 from schemas.topics import TOPICS
 from streams.app import create_app, memory_changelog
 from streams.components import build_workflow, drop_collection, open_store
+from streams.conversation import Conversations
 from streams.embeddings import OnnxEmbedder
-from streams.handler import Publisher, RequestHandler
+from streams.handler import RequestHandler
+from streams.handoff import HandoffMachine
 from streams.knowledge import chunk_tree
 from streams.memory import ConversationMemory
+from streams.publisher import Publisher
 from streams.settings import WorkerSettings
 from streams.store import IngestReport
+from streams.support_hours import SupportHours
 
 log = logging.getLogger(__name__)
 
 
 def run_worker(settings: WorkerSettings) -> None:
     """Run the Faust worker in the foreground until SIGINT or SIGTERM."""
+    handoff = HandoffMachine(
+        SupportHours.parse(settings.support_hours), settings.support_response_target_s
+    )
     asyncio.run(_prepare_kafka(settings))
     workflow = build_workflow(settings)
 
     def handler_for(publisher: Publisher, memory: ConversationMemory) -> RequestHandler:
-        return RequestHandler(
+        conversations = Conversations(
             workflow,
+            publisher,
+            handoff,
+            escalation_window_s=settings.escalation_window_s,
+            timeout_s=settings.processing_timeout_s,
+        )
+        return RequestHandler(
+            conversations,
             publisher,
             memory,
             attempts=settings.processing_attempts,
             backoff_s=settings.retry_backoff_s,
-            timeout_s=settings.processing_timeout_s,
-            escalation_window_s=settings.escalation_window_s,
         )
 
     app = create_app(settings, handler_for)

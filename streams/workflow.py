@@ -47,6 +47,8 @@ class SecondOpinion(Protocol):
 class _State(TypedDict, total=False):
     request_id: str
     question: str
+    promise: str | None
+    """When a person will reply if the question is handed over (``streams.support_hours``)."""
     contextual: str | None
     """The question completed with the previous turn when it is a follow-up."""
     vector: Vectors
@@ -92,8 +94,10 @@ class AnswerWorkflow:
         question: str,
         history: Sequence[Turn] = (),
         on_delta: DeltaSink | None = None,
+        promise: str | None = None,
     ) -> Outcome:
-        """``on_delta`` receives the answer's text as a streaming responder produces it."""
+        """``on_delta`` receives the answer's text as a streaming responder produces it;
+        an escalation's notice tells the customer ``promise`` (when a person will reply)."""
         contextual = contextual_question(question, history)
         scope = AnswerScope(
             kb_version=await asyncio.to_thread(self._store.current_version),
@@ -112,7 +116,12 @@ class AnswerWorkflow:
         if cached is not None:
             return replace(cached, used_context=contextual is not None)
         state = await self._graph.ainvoke(
-            {"request_id": request_id, "question": question, "contextual": contextual},
+            {
+                "request_id": request_id,
+                "question": question,
+                "contextual": contextual,
+                "promise": promise,
+            },
             config={"configurable": {"on_delta": on_delta}},
         )
         outcome: Outcome = state["outcome"]
@@ -209,7 +218,7 @@ class AnswerWorkflow:
         reason = _ESCALATING_CATEGORIES.get(classification.category) or state["escalation_reason"]
         return {
             "outcome": Outcome(
-                answer=replies.escalation_notice(reason, state["request_id"]),
+                answer=replies.escalation_notice(reason, state["request_id"], state.get("promise")),
                 category=classification.category,
                 confidence=classification.confidence,
                 responder=self._responder.name,

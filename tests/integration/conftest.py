@@ -8,9 +8,18 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
-from runtime.codec import EventT, decode
+from runtime.codec import EventT, decode, encode
 from runtime.errors import EventDecodeError
-from schemas import ChatAnswer
+from schemas import (
+    AgentAction,
+    AgentActionKind,
+    Author,
+    ChatAnswer,
+    ChatRequest,
+    HandoffChanged,
+    new_id,
+)
+from schemas.topics import CONVERSATION_EVENTS, REQUESTS
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +36,55 @@ def answer_to(request_id: str) -> Callable[[ConsumerRecord[bytes, bytes]], bool]
     """A ``read_until`` predicate for the answer event of ``request_id``; records of another
     shape (hostile ones included) do not match."""
     return lambda r: getattr(decodes_as(r, ChatAnswer), "request_id", None) == request_id
+
+
+def chat_request(conversation_id: str, message: str, **fields: object) -> ChatRequest:
+    """A customer's question as a gateway would publish it."""
+    return ChatRequest.model_validate(
+        {
+            "request_id": new_id(),
+            "conversation_id": conversation_id,
+            "correlation_id": new_id(),
+            "message": message,
+        }
+        | fields
+    )
+
+
+def agent_action(
+    conversation_id: str,
+    action: AgentActionKind,
+    *,
+    author: str | None = None,
+    **fields: object,
+) -> AgentAction:
+    """An agent's action as a gateway would publish it on ``support.requests``."""
+    return AgentAction.model_validate(
+        {
+            "request_id": new_id(),
+            "conversation_id": conversation_id,
+            "correlation_id": new_id(),
+            "action_id": f"api:{new_id()}",
+            "action": action,
+            "author": Author(name=author) if author else None,
+            "principal": "key:agent-console",
+        }
+        | fields
+    )
+
+
+def change_by(action: AgentAction) -> Callable[[ConsumerRecord[bytes, bytes]], bool]:
+    """A ``read_until`` predicate for the handoff change ``action`` made."""
+    return lambda r: (
+        getattr(decodes_as(r, HandoffChanged), "request_id", None) == (action.request_id)
+    )
+
+
+async def hand_back(bootstrap: str, conversation_id: str) -> None:
+    """Give the conversation back to the bot as a person would, once the worker has."""
+    action = agent_action(conversation_id, AgentActionKind.HANDBACK)
+    await produce_raw(bootstrap, REQUESTS, encode(action), key=conversation_id.encode())
+    await read_until(bootstrap, CONVERSATION_EVENTS, change_by(action))
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:

@@ -8,13 +8,21 @@ import uuid
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import ConsumerRecord
 
 from runtime.codec import encode
-from schemas import ChatAnswer, ChatRequest, Escalation, EscalationKind
+from runtime.kafka import KafkaConnection
+from schemas import ChatAnswer, Escalation, EscalationKind
 from schemas.topics import ANSWERS, ESCALATIONS, REQUESTS
-from tests.conftest import API_KEY
-from tests.integration.conftest import decodes_as, produce_raw, read_until
+from techgear.records import end_offsets, read_records
+from tests.conftest import API_KEY, WorkerProcess
+from tests.integration.conftest import (
+    answer_to,
+    chat_request,
+    decodes_as,
+    hand_back,
+    produce_raw,
+    read_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -61,48 +69,45 @@ async def every_escalation_of(bootstrap: str, conversation_id: str) -> list[Esca
     return found
 
 
-async def test_redelivered_request_yields_one_escalation(
-    gateway_url: str, kafka_bootstrap: str
+async def test_redelivered_request_yields_one_escalation_and_one_answer(
+    worker: WorkerProcess, kafka_bootstrap: str
 ) -> None:
     conversation = f"redelivery-{uuid.uuid4().hex}"
-    request = ChatRequest(
-        request_id=uuid.uuid4().hex,
-        conversation_id=conversation,
-        correlation_id="c",
-        message="Please connect me to a human agent",
-    )
-    for _ in range(2):  # what Kafka does after a worker dies before committing
-        await produce_raw(kafka_bootstrap, REQUESTS, encode(request), key=conversation.encode())
+    answers_from = await end_offsets(KafkaConnection(kafka_bootstrap), ANSWERS)
+    request = chat_request(conversation, "Please connect me to a human agent")
+    later = chat_request(conversation, "My order number is TG-48213")
+    for event in (request, request, later):  # what Kafka does after a worker dies uncommitted
+        await produce_raw(kafka_bootstrap, REQUESTS, encode(event), key=conversation.encode())
 
-    answers = 0
-
-    def two_answers(record: ConsumerRecord[bytes, bytes]) -> bool:
-        nonlocal answers
-        answers += getattr(decodes_as(record, ChatAnswer), "request_id", None) == request.request_id
-        return answers == 2
-
-    # The worker publishes a request's escalation before its answer: after both answers,
-    # every escalation either delivery made is on the topic.
-    await read_until(kafka_bootstrap, ANSWERS, two_answers)
-    [escalation] = await every_escalation_of(kafka_bootstrap, conversation)
-    assert escalation.request_id == request.request_id and escalation.kind is EscalationKind.NEW
+    # A conversation's records are handled in order, and a request's escalations are
+    # published before its answer: after the later answer, every escalation is on the topic.
+    await read_until(kafka_bootstrap, ANSWERS, answer_to(later.request_id))
+    first, forwarded = await every_escalation_of(kafka_bootstrap, conversation)
+    assert first.request_id == request.request_id and first.kind is EscalationKind.NEW
+    assert forwarded.kind is EscalationKind.CUSTOMER_MESSAGE
+    records = await read_records(KafkaConnection(kafka_bootstrap), ANSWERS, answers_from)
+    answered = [decodes_as(r, ChatAnswer) for r in records if r.key == conversation.encode()]
+    assert [a.request_id for a in answered if a] == [request.request_id, later.request_id]
 
 
-async def test_second_escalation_in_a_conversation_is_a_follow_up(
+async def test_escalation_after_a_handback_is_a_follow_up(
     gateway_url: str, kafka_bootstrap: str
 ) -> None:
     conversation = f"follow-up-{uuid.uuid4().hex}"
     async with httpx.AsyncClient(
         base_url=gateway_url, timeout=30, headers={"X-API-Key": API_KEY}
     ) as client:
-        for message in (
-            "I want to talk to a human",
-            "This is unacceptable, I will go to consumer court!",
-        ):
+
+        async def ask(message: str) -> dict[str, object]:
             response = await client.post(
                 "/v1/chat", json={"message": message, "conversation_id": conversation}
             )
-            assert response.json()["escalated"] is True
+            body: dict[str, object] = response.json()
+            return body
+
+        assert (await ask("I want to talk to a human"))["escalated"] is True
+        await hand_back(kafka_bootstrap, conversation)  # a follow-up needs the bot again
+        assert (await ask("This is unacceptable, I will go to consumer court!"))["escalated"]
 
     first, second = await escalations_of(kafka_bootstrap, conversation, expected=2)
     assert first.kind is EscalationKind.NEW and second.kind is EscalationKind.FOLLOW_UP

@@ -7,6 +7,7 @@ limited per principal."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import subprocess
@@ -45,7 +46,13 @@ from schemas.cloudevents import ce_type, header_value
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
 from techgear.services import LocalRedis, ServicesSettings
 from tests.conftest import API_KEY, REDIS_PORT, REPO, STATE_DIR, process_env, stop_process
-from tests.integration.conftest import produce_raw, read_until, wait_for, wait_until
+from tests.integration.conftest import (
+    hand_back,
+    produce_raw,
+    read_until,
+    wait_for,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -153,6 +160,7 @@ def test_one_ticket_per_escalation_follow_ups_as_notes_also_across_a_restart(
         name="Asha",
         email="asha@example.in",
     )
+    asyncio.run(hand_back(kafka_bootstrap, first_conversation))  # escalates again, not forwarded
     followed = escalate(
         gateway_url, first_conversation, "This is unacceptable, I will go to consumer court!"
     )
@@ -204,6 +212,7 @@ def test_hostile_customer_text_reaches_the_ticket_and_its_notes_escaped(
 ) -> None:
     conversation = f"hd-hostile-{uuid.uuid4().hex}"
     opened = escalate(gateway_url, conversation, HOSTILE, name='<b onclick="x()">Asha</b>')
+    asyncio.run(hand_back(kafka_bootstrap, conversation))  # escalates again, not forwarded
     followed = escalate(
         gateway_url, conversation, f"This is unacceptable, I will go to consumer court! {HOSTILE}"
     )

@@ -68,7 +68,7 @@ async def test_human_request_escalates_and_publishes_escalation(
     body = response.json()
     assert body["escalated"] is True
     assert body["escalation_reason"] == "human_requested"
-    assert "person will follow up" in body["answer"]
+    assert "will reply here" in body["answer"]
     record = await read_until(
         kafka_bootstrap,
         ESCALATIONS,

@@ -3,7 +3,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping
-from typing import Any
 
 import pytest
 from aiokafka.errors import MessageSizeTooLargeError
@@ -14,8 +13,6 @@ from runtime.errors import ContentRefusedError, LlmUnavailableError
 from schemas import (
     Category,
     ChatAnswer,
-    ChatDelta,
-    ChatRequest,
     DeadLetter,
     Escalation,
     EscalationKind,
@@ -23,93 +20,20 @@ from schemas import (
     Priority,
     TicketType,
 )
-from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, ESCALATIONS
-from streams.handler import RequestHandler
+from schemas.topics import ANSWERS, DEADLETTER, ESCALATIONS
 from streams.inbound import InboundMessage
 from streams.memory import DictMemory
 from streams.outcome import Outcome
-
-
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, BaseModel, str, Mapping[str, bytes]]] = []
-        self.deltas: list[ChatDelta] = []
-
-    async def publish(
-        self,
-        topic: str,
-        event: BaseModel,
-        *,
-        key: str,
-        headers: Mapping[str, bytes],
-        wait: bool = True,
-    ) -> None:
-        if topic == ANSWER_DELTAS:
-            assert isinstance(event, ChatDelta) and not wait
-            self.deltas.append(event)
-        else:
-            self.sent.append((topic, event, key, headers))
-
-
-class ScriptedWorkflow:
-    """Raises the scripted errors in turn, then returns the outcome."""
-
-    def __init__(self, outcome: Outcome, errors: list[Exception] | None = None) -> None:
-        self.outcome = outcome
-        self.errors = list(errors or [])
-        self.calls = 0
-
-    async def run(
-        self, *, request_id: str, question: str, history: object = (), on_delta: object = None
-    ) -> Outcome:
-        self.calls += 1
-        if self.errors:
-            raise self.errors.pop(0)
-        return self.outcome
-
-
-ANSWERED = Outcome(
-    answer="It costs ₹15,999.", category=Category.PRODUCT_INFO, confidence=0.9, responder="offline"
+from tests.unit.streams.doubles import (
+    ANSWERED,
+    ESCALATED,
+    RecordingPublisher,
+    ScriptedWorkflow,
+    action_bytes,
+    handler,
+    message,
+    request_bytes,
 )
-ESCALATED = Outcome(
-    answer="A person will follow up.",
-    category=Category.HUMAN_AGENT,
-    confidence=0.8,
-    responder="offline",
-    escalation_reason=EscalationReason.HUMAN_REQUESTED,
-)
-
-
-def message(value: bytes, key: bytes | None = b"conv-1") -> InboundMessage:
-    return InboundMessage(
-        topic="support.requests", partition=2, offset=41, key=key, value=value, headers={}
-    )
-
-
-def request_bytes(**overrides: Any) -> bytes:
-    fields = {
-        "request_id": "req-1",
-        "conversation_id": "conv-1",
-        "correlation_id": "corr-1",
-        "message": "hi",
-    }
-    return encode(ChatRequest.model_validate(fields | overrides))
-
-
-def handler(
-    workflow: ScriptedWorkflow,
-    publisher: RecordingPublisher,
-    attempts: int = 3,
-    memory: DictMemory | None = None,
-) -> RequestHandler:
-    return RequestHandler(
-        workflow,
-        publisher,
-        memory or DictMemory(),
-        attempts=attempts,
-        backoff_s=0.0,
-        timeout_s=5,  # type: ignore[arg-type]
-    )
 
 
 async def test_answer_is_published_keyed_by_conversation_with_correlation_header() -> None:
@@ -210,26 +134,29 @@ def escalations(publisher: RecordingPublisher) -> list[Escalation]:
     return [event for topic, event, _, _ in publisher.sent if isinstance(event, Escalation)]
 
 
-async def test_redelivered_request_does_not_escalate_twice() -> None:
+async def test_redelivered_request_is_not_applied_again() -> None:
     publisher = RecordingPublisher()
-    handle = handler(ScriptedWorkflow(ESCALATED), publisher)
+    workflow = ScriptedWorkflow(ESCALATED)
+    handle = handler(workflow, publisher)
 
     await handle.handle(message(request_bytes()))
     await handle.handle(message(request_bytes()))
 
     [escalation] = escalations(publisher)
-    answers = [event for topic, event, _, _ in publisher.sent if topic == ANSWERS]
-    assert len(answers) == 2  # the caller still gets its answer
     assert (
         escalation.kind is EscalationKind.NEW and escalation.ticket_event_id == escalation.event_id
     )
+    # The first delivery's answer was acknowledged before its state recorded it as applied.
+    assert len(publisher.events(ANSWERS)) == 1 and workflow.calls == 1
+    assert [event.seq for event in publisher.transcript] == [1, 2, 3]
 
 
-async def test_second_escalation_in_a_conversation_is_a_follow_up() -> None:
+async def test_escalation_after_a_handback_is_a_follow_up_on_the_open_ticket() -> None:
     publisher = RecordingPublisher()
     handle = handler(ScriptedWorkflow(ESCALATED), publisher)
 
     await handle.handle(message(request_bytes(request_id="req-1")))
+    await handle.handle(message(action_bytes(action="handback", text=None, author=None)))
     await handle.handle(message(request_bytes(request_id="req-2", message="still waiting!")))
 
     first, second = escalations(publisher)

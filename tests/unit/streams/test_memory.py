@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from schemas import EscalationReason, HandoffState
 from streams.memory import (
     MAX_TURNS,
+    REMEMBERED_APPLIED,
     ConversationState,
     DictMemory,
     TicketRef,
@@ -49,9 +51,40 @@ def test_memory_keeps_only_the_last_turns() -> None:
 
 
 def test_state_round_trips_through_bytes() -> None:
-    state = ConversationState(turns=[Turn("q", "a", ("doc-1",))], ticket=TicketRef("e-1", 1000.0))
-    state.record_escalation("r-1", TicketRef("e-1", 1000.0))
+    state = ConversationState(
+        turns=[Turn("q", "a", ("doc-1",))],
+        ticket=TicketRef("e-1", 1000.0),
+        owner="key:aaa",
+        handoff=HandoffState.AGENT,
+        handoff_since=1500.5,
+        handoff_reason=EscalationReason.COMPLAINT,
+        agent_name="Asha",
+        reminded=True,
+        last_seq=7,
+    )
+    state.mark_applied("r-1")
     assert decode_state(encode_state(state)) == state and decode_state(None) == ConversationState()
+
+
+def test_applied_ids_are_bounded_and_keep_the_latest() -> None:
+    state = ConversationState()
+    for n in range(REMEMBERED_APPLIED + 5):
+        state.mark_applied(f"zendesk:comment:{n}")
+    assert len(state.applied) == REMEMBERED_APPLIED
+    assert state.has_applied(f"zendesk:comment:{REMEMBERED_APPLIED + 4}")
+    assert not state.has_applied("zendesk:comment:4")
+
+
+def test_state_saved_before_handoffs_is_a_bot_conversation_that_knows_its_escalations() -> None:
+    old = (
+        b'{"turns": [{"q": "I want a human", "a": "...", "docs": []}], '
+        b'"ticket": {"event_id": "e-1", "opened_at": 1000.0}, "escalated": ["r-1"], '
+        b'"owner": "key:aaa"}'
+    )
+    state = decode_state(old)
+    assert state.handoff is HandoffState.BOT and state.last_seq == 0 and not state.reminded
+    assert state.has_applied("r-1") and state.ticket == TicketRef("e-1", 1000.0)
+    assert state.handoff_reason is None and state.agent_name is None
 
 
 def test_ticket_stays_open_within_the_window_only() -> None:
@@ -64,7 +97,7 @@ def test_state_written_in_the_first_format_is_still_read() -> None:
     old = b'[{"q": "Tell me about the FitBand 3", "a": "...", "docs": ["product-fitband-3"]}]'
     state = decode_state(old)
     assert state.turns == [Turn("Tell me about the FitBand 3", "...", ("product-fitband-3",))]
-    assert state.ticket is None and state.escalated_requests == []
+    assert state.ticket is None and state.applied == []
 
 
 def test_first_principal_owns_the_conversation_and_others_are_refused() -> None:
