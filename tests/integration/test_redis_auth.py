@@ -30,7 +30,9 @@ from runtime.redis import (
     AUTH_FAILURES_PREFIX,
     CONVERSATION_OWNER_PREFIX,
     HELPDESK_PREFIX,
+    HELPDESK_TICKET_PREFIX,
     RATE_LIMIT_PREFIX,
+    TRANSCRIPT_PREFIX,
     RedisSettings,
     answer_key,
     redis_client,
@@ -63,8 +65,10 @@ TLS_REDIS_PORT = int(os.environ.get("TEST_TLS_REDIS_PORT", "16680"))
 ACL_RULES = {
     "gateway": (
         f"~{RATE_LIMIT_PREFIX}* ~{AUTH_FAILURES_PREFIX}* ~{CONVERSATION_OWNER_PREFIX}* "
-        f"%R~{ANSWER_PREFIX}* %R~{ANSWER_SCOPE_KEY} resetchannels -@all +ping +select +get "
-        "+evalsha +script|load +time +hmget +hset +pexpire +set +expire"
+        f"~{TRANSCRIPT_PREFIX}* %R~{ANSWER_PREFIX}* %R~{ANSWER_SCOPE_KEY} "
+        f"%R~{HELPDESK_TICKET_PREFIX}* resetchannels -@all +ping +select +get "
+        "+evalsha +script|load +time +hmget +hset +hget +pexpire +set +expire +zadd +zcount "
+        "+zrange +zrangebyscore +zremrangebyrank +zrem +multi +exec +discard"
     ),
     "worker": (
         f"~{ANSWER_PREFIX}* ~{ANSWER_SCOPE_KEY} resetchannels -@all +ping +select +get +set"
