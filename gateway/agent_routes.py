@@ -83,11 +83,13 @@ async def get_messages(request: Request) -> Response:
     conversation_id = request.path_params["conversation_id"]
     if scopes.AGENT in request.auth.scopes:
         authorize(request, scopes.AGENT)
-    else:
-        principal = authorize(request, scopes.CHAT)
-        access: ConversationAccess = request.app.state.conversations
         if not _CONVERSATION_ID.match(conversation_id):
             return _not_found()
+    else:
+        principal = authorize(request, scopes.CHAT)
+        if not _CONVERSATION_ID.match(conversation_id):
+            return _not_found()
+        access: ConversationAccess = request.app.state.conversations
         try:
             await access.open(principal, conversation_id, request.headers.get(TOKEN_HEADER))
         except ConversationNotFoundError:
