@@ -413,6 +413,8 @@ async def test_zendesk_webhook_publishes_genuine_agent_comments_only(
     private = zendesk_comment(cid, new_id(), "internal", is_public=False)
     internal = await webhook(gateways.b, "zendesk", private, zendesk_headers(private))
     malformed = await webhook(gateways.b, "zendesk", b"{}", zendesk_headers(b"{}"))
+    huge = b'{"pad": "' + b"x" * 300_000 + b'"}'
+    too_large = await webhook(gateways.b, "zendesk", huge, zendesk_headers(huge))
     accepted = await webhook(gateways.b, "zendesk", genuine, zendesk_headers(genuine))
     again = await webhook(gateways.b, "zendesk", genuine, zendesk_headers(genuine))
     action = await action_published(kafka_bootstrap, f"zendesk:comment:{genuine_id}")
@@ -431,7 +433,7 @@ async def test_zendesk_webhook_publishes_genuine_agent_comments_only(
         {"status": "ignored", "reason": "written_by_bridge"},
     )
     assert internal.json() == {"status": "ignored", "reason": "private_comment"}
-    assert malformed.status_code == 400
+    assert (malformed.status_code, too_large.status_code) == (400, 413)
     assert (accepted.status_code, again.status_code) == (202, 202)
     assert (action.action, action.source, action.text) == (
         AgentActionKind.MESSAGE,
