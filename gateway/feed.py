@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 BATCH = 500
 """Entries read from the store at once."""
 GAP_WAIT_S = 5.0
+SETTLE_S = 1.0
+"""After catch-up the store is read once more this much later: an entry published just
+before the socket opened, which the projection had not yet written, is not left behind
+until the next live one."""
 _GAP_POLL_S = 0.1
 
 
@@ -43,11 +47,14 @@ class TranscriptFeed:
         after: int,
         send: Callable[[Entry], None],
         gap_wait_s: float = GAP_WAIT_S,
+        settle_s: float = SETTLE_S,
     ) -> None:
         self._store = store
         self._conversation_id = conversation_id
         self._send = send
         self._gap_wait_s = gap_wait_s
+        self._settle_s = settle_s
+        self._settling: asyncio.Task[None] | None = None
         self._delivered = after
         """The highest ``conversation_seq`` sent (or skipped past)."""
         self._known_last = after
@@ -74,6 +81,7 @@ class TranscriptFeed:
         if transcript is not None:
             self._merge(transcript)
         self._advance()
+        self._settling = asyncio.create_task(self._settle(), name="transcript-settle")
 
     def offer(self, entry: Entry) -> None:
         """A live entry; sent at once when it is next, else after the gap before it."""
@@ -83,10 +91,23 @@ class TranscriptFeed:
                 self._advance()
 
     async def close(self) -> None:
-        if self._filling is not None:
-            self._filling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._filling
+        for task in (self._settling, self._filling):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _settle(self) -> None:
+        await asyncio.sleep(self._settle_s)
+        try:
+            transcript = await self._store.read(
+                self._conversation_id, after=self._delivered, limit=BATCH
+            )
+        except (RedisError, OSError):
+            return  # the next live entry reads the gap
+        if transcript is not None:
+            self._merge(transcript)
+            self._advance()
 
     def _merge(self, transcript: Transcript) -> None:
         self._known_last = max(self._known_last, transcript.last_seq)

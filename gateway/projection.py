@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -21,7 +22,7 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from redis.exceptions import RedisError
 
 from gateway.conversation_events import decode_event
-from gateway.listener import MAX_RESTART_BACKOFF_S, RESTART_BACKOFF_S
+from gateway.listener import MAX_RESTART_BACKOFF_S, RESTART_BACKOFF_S, STABLE_S
 from gateway.metrics import TRANSCRIPT_PROJECTION_RESTARTS, TRANSCRIPT_RECORDS_SKIPPED
 from gateway.transcripts import TranscriptStore
 from runtime.errors import EventDecodeError
@@ -59,6 +60,7 @@ class TranscriptProjection:
     async def _supervise(self) -> None:
         delay = self._restart_backoff_s
         while True:
+            began = time.monotonic()
             consumer = self._kafka.consumer(
                 CONVERSATION_EVENTS,
                 group_id=self._group_id,
@@ -74,6 +76,8 @@ class TranscriptProjection:
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
+            if time.monotonic() - began >= STABLE_S:
+                delay = self._restart_backoff_s
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RESTART_BACKOFF_S)
 

@@ -120,3 +120,12 @@ async def test_catch_up_longer_than_one_read_arrives_whole() -> None:
     feed, socket = await opened(store, cid)
     assert await socket.until(BATCH + 10) == list(range(1, BATCH + 11))
     await feed.close()
+
+
+async def test_entry_stored_just_after_the_socket_opened_still_arrives() -> None:
+    store, cid = LocalTranscripts(ttl_s=3600), uuid.uuid4().hex
+    await stored(store, cid, 1)
+    feed, socket = await opened(store, cid, settle_s=0.2)
+    await stored(store, cid, 2)  # published before the socket watched; projected after
+    assert await socket.until(2) == [1, 2]
+    await feed.close()
