@@ -176,6 +176,7 @@ def create_app(
         cache_s=settings.readiness_cache_s,
         chroma_url=settings.chroma_url,
         chroma_token=settings.chroma_auth_token,
+        projection=projection,
     )
     return app
 

@@ -47,6 +47,14 @@ class TranscriptProjection:
         self._group_id = group_id
         self._restart_backoff_s = restart_backoff_s
         self._task: asyncio.Task[None] | None = None
+        self._trouble: str | None = "starting"
+        """Why the projection is not writing now, for ``/ready``; ``None`` while it is."""
+
+    def health(self) -> tuple[bool, str]:
+        """Whether transcripts are kept up to date, and a line for ``/ready``."""
+        if self._trouble is None:
+            return True, "writing transcripts"
+        return False, f"not writing transcripts: {self._trouble}"
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name="transcript-projection")
@@ -69,8 +77,10 @@ class TranscriptProjection:
             )
             try:
                 await consumer.start()
+                self._trouble = None
                 await self._consume(consumer)
-            except Exception:
+            except Exception as exc:
+                self._trouble = f"died of {type(exc).__name__}; restarting"
                 TRANSCRIPT_PROJECTION_RESTARTS.inc()
                 log.exception("transcript projection died; restarting in %.1f s", delay)
             finally:
@@ -111,8 +121,10 @@ class TranscriptProjection:
         while True:
             try:
                 await self._store.append(event)
+                self._trouble = None
                 return
             except (RedisError, OSError) as exc:
+                self._trouble = f"store unavailable ({type(exc).__name__}); retrying"
                 log.warning("transcript store unavailable (%r); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RESTART_BACKOFF_S)
