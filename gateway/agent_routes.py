@@ -140,16 +140,7 @@ def _action(
 
 
 async def _submit(request: Request, action: AgentAction) -> Response:
-    """Publish ``action`` through the projection's checks; the 202, or the refusal."""
-    refusal = await submit_or_refuse(request, action)
-    if refusal is not None:
-        return refusal
-    accepted = ActionAccepted(conversation_id=action.conversation_id, action_id=action.action_id)
-    return _json(accepted, 202)
-
-
-async def submit_or_refuse(request: Request, action: AgentAction) -> Response | None:
-    """``None`` once ``action`` is published, else the response that refuses it."""
+    """Publish ``action`` through the projection's checks: the 202, or the refusal."""
     store: TranscriptStore = request.app.state.transcripts
     bridge: KafkaBridge = request.app.state.bridge
     try:
@@ -162,7 +153,8 @@ async def submit_or_refuse(request: Request, action: AgentAction) -> Response | 
         return _unavailable("the message broker is unavailable; retry shortly")
     except DependencyUnavailableError:
         return _unavailable("the transcript store is unavailable; retry shortly")
-    return None
+    accepted = ActionAccepted(conversation_id=action.conversation_id, action_id=action.action_id)
+    return _json(accepted, 202)
 
 
 def _not_found() -> Response:

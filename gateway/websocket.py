@@ -133,8 +133,8 @@ class ChatSession:
             await self._feed.close()
 
     async def _run(self) -> None:
-        sender = asyncio.create_task(self._send_loop())
         transcript = await self._feed.open()
+        sender = asyncio.create_task(self._send_loop())
         self.push(
             {
                 "type": "ready",
@@ -185,8 +185,10 @@ class ChatSession:
         self._feed.offer(entry_of(event))
 
     def _push_entry(self, entry: Entry) -> None:
-        if entry["type"] == "handoff" and entry["state"] == HandoffState.AWAITING_AGENT:
-            self._handoff_notice = entry["notice"]
+        if entry["type"] == "handoff":
+            # What the current wait's escalation tells the customer; none once it is over.
+            awaiting = entry["state"] == HandoffState.AWAITING_AGENT
+            self._handoff_notice = entry["notice"] if awaiting else None
         own = (
             entry["type"] == "transcript"
             and entry["role"] in _OWN_ROLES
