@@ -14,7 +14,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from gateway import asyncapi, openapi, pages, readiness, routes, scopes
+from gateway import agent_routes, asyncapi, openapi, pages, readiness, routes, scopes, webhooks
 from gateway.answer_cache import LOOKUP_TIMEOUT_S, AnswerCacheReader
 from gateway.auth import CredentialsBackend
 from gateway.auth_failures import AuthFailureMiddleware, AuthFailures, credentials_refused
@@ -27,11 +27,15 @@ from gateway.keys import ApiKeyEntry, KeyRing, digest, parse_entries
 from gateway.metrics import MetricsMiddleware, metrics_endpoint
 from gateway.middleware import RateLimitMiddleware
 from gateway.ownership import ConversationRegistry
+from gateway.projection import TranscriptProjection
 from gateway.ratelimit import RateLimiter
+from gateway.reminders import HandoffReminders
 from gateway.settings import GatewaySettings
 from gateway.socket_limits import OpenSockets
+from gateway.tickets import TicketConversations
 from gateway.token_route import issue_token
 from gateway.tokens import TokenService
+from gateway.transcripts import LocalTranscripts, RedisTranscripts, TranscriptStore
 from gateway.users import UserStore
 from gateway.websocket import chat_socket
 from runtime.redis import redis_client
@@ -42,7 +46,10 @@ log = logging.getLogger(__name__)
 def create_app(
     settings: GatewaySettings | None = None, bridge: KafkaBridge | None = None
 ) -> Starlette:
+    """``bridge`` stands in for the gateway's whole side of Kafka (tests): the transcript
+    projection and the reminder timer, Kafka's too, then do not run."""
     settings = settings or GatewaySettings()
+    own_kafka = bridge is None
     bridge = bridge or KafkaBridge(
         settings.kafka,
         create_topics=settings.kafka_create_topics,
@@ -63,13 +70,35 @@ def create_app(
     registry = ConversationRegistry(redis=redis, ttl_s=settings.conversation_ttl_s)
     auth_failures = AuthFailures(per_minute=settings.auth_failures_per_minute, redis=redis)
     trusted_proxies = parse_networks(settings.trusted_proxies)
+    transcripts: TranscriptStore = (
+        RedisTranscripts(redis, ttl_s=settings.conversation_ttl_s)
+        if redis is not None
+        else LocalTranscripts(ttl_s=settings.conversation_ttl_s)
+    )
+    projection = TranscriptProjection(settings.kafka, transcripts) if own_kafka else None
+    reminders = (
+        HandoffReminders(
+            transcripts,
+            bridge,
+            interval_s=settings.handoff_reminder_interval_s,
+            overdue_after_s=settings.handoff_overdue_after_s,
+        )
+        if own_kafka
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await bridge.start()
+        if projection is not None and reminders is not None:
+            projection.start()
+            reminders.start()
         try:
             yield
         finally:
+            if projection is not None and reminders is not None:
+                await reminders.stop()
+                await projection.stop()
             await bridge.stop()
             if redis is not None:
                 await redis.aclose()
@@ -79,6 +108,23 @@ def create_app(
         routes=[
             Route("/v1/chat", routes.chat, methods=["POST"]),
             Route("/v1/auth/token", issue_token, methods=["POST"]),
+            Route(
+                "/v1/conversations/{conversation_id}/messages",
+                agent_routes.post_message,
+                methods=["POST"],
+            ),
+            Route(
+                "/v1/conversations/{conversation_id}/messages",
+                agent_routes.get_messages,
+                methods=["GET"],
+            ),
+            Route(
+                "/v1/conversations/{conversation_id}/handback",
+                agent_routes.post_handback,
+                methods=["POST"],
+            ),
+            Route("/v1/webhooks/zendesk", webhooks.zendesk, methods=["POST"]),
+            Route("/v1/webhooks/freshdesk", webhooks.freshdesk, methods=["POST"]),
             Route("/health", routes.health, methods=["GET"]),
             Route("/ready", readiness.ready, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_route, methods=["GET"], include_in_schema=False),
@@ -120,6 +166,8 @@ def create_app(
     app.state.open_sockets = OpenSockets(settings.ws_max_connections_per_principal)
     app.state.answer_cache = answer_cache
     app.state.trusted_proxies = trusted_proxies
+    app.state.transcripts = transcripts
+    app.state.tickets = TicketConversations(redis)
     app.state.tokens = tokens
     app.state.conversations = ConversationAccess(registry, tokens, settings.conversation_ttl_s)
     app.state.readiness = readiness.ReadinessChecks(
@@ -128,6 +176,7 @@ def create_app(
         cache_s=settings.readiness_cache_s,
         chroma_url=settings.chroma_url,
         chroma_token=settings.chroma_auth_token,
+        projection=projection,
     )
     return app
 

@@ -18,15 +18,22 @@ class _TooLarge(Exception):
     pass
 
 
-async def parse_body(request: Request, model: type[ModelT], limit: int) -> ModelT | Response:
-    """The validated body, or the 413/422 response that refuses it."""
+async def read_body(request: Request, limit: int) -> bytes | Response:
+    """The raw body, or the 413 (or 400) response that refuses it."""
     try:
-        raw = await _read(request, limit)
+        return await _read(request, limit)
     except _TooLarge:
         return error_response(413, f"request body exceeds {limit} bytes")
     except ClientDisconnect:
         # Nobody reads this; it ends the request without an error traceback in the log.
         return error_response(400, "the client disconnected before sending the whole body")
+
+
+async def parse_body(request: Request, model: type[ModelT], limit: int) -> ModelT | Response:
+    """The validated body, or the 413/422 response that refuses it."""
+    raw = await read_body(request, limit)
+    if isinstance(raw, Response):
+        return raw
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -4,8 +4,11 @@ Every gateway instance reads all partitions of ``support.answers`` (and of
 ``support.deadletter``, to fail a caller whose request could not be processed) without a
 consumer group and resolves the callers it is holding; events for other instances'
 callers are skipped. This keeps any number of gateways stateless behind a load balancer.
+The same reader takes ``support.conversation-events`` from its end and hands each event of a
+conversation with a socket open here to that socket (``gateway/live.py``).
 Reading is the ``AnswerListener``'s job (``gateway/listener.py``); what the records mean
-is this module's.
+is this module's. Agents' actions are published here too, on the requests' topic, so the
+worker sees a conversation's questions and actions in one order.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
+from gateway.conversation_events import decode_event
 from gateway.listener import AnswerListener
+from gateway.live import LiveConversations
 from gateway.metrics import KAFKA_PRODUCE_ERRORS, KAFKA_PRODUCE_LATENCY
 from runtime.codec import decode
 from runtime.envelope import envelope
@@ -33,9 +38,16 @@ from runtime.errors import (
 from runtime.kafka import KafkaConnection
 from runtime.settings import WORKER_GROUP_ID
 from runtime.topics import ensure_topics, partitions_of
-from schemas import ChatAnswer, ChatDelta, ChatRequest, DeadLetter
+from schemas import AgentAction, ChatAnswer, ChatDelta, ChatRequest, DeadLetter
 from schemas.cloudevents import header_value
-from schemas.topics import ANSWER_DELTAS, ANSWERS, DEADLETTER, REQUEST_ID_HEADER, REQUESTS
+from schemas.topics import (
+    ANSWER_DELTAS,
+    ANSWERS,
+    CONVERSATION_EVENTS,
+    DEADLETTER,
+    REQUEST_ID_HEADER,
+    REQUESTS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +56,7 @@ _PROBE_TIMEOUT_S = 3.0
 _PUBLISH_GRACE_S = 1.0
 """Past the producer's own deadline, in case it never reports back."""
 _METADATA_ATTEMPTS = 20
-_LISTENED = frozenset({ANSWERS, ANSWER_DELTAS, DEADLETTER})
+_LISTENED = frozenset({ANSWERS, ANSWER_DELTAS, DEADLETTER, CONVERSATION_EVENTS})
 
 DeltaCallback = Callable[[ChatDelta], None]
 """Called on the event loop for each delta; must not block."""
@@ -84,8 +96,10 @@ class KafkaBridge:
         replication_factor: int = 1,
         worker_group: str = WORKER_GROUP_ID,
         publish_timeout_s: float = 5.0,
+        live: LiveConversations | None = None,
     ) -> None:
         self._kafka = connection
+        self.live = live or LiveConversations()
         self._create_topics = create_topics
         self._replication_factor = replication_factor
         self._worker_group = worker_group
@@ -151,6 +165,18 @@ class KafkaBridge:
         record = envelope(request, source=SOURCE, key=request.conversation_id)
         return record.send(self._producer, REQUESTS)
 
+    async def publish_action(self, action: AgentAction) -> None:
+        """Publish ``action`` and wait until Kafka has it; ``BrokerUnavailableError`` if not."""
+        record = envelope(action, source=SOURCE, key=action.conversation_id)
+        try:
+            await asyncio.wait_for(
+                record.send(self._producer, REQUESTS),
+                self._publish_timeout_s + _PUBLISH_GRACE_S,
+            )
+        except (KafkaError, TimeoutError) as exc:
+            KAFKA_PRODUCE_ERRORS.inc()
+            raise BrokerUnavailableError(f"Kafka did not accept the action: {exc!r}") from exc
+
     @property
     def waiting(self) -> int:
         return len(self._waiting)
@@ -182,7 +208,11 @@ class KafkaBridge:
     def _on_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Resolves the caller ``record`` answers, if this gateway holds it; raises
         ``EventDecodeError`` for a record that is not its topic's event."""
-        if record.value and self._concerns_us(record.headers):
+        if record.topic == CONVERSATION_EVENTS:
+            # The key is the conversation: other gateways' conversations are not decoded.
+            if record.value and record.key and record.key.decode(errors="replace") in self.live:
+                self.live.deliver(decode_event(record.value))
+        elif record.value and self._concerns_us(record.headers):
             self._resolve(record.topic, record.value)
 
     def _concerns_us(self, headers: Iterable[tuple[str, bytes | None]]) -> bool:

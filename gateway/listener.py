@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 RESTART_BACKOFF_S = 0.5
 """First pause before a dead listener is restarted; it doubles with each death in a row."""
 MAX_RESTART_BACKOFF_S = 30.0
-_STABLE_S = 60.0
+STABLE_S = 60.0
 """A listener that ran this long before dying starts its backoff over."""
 _MESSAGE_CHARS = 200
 """An error message in a log line is cut here: it may quote the record it failed on."""
@@ -128,7 +128,7 @@ class AnswerListener:
                 self._state = ListenerState.RUNNING
                 await self._fetch(self._consumer)
             except Exception as exc:
-                stable = time.monotonic() - began >= _STABLE_S
+                stable = time.monotonic() - began >= STABLE_S
                 deaths_in_a_row = 1 if stable else deaths_in_a_row + 1
                 delay = min(
                     self._restart_backoff_s * 2 ** (deaths_in_a_row - 1),

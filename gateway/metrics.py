@@ -75,6 +75,40 @@ ANSWER_LISTENER_RESTARTS = Counter(
 WEBSOCKET_CONNECTIONS = Gauge(
     "techgear_gateway_websocket_connections", "Open WebSocket connections."
 )
+TRANSCRIPT_RECORDS_SKIPPED = Counter(
+    "techgear_gateway_transcript_records_skipped_total",
+    "Records of support.conversation-events the transcript projection could not decode.",
+)
+TRANSCRIPT_PROJECTION_RESTARTS = Counter(
+    "techgear_gateway_transcript_projection_restarts_total",
+    "Times the transcript projection's consumer died and was restarted.",
+)
+AGENT_MESSAGES = Counter(
+    "techgear_gateway_agent_messages_total",
+    "Agents' messages accepted and published, by where they came from.",
+    ["source"],
+)
+HANDBACKS = Counter(
+    "techgear_gateway_handbacks_requested_total",
+    "Hand-backs to the bot requested, by where they came from.",
+    ["source"],
+)
+WEBHOOKS = Counter(
+    "techgear_gateway_webhooks_total",
+    "Helpdesk webhook deliveries by helpdesk and outcome.",
+    ["helpdesk", "outcome"],
+)
+HANDOFF_AWAITING = Gauge(
+    "techgear_handoff_awaiting_conversations", "Conversations waiting for a person."
+)
+HANDOFF_OVERDUE = Gauge(
+    "techgear_handoff_overdue_conversations",
+    "Conversations waiting for a person past the time they were promised a reply.",
+)
+HANDOFF_OLDEST_WAIT = Gauge(
+    "techgear_handoff_oldest_wait_seconds",
+    "How long the conversation waiting longest for a person has waited (0: none waits).",
+)
 
 
 class MetricsMiddleware:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas import (
     MAX_MESSAGE_CHARS,
+    Author,
     Category,
     ChatAnswer,
     ChatRequest,
     Customer,
     EscalationReason,
+    HandoffState,
     Source,
 )
 from schemas.answer_cache import CachedAnswer
+from schemas.events import UtcDateTime
 
 
 class ChatBody(BaseModel):
@@ -43,6 +48,14 @@ class ChatResponse(BaseModel):
     escalation_reason: EscalationReason | None
     sources: list[Source]
     cached: bool
+    forwarded: bool = False
+    """The message went to the person who owns the conversation; the bot did not answer."""
+    handoff_state: HandoffState = HandoffState.BOT
+    """Who owns the conversation now: ``bot``, ``awaiting_agent``, ``agent`` or ``closed``."""
+    expected_response_by: UtcDateTime | None = None
+    """When escalated or forwarded: by when a person is expected to reply."""
+    conversation_seq: int | None = None
+    """This reply's place in the conversation's transcript (``GET …/messages?after=``)."""
     conversation_token: str | None = None
     """Brings the caller back into this conversation (``X-Conversation-Token``); the only
     way back for a publishable key. Absent on WebSocket answers (``ready`` carries it)."""
@@ -59,6 +72,10 @@ class ChatResponse(BaseModel):
             escalation_reason=answer.escalation_reason,
             sources=answer.sources,
             cached=answer.cached,
+            forwarded=answer.forwarded,
+            handoff_state=answer.handoff_state,
+            expected_response_by=answer.expected_response_by,
+            conversation_seq=answer.transcript_seq,
         )
 
     @classmethod
@@ -74,6 +91,59 @@ class ChatResponse(BaseModel):
             sources=entry.sources,
             cached=True,
         )
+
+
+CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+
+
+class AgentMessageBody(BaseModel):
+    """``POST /v1/conversations/{conversation_id}/messages``: a person's reply."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    author: Author
+    message_id: str | None = Field(default=None, min_length=1, max_length=128)
+    """Idempotency key: the same id is delivered to the customer once."""
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must not be blank")
+        return value
+
+
+class HandbackBody(BaseModel):
+    """``POST /v1/conversations/{conversation_id}/handback`` (the body is optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    author: Author | None = None
+    message_id: str | None = Field(default=None, min_length=1, max_length=128)
+    """Idempotency key, as for messages."""
+
+
+class ActionAccepted(BaseModel):
+    conversation_id: str
+    action_id: str
+    status: Literal["accepted"] = "accepted"
+
+
+class ConversationMessages(BaseModel):
+    """``GET /v1/conversations/{conversation_id}/messages``: entries shaped as the
+    WebSocket's ``agent_message``, ``handoff`` and ``transcript`` messages."""
+
+    conversation_id: str
+    handoff_state: HandoffState
+    messages: list[dict[str, Any]]
+    last_seq: int
+
+
+class WebhookOutcome(BaseModel):
+    status: Literal["accepted", "ignored"]
+    reason: str | None = None
+    action_id: str | None = None
 
 
 class ErrorDetail(BaseModel):

@@ -10,11 +10,29 @@ from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.models import ChatBody, ChatResponse, ErrorResponse
+from gateway.agent_routes import DEFAULT_LIMIT, MAX_LIMIT
+from gateway.models import (
+    CONVERSATION_ID_PATTERN,
+    ActionAccepted,
+    AgentMessageBody,
+    ChatBody,
+    ChatResponse,
+    ConversationMessages,
+    ErrorResponse,
+    HandbackBody,
+    WebhookOutcome,
+)
 from gateway.token_route import TokenBody, TokenResponse
 
 _REF = "#/components/schemas/{model}"
 _SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}, {"bearer": []}]
+_CONVERSATION = {
+    "name": "conversation_id",
+    "in": "path",
+    "required": True,
+    "description": "the conversation (an Escalation's conversation_id, a ticket's external id)",
+    "schema": {"type": "string", "pattern": CONVERSATION_ID_PATTERN},
+}
 
 
 def _json(model: type[BaseModel]) -> dict[str, Any]:
@@ -33,6 +51,11 @@ def document() -> dict[str, Any]:
         ErrorResponse,
         TokenBody,
         TokenResponse,
+        AgentMessageBody,
+        HandbackBody,
+        ActionAccepted,
+        ConversationMessages,
+        WebhookOutcome,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     return {
@@ -69,10 +92,85 @@ def document() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json(ChatBody)},
                     "responses": {
                         "200": {"description": "the answer", "content": _json(ChatResponse)},
-                        **_errors(401, 403, 404, 413, 422, 429, 500, 503, 504),
+                        **_errors(401, 403, 404, 409, 413, 422, 429, 500, 503, 504),
                     },
                 }
             },
+            "/v1/conversations/{conversation_id}/messages": {
+                "post": {
+                    "summary": "A person's message to the customer (scope agent); the person "
+                    "takes the conversation from the bot",
+                    "security": _SECURITY,
+                    "parameters": [_CONVERSATION],
+                    "requestBody": {"required": True, "content": _json(AgentMessageBody)},
+                    "responses": {
+                        "202": {"description": "published", "content": _json(ActionAccepted)},
+                        **_errors(400, 401, 403, 404, 409, 413, 422, 429, 503),
+                    },
+                },
+                "get": {
+                    "summary": "The conversation's transcript after a conversation_seq: its "
+                    "owner (scope chat, X-Conversation-Token for a publishable key) or an agent",
+                    "security": _SECURITY,
+                    "parameters": [
+                        _CONVERSATION,
+                        {
+                            "name": "after",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 0, "default": 0},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": MAX_LIMIT,
+                                "default": DEFAULT_LIMIT,
+                            },
+                        },
+                        {
+                            "name": "X-Conversation-Token",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "entries in conversation_seq order",
+                            "content": _json(ConversationMessages),
+                        },
+                        **_errors(401, 403, 404, 422, 429, 503),
+                    },
+                },
+            },
+            "/v1/conversations/{conversation_id}/handback": {
+                "post": {
+                    "summary": "Give the conversation back to the bot (scope agent)",
+                    "security": _SECURITY,
+                    "parameters": [_CONVERSATION],
+                    "requestBody": {"required": False, "content": _json(HandbackBody)},
+                    "responses": {
+                        "202": {"description": "published", "content": _json(ActionAccepted)},
+                        **_errors(400, 401, 403, 404, 409, 413, 422, 429, 503),
+                    },
+                }
+            },
+            "/v1/webhooks/zendesk": _webhook(
+                "Zendesk ticket events (comment_added, status_changed), signed with "
+                "HMAC-SHA256 of timestamp + body (base64)",
+                [
+                    _header("X-Zendesk-Webhook-Signature"),
+                    _header("X-Zendesk-Webhook-Signature-Timestamp"),
+                ],
+            ),
+            "/v1/webhooks/freshdesk": _webhook(
+                "Freshdesk automation rule deliveries, with the shared secret",
+                [_header("X-TechGear-Webhook-Secret")],
+            ),
             "/v1/auth/token": {
                 "post": {
                     "summary": "Exchange a username and password for a signed JWT",
@@ -102,6 +200,29 @@ def document() -> dict[str, Any]:
                 }
             },
         },
+    }
+
+
+def _header(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+
+
+def _webhook(summary: str, headers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary + "; 404 while its secret is not configured",
+            "security": [],
+            "parameters": headers,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": {
+                "200": {"description": "not acted on", "content": _json(WebhookOutcome)},
+                "202": {"description": "acted on", "content": _json(WebhookOutcome)},
+                **_errors(400, 401, 404, 413, 429, 503),
+            },
+        }
     }
 
 

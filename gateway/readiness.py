@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.bridge import KafkaBridge, Probe
+from gateway.projection import TranscriptProjection
 from gateway.ratelimit import RateLimiter
 from runtime.chroma import heartbeat
 
@@ -65,8 +66,10 @@ class ReadinessChecks:
         cache_s: float,
         chroma_url: str | None = None,
         chroma_token: SecretStr | None = None,
+        projection: TranscriptProjection | None = None,
     ) -> None:
         self._bridge = bridge
+        self._projection = projection
         self._limiter = limiter
         self._chroma_url = chroma_url
         self._chroma_token = chroma_token
@@ -91,7 +94,12 @@ class ReadinessChecks:
     async def run(self) -> dict[str, Probe]:
         remote = await self._remote_probes()
         # In-process state costs nothing to read, so it is never stale.
-        return {**remote, "answer_listener": self._bridge.probe_listener()}
+        probes = {**remote, "answer_listener": self._bridge.probe_listener()}
+        if self._projection is not None:
+            # Not required: questions are answered without it; the transcript lags meanwhile.
+            writing, detail = self._projection.health()
+            probes["transcripts"] = Probe(writing, 0.0, detail, required=False)
+        return probes
 
     async def _remote_probes(self) -> dict[str, Probe]:
         async with self._lock:

@@ -13,6 +13,7 @@ from gateway.body import parse_body
 from gateway.bridge import KafkaBridge
 from gateway.conversations import CONVERSATION_NOT_FOUND, TOKEN_HEADER, ConversationAccess
 from gateway.errors import error_response
+from gateway.handoff import CONVERSATION_CLOSED, is_closed
 from gateway.metrics import ANSWER_CACHE
 from gateway.models import ChatBody, ChatResponse
 from gateway.settings import GatewaySettings
@@ -43,6 +44,13 @@ async def chat(request: Request) -> Response:
         conversation_id = await access.open(principal, body.conversation_id, token)
     except ConversationNotFoundError:
         return _not_found(request_id)
+    if await is_closed(request.app.state.transcripts, conversation_id):
+        return error_response(
+            409,
+            "this conversation was closed; omit conversation_id to start a new one",
+            code=CONVERSATION_CLOSED,
+            request_id=request_id,
+        )
     customer, verified = principal.customer(body.customer)
     chat_request = ChatRequest(
         request_id=request_id,

@@ -82,6 +82,23 @@ class GatewaySettings(RuntimeSettings, ChromaServerSettings):
     ws_max_connections_per_principal: int = Field(default=20, ge=1)
     """Open WebSockets one API key or user may hold on one gateway process."""
 
+    zendesk_webhook_secret: SecretStr | None = None
+    """The signing secret of the Zendesk webhook that calls ``POST /v1/webhooks/zendesk``;
+    unset: that webhook does not exist here (404)."""
+    freshdesk_webhook_secret: SecretStr | None = None
+    """The secret the Freshdesk automation rule sends in ``X-TechGear-Webhook-Secret`` to
+    ``POST /v1/webhooks/freshdesk``; unset: that webhook does not exist here (404)."""
+    webhook_max_age_s: int = Field(default=300, ge=10)
+    """A Zendesk delivery signed longer ago (or further ahead) than this is refused as a
+    replay; keep the gateways' clocks in sync (NTP)."""
+    webhook_max_body_bytes: int = Field(default=262_144, ge=1024)
+    """A webhook body larger than this is refused with 413 before its signature is checked."""
+    handoff_reminder_interval_s: float = Field(default=30.0, gt=0)
+    """How often each gateway looks for conversations waiting too long for a person."""
+    handoff_overdue_after_s: int = Field(default=0, ge=0)
+    """A wait is overdue this long after the reply's expected time (the handoff's
+    ``expected_response_by``): the customer gets one reminder and the overdue gauge counts it."""
+
     @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:

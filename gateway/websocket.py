@@ -21,7 +21,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from gateway import scopes
 from gateway.auth import ORIGIN_NOT_ALLOWED, SUBPROTOCOL, Principal
 from gateway.bridge import KafkaBridge
+from gateway.conversation_events import ConversationEvent, Entry, entry_of
 from gateway.conversations import CONVERSATION_NOT_FOUND, ConversationAccess, offered_token
+from gateway.feed import TranscriptFeed
+from gateway.handoff import CONVERSATION_CLOSED, is_closed
 from gateway.metrics import (
     ANSWER_CACHE,
     RATE_LIMITED,
@@ -33,6 +36,7 @@ from gateway.models import ChatResponse
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.socket_limits import TOKEN_EXPIRED, OpenSockets, admit, seconds_left
+from gateway.transcripts import TranscriptStore
 from runtime import correlation
 from runtime.errors import (
     BrokerUnavailableError,
@@ -46,6 +50,7 @@ from schemas import (
     ChatDelta,
     ChatRequest,
     Customer,
+    HandoffState,
     new_id,
 )
 
@@ -54,6 +59,10 @@ log = logging.getLogger(__name__)
 _OUTBOX_SIZE = 512
 _SEND_TIMEOUT_S = 10.0
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_AFTER = re.compile(r"^[0-9]{1,15}$")
+_OWN_ROLES = frozenset({"customer", "assistant"})
+_ANSWER_SUFFIX = ":answer"
+"""The worker's transcript message id of an answer: the request id and this."""
 # Query parameters that once carried a credential; a URL is logged and kept in histories.
 _URL_CREDENTIALS = frozenset({"api_key", "access_token", "token", "conversation_token"})
 CLOSE_CREDENTIAL_IN_URL = 4400
@@ -89,6 +98,7 @@ class ChatSession:
         conversation_id: str,
         principal: Principal,
         conversation_token: str,
+        after: int = 0,
     ) -> None:
         app_state = websocket.app.state
         self._ws = websocket
@@ -104,16 +114,37 @@ class ChatSession:
         self._seq = 0
         self._asks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._store: TranscriptStore = app_state.transcripts
+        self._asked: set[str] = set()
+        """Request ids of this connection's questions: it gets their answers as ``answer``."""
+        self._handoff_notice: str | None = None
+        self._feed = TranscriptFeed(
+            self._store, conversation_id, after=after, send=self._push_entry
+        )
 
     async def run(self) -> None:
+        live = self._bridge.live
+        # Watched before the store is read: nothing published in between is missed.
+        live.watch(self._conversation_id, self._on_event)
+        try:
+            await self._run()
+        finally:
+            live.unwatch(self._conversation_id, self._on_event)
+            await self._feed.close()
+
+    async def _run(self) -> None:
+        transcript = await self._feed.open()
         sender = asyncio.create_task(self._send_loop())
         self.push(
             {
                 "type": "ready",
                 "conversation_id": self._conversation_id,
                 "conversation_token": self._conversation_token,
+                "handoff_state": (transcript.handoff_state if transcript else HandoffState.BOT),
+                "last_seq": transcript.last_seq if transcript else 0,
             }
         )
+        self._feed.release(transcript)
         # A socket lives no longer than its credential, idle or not.
         credential = asyncio.timeout(seconds_left(self._ws.user.expires_at))
         try:
@@ -149,6 +180,22 @@ class ChatSession:
             log.warning("websocket client too slow; disconnecting")
             self._closing = True
             asyncio.create_task(self._close(CLOSE_TOO_SLOW))
+
+    def _on_event(self, event: ConversationEvent) -> None:
+        self._feed.offer(entry_of(event))
+
+    def _push_entry(self, entry: Entry) -> None:
+        if entry["type"] == "handoff":
+            # What the current wait's escalation tells the customer; none once it is over.
+            awaiting = entry["state"] == HandoffState.AWAITING_AGENT
+            self._handoff_notice = entry["notice"] if awaiting else None
+        own = (
+            entry["type"] == "transcript"
+            and entry["role"] in _OWN_ROLES
+            and entry["message_id"].removesuffix(_ANSWER_SUFFIX) in self._asked
+        )
+        if not own:
+            self.push(dict(entry))
 
     def error(self, code: str, message: str, **extra: Any) -> None:
         self.push({"type": "error", "code": code, "message": message, **extra})
@@ -224,6 +271,14 @@ class ChatSession:
     async def _ask(self, ask: AskMessage) -> None:
         request_id = new_id()
         correlation.bind(request_id=request_id, conversation_id=self._conversation_id)
+        if await is_closed(self._store, self._conversation_id):
+            self.error(
+                CONVERSATION_CLOSED,
+                "this conversation was closed; start a new one",
+                client_message_id=ask.client_message_id,
+            )
+            return
+        self._asked.add(request_id)
         customer, verified = self._principal.customer(ask.customer)
         request = ChatRequest(
             request_id=request_id,
@@ -285,7 +340,12 @@ class ChatSession:
                     "type": "escalation",
                     "request_id": answer.request_id,
                     "reason": answer.escalation_reason,
-                    "message": "A person from our support team will follow up here.",
+                    "message": self._handoff_notice or answer.answer,
+                    "expected_response_by": (
+                        answer.expected_response_by.isoformat()
+                        if answer.expected_response_by
+                        else None
+                    ),
                 }
             )
         ANSWER_CACHE.labels("hit" if answer.cached else "miss").inc()
@@ -334,6 +394,12 @@ async def chat_socket(websocket: WebSocket) -> None:
             "conversation_id must match [A-Za-z0-9._:-]{1,128}",
         )
         return
+    after = websocket.query_params.get("after", "0")
+    if not _AFTER.match(after):
+        await refuse(
+            websocket, 1008, "invalid_after", "after must be a conversation_seq (an integer ≥ 0)"
+        )
+        return
     sockets: OpenSockets = websocket.app.state.open_sockets
     identity = rate_limit_identity(websocket.scope, websocket.app.state.trusted_proxies)
     refusal = await admit(sockets, websocket.app.state.limiter, identity)
@@ -348,7 +414,7 @@ async def chat_socket(websocket: WebSocket) -> None:
         conversation_id, token = opened
         WEBSOCKET_CONNECTIONS.inc()
         try:
-            await ChatSession(websocket, conversation_id, principal, token).run()
+            await ChatSession(websocket, conversation_id, principal, token, int(after)).run()
         finally:
             WEBSOCKET_CONNECTIONS.dec()
     finally:

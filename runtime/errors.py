@@ -21,6 +21,7 @@
     │   ├── ProcessingFailedError        gateway: the worker dead-lettered the request -> 500
     │   │   └── ConversationNotOwnedError  ... refusing its conversation -> 404
     │   ├── ConversationNotFoundError    gateway: not the caller's conversation -> 404
+    │   ├── ConversationClosedError      gateway: the conversation was closed -> 409
     │   ├── TokenError                   gateway: a JWT missing, malformed, expired or
     │   │                                wrongly signed -> 401
     │   └── HelpdeskPermanentError       helpdesk bridge, each with its dead letter's reason:
@@ -140,6 +141,10 @@ class ConversationNotOwnedError(ProcessingFailedError):
 
 class ConversationNotFoundError(PermanentError):
     """Not this caller's conversation (or no conversation at all)."""
+
+
+class ConversationClosedError(PermanentError):
+    """The conversation was closed: nobody may write into it any more."""
 
 
 class TokenError(PermanentError):

@@ -94,7 +94,7 @@ def evaluate(train_dir: Path, eval_path: Path) -> None:
     click.echo(run_evaluation(train_dir, eval_path).render())
 
 
-_SCOPES = click.Choice(["chat", "escalations:read", "admin"])
+_SCOPES = click.Choice(["chat", "escalations:read", "admin", "agent"])
 
 
 @main.group()

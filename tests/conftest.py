@@ -390,6 +390,10 @@ OTHER_CHAT_KEY = "other-chat-key-" + "o" * 24
 PUBLISHABLE_KEY = "tgp_publishable-" + "p" * 24
 SHOP_ORIGIN = "https://shop.example"
 """The one origin ``PUBLISHABLE_KEY`` is accepted from."""
+AGENT_KEY = "agent-key-" + "g" * 24
+"""A key with the agent scope: the agent API of human handoff."""
+ZENDESK_WEBHOOK_SECRET = "zendesk-signing-secret-" + "z" * 16
+FRESHDESK_WEBHOOK_SECRET = "freshdesk-shared-secret-" + "f" * 16
 WORKER_METRICS_PORT = int(os.environ.get("TEST_WORKER_METRICS_PORT", "19108"))
 
 
@@ -413,8 +417,11 @@ def gateway_env(kafka_bootstrap: str, redis_url: str, users_file: Path) -> dict[
                 f"{digest(ADMIN_KEY).hex()}=admin",
                 f"{digest(OTHER_CHAT_KEY).hex()}=chat",
                 f"{digest(PUBLISHABLE_KEY).hex()}=chat;publishable={SHOP_ORIGIN}",
+                f"{digest(AGENT_KEY).hex()}=agent",
             ]
         ),
+        ZENDESK_WEBHOOK_SECRET=ZENDESK_WEBHOOK_SECRET,
+        FRESHDESK_WEBHOOK_SECRET=FRESHDESK_WEBHOOK_SECRET,
         JWT_SECRET=JWT_SECRET,
         USERS_FILE=str(users_file),
         REQUEST_TIMEOUT_S="20",

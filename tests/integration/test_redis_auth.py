@@ -24,6 +24,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from gateway.answer_cache import LOOKUP_TIMEOUT_S, AnswerCacheReader
 from gateway.ownership import ConversationRegistry
 from gateway.ratelimit import RateLimiter
+from gateway.tickets import TicketConversations
+from gateway.transcripts import RedisTranscripts
 from runtime.redis import (
     ANSWER_PREFIX,
     ANSWER_SCOPE_KEY,
@@ -32,16 +34,18 @@ from runtime.redis import (
     HELPDESK_PREFIX,
     HELPDESK_TICKET_PREFIX,
     RATE_LIMIT_PREFIX,
+    TRANSCRIPT_PREFIX,
     RedisSettings,
     answer_key,
     redis_client,
 )
-from schemas import Category, Source
+from schemas import Category, HandoffState, Source
 from schemas.answer_cache import AnswerScope
 from streams.cache import RedisAnswerCache
 from streams.outcome import Outcome
 from techgear.processes import stop as stop_process
 from tests.certificates import Certificates, issue_certificates
+from tests.handoff_events import handoff, message
 from tests.integration.conftest import wait_for
 from tests.integration.test_helpdesk import (  # noqa: F401  (fixtures used by name)
     assert_made_exactly_once,
@@ -64,8 +68,10 @@ TLS_REDIS_PORT = int(os.environ.get("TEST_TLS_REDIS_PORT", "16680"))
 ACL_RULES = {
     "gateway": (
         f"~{RATE_LIMIT_PREFIX}* ~{AUTH_FAILURES_PREFIX}* ~{CONVERSATION_OWNER_PREFIX}* "
-        f"%R~{ANSWER_PREFIX}* %R~{ANSWER_SCOPE_KEY} resetchannels -@all +ping +select +get "
-        "+evalsha +script|load +time +hmget +hset +pexpire +set +expire"
+        f"~{TRANSCRIPT_PREFIX}* %R~{ANSWER_PREFIX}* %R~{ANSWER_SCOPE_KEY} "
+        f"%R~{HELPDESK_TICKET_PREFIX}* resetchannels -@all +ping +select +get "
+        "+evalsha +script|load +time +hmget +hset +hget +pexpire +set +expire +zadd +zcount "
+        "+zrange +zrangebyscore +zremrangebyrank +zrem +multi +exec +discard"
     ),
     "worker": (
         f"~{ANSWER_PREFIX}* ~{ANSWER_SCOPE_KEY} resetchannels -@all +ping +select +get +set"
@@ -210,6 +216,24 @@ async def test_gateway_answers_from_the_cache_the_worker_filled_as_its_own_user(
         await reader.close()
 
     assert cached is not None and cached.answer == "It holds answers."
+
+
+async def test_gateway_keeps_transcripts_and_reads_ticket_records_as_its_own_user(
+    gateway_redis: Redis,
+) -> None:
+    store = RedisTranscripts(gateway_redis, ttl_s=60)
+    conversation = f"c-{uuid.uuid4().hex}"
+    await store.append(handoff(conversation, 1, HandoffState.AWAITING_AGENT))
+    await store.append(message(conversation, 2))
+    transcript = await store.read(conversation)
+    waiting = [a.conversation_id for a in await store.awaiting()]
+    claimed = await store.claim_reminder(conversation, 1)
+    unknown_ticket = await TicketConversations(gateway_redis).conversation_of("zendesk", "1")
+
+    assert transcript is not None and transcript.last_seq == 2
+    assert conversation in waiting and claimed and unknown_ticket is None
+    with pytest.raises(NoPermissionError):
+        await gateway_redis.set(f"{HELPDESK_TICKET_PREFIX}zendesk:1", conversation)
 
 
 async def test_gateway_user_may_not_touch_the_workers_or_the_helpdesks_keys(

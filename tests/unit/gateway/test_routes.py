@@ -92,6 +92,10 @@ def test_answer_follows_the_contract(client: TestClient, bridge: ScriptedBridge)
         "escalation_reason",
         "sources",
         "cached",
+        "forwarded",
+        "handoff_state",
+        "expected_response_by",
+        "conversation_seq",
         "conversation_token",
     }
     [asked] = bridge.asked
