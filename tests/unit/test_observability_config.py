@@ -77,6 +77,7 @@ def test_dashboards_cover_every_area_and_use_the_provisioned_datasource() -> Non
         "Cache and rate limiting",
         "Kafka",
         "LLM",
+        "Human handoff",
     }
     datasource = yaml.safe_load(
         (DOCKER / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
