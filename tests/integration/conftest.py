@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -243,3 +244,45 @@ def deliver_webhooks_to(gateway_url: str) -> None:
             "freshdesk_secret": FRESHDESK_WEBHOOK_SECRET,
         },
     ).raise_for_status()
+
+
+async def zendesk_ticket(conversation_id: str) -> dict[str, Any]:
+    """The fake Zendesk's ticket for the conversation, once the bridge has made it."""
+    found: list[dict[str, Any]] = []
+
+    async def made() -> bool:
+        tickets = (await inspect())["tickets"]["zendesk"]
+        found[:] = [t for t in tickets if t.get("external_id") == conversation_id]
+        return bool(found)
+
+    await wait_until(made, f"a Zendesk ticket for {conversation_id}", timeout_s=90)
+    [ticket] = found
+    return ticket
+
+
+async def inspect() -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        state: dict[str, Any] = (await client.get(f"{FAKE_URL}/_inspect")).json()
+    return state
+
+
+async def as_the_agent(path: str, deliver: int = 1, **body: Any) -> list[Any]:
+    """Acts on the fake helpdesk as its agent; the status of each webhook delivery."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(f"{FAKE_URL}/_agent/{path}?deliver={deliver}", json=body)
+    response.raise_for_status()
+    return [d["status"] for d in response.json()["deliveries"]]
+
+
+async def customer_replies(ticket: dict[str, Any]) -> list[dict[str, Any]]:
+    """The public comments on the fake Zendesk ``ticket`` not written by its agents: the
+    customer's messages the bridge passed on."""
+    public = (await inspect())["public_comments"]["zendesk"]
+    return [c for c in public if c["ticket_id"] == ticket["id"] and "agent" not in c]
+
+
+async def customer_replied(ticket: dict[str, Any]) -> None:
+    async def replied() -> bool:
+        return bool(await customer_replies(ticket))
+
+    await wait_until(replied, "the customer's message on the ticket", timeout_s=60)

@@ -32,10 +32,13 @@ from tests.conftest import (
     stop_process,
 )
 from tests.integration.conftest import (
-    FAKE_URL,
+    as_the_agent,
+    customer_replied,
+    customer_replies,
     deliver_webhooks_to,
     start_bridge,
     wait_until,
+    zendesk_ticket,
 )
 from tests.integration.test_handoff_gateway import (
     Gateways,
@@ -134,34 +137,6 @@ async def escalated(socket: Socket) -> dict[str, Any]:
     return first(seen, "handoff", state="awaiting_agent")
 
 
-async def zendesk_ticket(conversation_id: str) -> dict[str, Any]:
-    """The fake Zendesk's ticket for the conversation, once the bridge has made it."""
-    found: list[dict[str, Any]] = []
-
-    async def made() -> bool:
-        tickets = (await inspect())["tickets"]["zendesk"]
-        found[:] = [t for t in tickets if t.get("external_id") == conversation_id]
-        return bool(found)
-
-    await wait_until(made, f"a Zendesk ticket for {conversation_id}", timeout_s=90)
-    [ticket] = found
-    return ticket
-
-
-async def inspect() -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        state: dict[str, Any] = (await client.get(f"{FAKE_URL}/_inspect")).json()
-    return state
-
-
-async def as_the_agent(path: str, deliver: int = 1, **body: Any) -> list[Any]:
-    """Acts on the fake helpdesk as its agent; the status of each webhook delivery."""
-    async with httpx.AsyncClient(timeout=30) as client:
-        response = await client.post(f"{FAKE_URL}/_agent/{path}?deliver={deliver}", json=body)
-    response.raise_for_status()
-    return [d["status"] for d in response.json()["deliveries"]]
-
-
 def scrape(url: str, headers: dict[str, str] | None = None) -> Samples:
     text = httpx.get(url, headers=headers or {}, timeout=10).text
     return {
@@ -215,14 +190,7 @@ async def test_a_zendesk_agent_takes_over_answers_once_and_hands_back_to_the_bot
     await socket.ask(ORDER)
     forwarded = first(await socket.until(has("answer", forwarded=True)), "answer")
 
-    async def on_the_ticket() -> list[dict[str, Any]]:
-        public = (await inspect())["public_comments"]["zendesk"]
-        return [c for c in public if c["ticket_id"] == ticket["id"] and "agent" not in c]
-
-    async def customer_replied() -> bool:
-        return bool(await on_the_ticket())
-
-    await wait_until(customer_replied, "the customer's message on the ticket", timeout_s=60)
+    await customer_replied(ticket)
     solved = await as_the_agent(f"zendesk/tickets/{ticket['id']}/status", status="solved")
     handback = first(await socket.until(has("handoff", state="bot")), "handoff")
     await socket.ask(PRICE_QUESTION)
@@ -231,7 +199,7 @@ async def test_a_zendesk_agent_takes_over_answers_once_and_hands_back_to_the_bot
     stored = await until_projected(gateways.b, cid, last["conversation_seq"])
     owner = (await messages(gateways.b, cid, API_KEY)).json()
     by_agent = (await messages(gateways.a, cid, AGENT_KEY)).json()
-    replies = await on_the_ticket()
+    replies = await customer_replies(ticket)
     worker_after, b_after = worker_metrics(), gateway_metrics(gateways.b)
 
     assert escalation["expected_response_by"] == waiting["expected_response_by"] is not None
