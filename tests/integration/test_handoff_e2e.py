@@ -7,9 +7,10 @@ webhook, the customer's answer lands on the ticket, solving it hands the convers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +60,8 @@ HUMAN_PLEASE = "I want to talk to a human"
 ORDER = "My order number is TG-48213"
 PRICE_QUESTION = "What is the price of SmartWatch Pro X?"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+Seen = list[dict[str, Any]]
+"""Messages a socket received, in order."""
 
 
 class Socket:
@@ -71,9 +74,7 @@ class Socket:
     async def ask(self, question: str) -> None:
         await self.ws.send(json.dumps({"type": "ask", "message": question}))
 
-    async def until(
-        self, done: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 60
-    ) -> list[dict[str, Any]]:
+    async def until(self, done: Callable[[Seen], bool], timeout_s: float = 60) -> Seen:
         """Receive until ``done`` holds for what arrived meanwhile; that."""
         start = len(self.received)
         async with asyncio.timeout(timeout_s):
@@ -96,38 +97,35 @@ class Socket:
         return max((m.get("conversation_seq") or 0 for m in self.received), default=0)
 
 
-def has(kind: str, **fields: Any) -> Callable[[list[dict[str, Any]]], bool]:
-    def found(seen: list[dict[str, Any]]) -> bool:
-        return any(
-            m["type"] == kind and all(m.get(k) == v for k, v in fields.items()) for m in seen
-        )
-
-    return found
+def matches(message: dict[str, Any], kind: str, fields: dict[str, Any]) -> bool:
+    return message["type"] == kind and all(message.get(k) == v for k, v in fields.items())
 
 
-def both(*conditions: Callable[[list[dict[str, Any]]], bool]) -> Callable[..., bool]:
+def has(kind: str, **fields: Any) -> Callable[[Seen], bool]:
+    return lambda seen: any(matches(m, kind, fields) for m in seen)
+
+
+def both(*conditions: Callable[[Seen], bool]) -> Callable[[Seen], bool]:
     return lambda seen: all(condition(seen) for condition in conditions)
 
 
-def first(seen: list[dict[str, Any]], kind: str, **fields: Any) -> dict[str, Any]:
-    return next(
-        m for m in seen if m["type"] == kind and all(m.get(k) == v for k, v in fields.items())
-    )
+def first(seen: Seen, kind: str, **fields: Any) -> dict[str, Any]:
+    return next(m for m in seen if matches(m, kind, fields))
+
+
+OpenSocket = Callable[..., Awaitable[Socket]]
 
 
 @pytest.fixture
-async def socket_on(gateways: Gateways) -> AsyncIterator[Callable[..., Any]]:
-    """Opens customer sockets (``API_KEY``'s) and closes them after the test."""
-    opened: list[Any] = []
+async def socket_on() -> AsyncIterator[OpenSocket]:
+    """Opens customer sockets (``API_KEY``'s) on a gateway; all closed after the test."""
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def open_socket(gateway_url: str, **params: str) -> Socket:
-        connection = customer_socket(gateway_url, **params)
-        opened.append(connection)
-        return Socket(await connection.__aenter__())
+        async def open_socket(gateway_url: str, **params: str) -> Socket:
+            connection = customer_socket(gateway_url, **params)
+            return Socket(await stack.enter_async_context(connection))
 
-    yield open_socket
-    for connection in reversed(opened):
-        await connection.__aexit__(None, None, None)
+        yield open_socket
 
 
 async def escalated(socket: Socket) -> dict[str, Any]:
@@ -162,11 +160,11 @@ def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
 async def test_a_zendesk_agent_takes_over_answers_once_and_hands_back_to_the_bot(
     gateways: Gateways,
     zendesk_bridge: subprocess.Popen[bytes],
-    socket_on: Callable[..., Any],
+    socket_on: OpenSocket,
 ) -> None:
     deliver_webhooks_to(gateways.b)
     worker_before, b_before = worker_metrics(), gateway_metrics(gateways.b)
-    socket: Socket = await socket_on(gateways.a)
+    socket = await socket_on(gateways.a)
     cid = (await socket.until(has("ready")))[0]["conversation_id"]
 
     waiting = await escalated(socket)
@@ -283,10 +281,10 @@ def summary(entry: dict[str, Any]) -> tuple[str, str, str]:
 async def test_the_agent_api_on_one_gateway_reaches_the_customer_on_the_other_until_closed(
     gateways: Gateways,
     zendesk_bridge: subprocess.Popen[bytes],
-    socket_on: Callable[..., Any],
+    socket_on: OpenSocket,
 ) -> None:
     deliver_webhooks_to(gateways.b)
-    socket: Socket = await socket_on(gateways.a)
+    socket = await socket_on(gateways.a)
     cid = (await socket.until(has("ready")))[0]["conversation_id"]
     await escalated(socket)
     ticket = await zendesk_ticket(cid)
@@ -322,12 +320,12 @@ async def test_a_freshdesk_agent_reply_and_resolution_reach_the_customer(
     fake_helpdesks: str,
     kafka_bootstrap: str,
     redis_url: str,
-    socket_on: Callable[..., Any],
+    socket_on: OpenSocket,
 ) -> None:
     deliver_webhooks_to(gateways.b)
     bridge = start_bridge("freshdesk", kafka_bootstrap, redis_url)
     try:
-        socket: Socket = await socket_on(gateways.a)
+        socket = await socket_on(gateways.a)
         cid = (await socket.until(has("ready")))[0]["conversation_id"]
         await escalated(socket)
         ticket_id = await freshdesk_ticket(redis_url, cid)
@@ -392,11 +390,11 @@ def restartable_gateway(
 async def test_an_agent_message_in_flight_while_the_customers_gateway_dies_arrives_once(
     gateways: Gateways,
     restartable_gateway: Callable[[], subprocess.Popen[bytes]],
-    socket_on: Callable[..., Any],
+    socket_on: OpenSocket,
 ) -> None:
     gateway = restartable_gateway()
     a = f"http://127.0.0.1:{GATEWAY_PORT + 24}"
-    before: Socket = await socket_on(a)
+    before = await socket_on(a)
     cid = (await before.until(has("ready")))[0]["conversation_id"]
     await escalated(before)
     path = f"/v1/conversations/{cid}/messages"
@@ -413,7 +411,7 @@ async def test_an_agent_message_in_flight_while_the_customers_gateway_dies_arriv
     await before.drain()
     await say("Sent while you were away.")
     restartable_gateway()
-    after: Socket = await socket_on(a, conversation_id=cid, after=str(before.last_seq()))
+    after = await socket_on(a, conversation_id=cid, after=str(before.last_seq()))
     ready = (await after.until(has("ready")))[0]
     await after.until(has("agent_message", text="Sent while you were away."))
     await say("Live again.")
