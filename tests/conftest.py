@@ -433,24 +433,32 @@ def gateway_env(kafka_bootstrap: str, redis_url: str, users_file: Path) -> dict[
     )
 
 
+def start_gateway(env: dict[str, str], port: int, worker: WorkerProcess) -> subprocess.Popen[bytes]:
+    """A `techgear gateway` child process on ``port``, once ready (a test may kill it)."""
+    with (STATE_DIR / f"gateway-{port}.log").open("ab") as log:  # the child keeps its own
+        process = subprocess.Popen(
+            [sys.executable, "-m", "techgear", "gateway"],
+            env=env | {"GATEWAY_PORT": str(port)},
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", [process, worker.process])
+    except BaseException:
+        stop_process(process)
+        raise
+    return process
+
+
 @contextlib.contextmanager
 def running_gateway(env: dict[str, str], port: int, worker: WorkerProcess) -> Iterator[str]:
     """A `techgear gateway` child process on ``port``, ready; stopped on exit."""
-    log = (STATE_DIR / f"gateway-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "techgear", "gateway"],
-        env=env | {"GATEWAY_PORT": str(port)},
-        cwd=REPO,
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process = start_gateway(env, port, worker)
     try:
-        wait_until_ready(url, [process, worker.process])
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(process)
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, RecordMetadata
@@ -20,6 +26,14 @@ from schemas import (
     new_id,
 )
 from schemas.topics import CONVERSATION_EVENTS, REQUESTS
+from tests.conftest import (
+    FRESHDESK_WEBHOOK_SECRET,
+    REPO,
+    STATE_DIR,
+    ZENDESK_WEBHOOK_SECRET,
+    process_env,
+    stop_process,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +163,126 @@ async def produce_raw(
         return await producer.send_and_wait(topic, value=value, key=key, headers=list(headers))
     finally:
         await producer.stop()
+
+
+FAKE_PORT = int(os.environ.get("TEST_FAKE_HELPDESK_PORT", "18901"))
+FAKE_URL = f"http://127.0.0.1:{FAKE_PORT}"
+
+
+@pytest.fixture(scope="module")
+def fake_helpdesks() -> Iterator[str]:
+    """The fake Zendesk and Freshdesk (tests/integration/fake_helpdesks.py) on ``FAKE_PORT``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.fake_helpdesks", str(FAKE_PORT)], cwd=REPO
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{FAKE_URL}/_inspect", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    yield FAKE_URL
+    stop_process(process)
+
+
+def start_bridge(
+    target: str,
+    kafka_bootstrap: str,
+    redis_url: str,
+    log_path: Path | None = None,
+    **settings: str,
+) -> subprocess.Popen[bytes]:
+    env = process_env(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        REDIS_URL=redis_url,
+        HELPDESK_BACKOFF_S="0.2",
+        FRESHDESK_SEARCH_LAG_S="3",  # the fake's search trails by 1 s
+        ZENDESK_URL=FAKE_URL,
+        ZENDESK_EMAIL="bot@techgear.in",
+        ZENDESK_API_TOKEN="zd-token",
+        FRESHDESK_URL=FAKE_URL,
+        FRESHDESK_API_KEY="fd-key",
+        # No ticket quota unless a test sets one: the topic holds every earlier test's
+        # escalations, most of them from the one test API key, and a bridge reading them
+        # all would otherwise spend that principal's quota before the test's own.
+        **(
+            {"HELPDESK_METRICS_PORT": "0", "HELPDESK_TICKETS_PER_PRINCIPAL_PER_HOUR": "0"}
+            | settings
+        ),
+    )
+    log_path = log_path or STATE_DIR / f"helpdesk-{target}.log"
+    with log_path.open("ab") as log:  # the child keeps its own
+        return subprocess.Popen(
+            [sys.executable, "-m", "techgear", "helpdesk", "--target", target],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+        )
+
+
+@pytest.fixture(scope="module")
+def zendesk_bridge(
+    fake_helpdesks: str, kafka_bootstrap: str, redis_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`techgear helpdesk --target zendesk` against the fake, for the module's tests."""
+    bridge = start_bridge("zendesk", kafka_bootstrap, redis_url)
+    yield bridge
+    stop_process(bridge)
+
+
+def deliver_webhooks_to(gateway_url: str) -> None:
+    """The fake helpdesks deliver their webhooks to ``gateway_url``, signed with the secrets
+    the test gateways hold."""
+    httpx.post(
+        f"{FAKE_URL}/_webhooks",
+        json={
+            "zendesk": f"{gateway_url}/v1/webhooks/zendesk",
+            "freshdesk": f"{gateway_url}/v1/webhooks/freshdesk",
+            "zendesk_secret": ZENDESK_WEBHOOK_SECRET,
+            "freshdesk_secret": FRESHDESK_WEBHOOK_SECRET,
+        },
+    ).raise_for_status()
+
+
+async def zendesk_ticket(conversation_id: str) -> dict[str, Any]:
+    """The fake Zendesk's ticket for the conversation, once the bridge has made it."""
+    found: list[dict[str, Any]] = []
+
+    async def made() -> bool:
+        tickets = (await inspect())["tickets"]["zendesk"]
+        found[:] = [t for t in tickets if t.get("external_id") == conversation_id]
+        return bool(found)
+
+    await wait_until(made, f"a Zendesk ticket for {conversation_id}", timeout_s=90)
+    [ticket] = found
+    return ticket
+
+
+async def inspect() -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        state: dict[str, Any] = (await client.get(f"{FAKE_URL}/_inspect")).json()
+    return state
+
+
+async def as_the_agent(path: str, deliver: int = 1, **body: Any) -> list[Any]:
+    """Acts on the fake helpdesk as its agent; the status of each webhook delivery."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(f"{FAKE_URL}/_agent/{path}?deliver={deliver}", json=body)
+    response.raise_for_status()
+    return [d["status"] for d in response.json()["deliveries"]]
+
+
+async def customer_replies(ticket: dict[str, Any]) -> list[dict[str, Any]]:
+    """The public comments on the fake Zendesk ``ticket`` not written by its agents: the
+    customer's messages the bridge passed on."""
+    public = (await inspect())["public_comments"]["zendesk"]
+    return [c for c in public if c["ticket_id"] == ticket["id"] and "agent" not in c]
+
+
+async def customer_replied(ticket: dict[str, Any]) -> None:
+    async def replied() -> bool:
+        return bool(await customer_replies(ticket))
+
+    await wait_until(replied, "the customer's message on the ticket", timeout_s=60)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, WebSocket, async_playwright, expect
 
 from tests.conftest import API_KEY, STATE_DIR
+from tests.integration.conftest import (
+    as_the_agent,
+    customer_replied,
+    customer_replies,
+    deliver_webhooks_to,
+    zendesk_ticket,
+)
 from tests.integration.handoff_stand_in import StandInGateway, bot_answer, serving
 
 pytestmark = pytest.mark.integration
@@ -110,6 +119,68 @@ async def test_chat_page_sends_the_key_as_a_subprotocol_never_in_the_url(
 
     assert await page.evaluate("socket.protocol") == "techgear.v1"
     assert socket_urls and all(API_KEY not in url and "api_key" not in url for url in socket_urls)
+    await page.close()
+
+
+async def test_a_person_from_zendesk_takes_over_the_page_and_hands_back_to_the_bot(
+    browser: Browser, gateway_url: str, zendesk_bridge: subprocess.Popen[bytes]
+) -> None:
+    """The real stack: session gateway and worker, the helpdesk bridge, the fake Zendesk
+    delivering its signed webhooks to the gateway."""
+    deliver_webhooks_to(gateway_url)
+    page = await browser.new_page()
+    conversations: list[str] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        def on_frame(frame: str | bytes) -> None:
+            message = json.loads(frame)
+            if message["type"] == "ready":
+                conversations.append(message["conversation_id"])
+
+        socket.on("framereceived", on_frame)
+
+    page.on("websocket", on_socket)
+    await page.goto(f"{gateway_url}/#key={API_KEY}")
+    await expect(page.locator("#status")).to_have_text("Online", timeout=15_000)
+    status = page.locator("#handoff-status")
+
+    await ask(page, "I want to talk to a human")
+    await expect(status).to_have_attribute("data-state", "awaiting_agent", timeout=20_000)
+    await expect(page.locator(".notice--handoff[data-state=awaiting_agent]")).to_have_count(1)
+    ticket = await zendesk_ticket(conversations[0])
+    deliveries = await as_the_agent(
+        f"zendesk/tickets/{ticket['id']}/comment",
+        deliver=2,
+        body="Hi, Asha here. Which order is it?",
+        author_name="Asha",
+    )
+    agent = page.locator(".message--agent")
+    await expect(agent.locator(".author")).to_have_text("Asha", timeout=15_000)
+    await expect(agent.locator(".avatar")).to_have_text("A")
+    await expect(agent.locator(".message__text")).to_have_text("Hi, Asha here. Which order is it?")
+    await expect(status).to_have_attribute("data-state", "agent")
+
+    await ask(page, "Order TG-48213, please")
+    await expect(page.locator(".message--forwarded .delivery")).to_have_text(
+        "Passed on to Asha; they will reply here.", timeout=20_000
+    )
+    await customer_replied(ticket)
+    solved = await as_the_agent(f"zendesk/tickets/{ticket['id']}/status", status="solved")
+    await expect(page.locator(".notice--handoff[data-state=bot]")).to_have_text(
+        "You are back with the TechGear assistant; ask me anything.", timeout=15_000
+    )
+    await expect(status).to_be_hidden()
+    await ask(page, "What is the price of SmartWatch Pro X?")
+    await expect(page.locator(".message--bot:not(.message--streaming)").last).to_contain_text(
+        "₹15,999", timeout=20_000
+    )
+
+    assert deliveries == [202, 202] and solved == [202]
+    await expect(agent).to_have_count(1)  # the webhook came twice
+    [reply] = await customer_replies(ticket)
+    assert reply["body"].startswith("Order TG-48213, please")
+    assert reply["author_id"] == ticket["requester_id"]
+    assert len(set(conversations)) == 1  # one connection's conversation throughout
     await page.close()
 
 

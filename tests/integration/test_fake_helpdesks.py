@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
 
-from tests.integration.test_helpdesk import FAKE_URL, fake_helpdesks  # noqa: F401
+from tests.integration.conftest import FAKE_URL
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +135,7 @@ def assert_signed_by_zendesk(request: Received) -> dict[str, Any]:
 
 
 def test_an_agent_comment_is_a_zendesk_webhook_signed_over_timestamp_and_body_delivered_twice(
-    fake_helpdesks: str,  # noqa: F811
+    fake_helpdesks: str,
     receiver: Receiver,
 ) -> None:
     conversation = f"fake-{uuid.uuid4().hex}"
@@ -165,7 +165,7 @@ def test_an_agent_comment_is_a_zendesk_webhook_signed_over_timestamp_and_body_de
 
 
 def test_a_solved_zendesk_ticket_is_a_signed_status_change_and_the_receivers_answer_returns(
-    fake_helpdesks: str,  # noqa: F811
+    fake_helpdesks: str,
     receiver: Receiver,
 ) -> None:
     ticket_id = zendesk_ticket(f"fake-{uuid.uuid4().hex}")
@@ -183,7 +183,7 @@ def test_a_solved_zendesk_ticket_is_a_signed_status_change_and_the_receivers_ans
 
 
 def test_a_freshdesk_reply_and_resolution_are_automation_webhooks_with_the_shared_secret(
-    fake_helpdesks: str,  # noqa: F811
+    fake_helpdesks: str,
     receiver: Receiver,
 ) -> None:
     ticket_id = freshdesk_ticket()

@@ -10,12 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,73 +42,22 @@ from schemas import (
 from schemas.cloudevents import ce_type, header_value
 from schemas.topics import ESCALATIONS, HELPDESK_DEADLETTER
 from techgear.services import LocalRedis, ServicesSettings
-from tests.conftest import API_KEY, REDIS_PORT, REPO, STATE_DIR, process_env, stop_process
+from tests.conftest import API_KEY, REDIS_PORT, STATE_DIR, stop_process
 from tests.integration.conftest import (
+    FAKE_PORT,
+    FAKE_URL,
     hand_back,
     produce_raw,
     read_until,
+    start_bridge,
     wait_for,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
 
-FAKE_PORT = int(os.environ.get("TEST_FAKE_HELPDESK_PORT", "18901"))
-FAKE_URL = f"http://127.0.0.1:{FAKE_PORT}"
 OWN_REDIS_PORT = int(os.environ.get("TEST_HELPDESK_REDIS_PORT", str(REDIS_PORT + 1)))
 """A Redis of the Redis-outage test alone, stopped and started by it."""
-
-
-@pytest.fixture(scope="module")
-def fake_helpdesks() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.fake_helpdesks", str(FAKE_PORT)], cwd=REPO
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{FAKE_URL}/_inspect", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    yield FAKE_URL
-    stop_process(process)
-
-
-def start_bridge(
-    target: str,
-    kafka_bootstrap: str,
-    redis_url: str,
-    log_path: Path | None = None,
-    **settings: str,
-) -> subprocess.Popen[bytes]:
-    env = process_env(
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        REDIS_URL=redis_url,
-        HELPDESK_BACKOFF_S="0.2",
-        FRESHDESK_SEARCH_LAG_S="3",  # the fake's search trails by 1 s
-        ZENDESK_URL=FAKE_URL,
-        ZENDESK_EMAIL="bot@techgear.in",
-        ZENDESK_API_TOKEN="zd-token",
-        FRESHDESK_URL=FAKE_URL,
-        FRESHDESK_API_KEY="fd-key",
-        # No ticket quota unless a test sets one: the topic holds every earlier test's
-        # escalations, most of them from the one test API key, and a bridge reading them
-        # all would otherwise spend that principal's quota before the test's own.
-        **(
-            {"HELPDESK_METRICS_PORT": "0", "HELPDESK_TICKETS_PER_PRINCIPAL_PER_HOUR": "0"}
-            | settings
-        ),
-    )
-    log_path = log_path or STATE_DIR / f"helpdesk-{target}.log"
-    with log_path.open("ab") as log:  # the child keeps its own
-        return subprocess.Popen(
-            [sys.executable, "-m", "techgear", "helpdesk", "--target", target],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=log,
-        )
 
 
 def records(target: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

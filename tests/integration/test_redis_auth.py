@@ -46,14 +46,12 @@ from streams.outcome import Outcome
 from techgear.processes import stop as stop_process
 from tests.certificates import Certificates, issue_certificates
 from tests.handoff_events import handoff, message
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import start_bridge, wait_for
 from tests.integration.test_helpdesk import (  # noqa: F401  (fixtures used by name)
     assert_made_exactly_once,
     escalation,
     escalations_topic,
-    fake_helpdesks,
     produce,
-    start_bridge,
 )
 
 pytestmark = [
@@ -282,7 +280,7 @@ async def test_a_server_whose_certificate_no_trusted_ca_signed_is_refused(
 
 async def test_helpdesk_bridge_makes_tickets_and_notes_as_its_own_user(
     secured_redis: SecuredRedis,
-    fake_helpdesks: str,  # noqa: F811
+    fake_helpdesks: str,
     escalations_topic: str,  # noqa: F811
     kafka_bootstrap: str,
     tmp_path: Path,

@@ -17,13 +17,11 @@ import pytest
 
 from tests.certificates import Certificates
 from tests.conftest import API_KEY, GATEWAY_PORT, REPO, STATE_DIR, stop_process, wait_until_ready
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import start_bridge, wait_for
 from tests.integration.kafka_auth.conftest import SecuredKafka
-from tests.integration.test_helpdesk import fake_helpdesks, mentions, records, start_bridge
+from tests.integration.test_helpdesk import mentions, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka_auth]
-
-__all__ = ["fake_helpdesks"]  # a fixture of this module too
 
 SECURE_GATEWAY_PORT = int(os.environ.get("TEST_SECURE_GATEWAY_PORT", str(GATEWAY_PORT + 50)))
 START_FAILURE_TIMEOUT_S = 60
