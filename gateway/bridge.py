@@ -96,10 +96,8 @@ class KafkaBridge:
         replication_factor: int = 1,
         worker_group: str = WORKER_GROUP_ID,
         publish_timeout_s: float = 5.0,
-        live: LiveConversations | None = None,
     ) -> None:
         self._kafka = connection
-        self.live = live or LiveConversations()
         self._create_topics = create_topics
         self._replication_factor = replication_factor
         self._worker_group = worker_group
@@ -107,6 +105,7 @@ class KafkaBridge:
         self._waiting: dict[str, asyncio.Future[ChatAnswer]] = {}
         self._delta_routes: dict[str, _DeltaRoute] = {}
         self._listener = AnswerListener(self._new_consumer, self._on_record)
+        self.live = LiveConversations(lambda: self._listener.positions(CONVERSATION_EVENTS))
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:

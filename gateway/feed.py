@@ -2,10 +2,17 @@
 ``conversation_seq`` order, the stored ones (catch-up) and then the live ones.
 
 Live entries come from the bridge as they are published; stored ones from the transcript
-store, which the projection fills a moment later. An entry that arrives ahead of what the
-socket has (a gap) waits while the gap is read from the store; if the store has moved past
-the gap without it (older entries trimmed away) or still lacks it after ``gap_wait_s``
-(the projection is behind), the socket moves on rather than stall.
+store, which the projection fills a moment later. Opening, the socket has the live
+listener's next offsets (``LiveConversations.watch``): every later event comes live, every
+earlier one is the store's to give. So once the store's watermarks reach those offsets
+(``gateway/projection.py`` writes them after the entries), it is read again, and nothing
+published before the socket opened is left behind; a projection that does not get there in
+``gap_wait_s`` is logged and not waited for any longer.
+
+An entry that arrives ahead of what the socket has (a gap) waits while the gap is read from
+the store; if the store has moved past the gap without it (older entries trimmed away) or
+still lacks it after ``gap_wait_s`` (the projection is behind), the socket moves on rather
+than stall.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from redis.exceptions import RedisError
 
@@ -26,10 +33,6 @@ log = logging.getLogger(__name__)
 BATCH = 500
 """Entries read from the store at once."""
 GAP_WAIT_S = 5.0
-SETTLE_S = 1.0
-"""After catch-up the store is read once more this much later: an entry published just
-before the socket opened, which the projection had not yet written, is not left behind
-until the next live one."""
 _GAP_POLL_S = 0.1
 
 
@@ -47,14 +50,15 @@ class TranscriptFeed:
         after: int,
         send: Callable[[Entry], None],
         gap_wait_s: float = GAP_WAIT_S,
-        settle_s: float = SETTLE_S,
     ) -> None:
         self._store = store
         self._conversation_id = conversation_id
         self._send = send
         self._gap_wait_s = gap_wait_s
-        self._settle_s = settle_s
-        self._settling: asyncio.Task[None] | None = None
+        self._live_from: dict[int, int] = {}
+        """The live listener's next offset per partition when the socket began watching."""
+        self._stored_through_live = True
+        self._catching_up: asyncio.Task[None] | None = None
         self._delivered = after
         """The highest ``conversation_seq`` sent (or skipped past)."""
         self._known_last = after
@@ -66,13 +70,17 @@ class TranscriptFeed:
     def delivered(self) -> int:
         return self._delivered
 
-    async def open(self) -> Transcript | None:
+    async def open(self, live_from: Mapping[int, int]) -> Transcript | None:
         """The conversation as stored (``None`` when unknown, or the store cannot be asked);
-        entries offered meanwhile wait for :meth:`release`."""
+        entries offered meanwhile wait for :meth:`release`. ``live_from``: the offsets from
+        which events are offered live (``LiveConversations.watch``)."""
+        self._live_from = dict(live_from)
         try:
+            self._stored_through_live = await self._stored_through(self._live_from)
             return await self._store.read(self._conversation_id, after=self._delivered, limit=BATCH)
         except (RedisError, OSError) as exc:
             log.warning("transcript store unavailable; no catch-up: %r", exc)
+            self._stored_through_live = True  # nothing to wait for from it
             return None
 
     def release(self, transcript: Transcript | None) -> None:
@@ -81,7 +89,8 @@ class TranscriptFeed:
         if transcript is not None:
             self._merge(transcript)
         self._advance()
-        self._settling = asyncio.create_task(self._settle(), name="transcript-settle")
+        if not self._stored_through_live:
+            self._catching_up = asyncio.create_task(self._catch_up(), name="transcript-catch-up")
 
     def offer(self, entry: Entry) -> None:
         """A live entry; sent at once when it is next, else after the gap before it."""
@@ -91,19 +100,35 @@ class TranscriptFeed:
                 self._advance()
 
     async def close(self) -> None:
-        for task in (self._settling, self._filling):
+        for task in (self._catching_up, self._filling):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def _settle(self) -> None:
-        await asyncio.sleep(self._settle_s)
+    async def _stored_through(self, offsets: Mapping[int, int]) -> bool:
+        """Whether the store has every event below ``offsets``."""
+        marks = await self._store.watermarks(offsets)
+        return all(marks[partition] >= offset for partition, offset in offsets.items())
+
+    async def _catch_up(self) -> None:
+        """Reads the store once more, when it has what the live listener passed before."""
+        started = time.monotonic()
         try:
+            while not await self._stored_through(self._live_from):
+                if time.monotonic() - started >= self._gap_wait_s:
+                    log.warning(
+                        "transcript projection not at the live listener's offsets in %.1f s; "
+                        "catching up with what is stored",
+                        self._gap_wait_s,
+                    )
+                    break
+                await asyncio.sleep(_GAP_POLL_S)
             transcript = await self._store.read(
                 self._conversation_id, after=self._delivered, limit=BATCH
             )
-        except (RedisError, OSError):
+        except (RedisError, OSError) as exc:
+            log.warning("transcript store unavailable while catching up: %r", exc)
             return  # the next live entry reads the gap
         if transcript is not None:
             self._merge(transcript)

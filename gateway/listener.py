@@ -93,6 +93,11 @@ class AnswerListener:
         self._state = ListenerState.RUNNING
         self._task = asyncio.create_task(self._supervise(), name="answers-listener")
 
+    def positions(self, topic: str) -> dict[int, int]:
+        """The next offset to read of each partition of ``topic``: every record before it
+        has been handled."""
+        return {tp.partition: offset for tp, offset in self._positions.items() if tp.topic == topic}
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -3,7 +3,7 @@ conversation event to them as the bridge reads it (``gateway/bridge.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from gateway.conversation_events import ConversationEvent
 
@@ -11,12 +11,20 @@ LiveHandler = Callable[[ConversationEvent], None]
 """Called on the event loop for each event of the watched conversation; must not block."""
 
 
-class LiveConversations:
-    def __init__(self) -> None:
-        self._handlers: dict[str, set[LiveHandler]] = {}
+Positions = Callable[[], Mapping[int, int]]
+"""The reader's next offset of each partition of ``support.conversation-events``."""
 
-    def watch(self, conversation_id: str, handler: LiveHandler) -> None:
+
+class LiveConversations:
+    def __init__(self, positions: Positions) -> None:
+        self._handlers: dict[str, set[LiveHandler]] = {}
+        self._positions = positions
+
+    def watch(self, conversation_id: str, handler: LiveHandler) -> dict[int, int]:
+        """From now on ``handler`` gets the conversation's events. Returns where that starts
+        per partition: the events before those offsets are for the transcript store."""
         self._handlers.setdefault(conversation_id, set()).add(handler)
+        return dict(self._positions())
 
     def unwatch(self, conversation_id: str, handler: LiveHandler) -> None:
         handlers = self._handlers.get(conversation_id)

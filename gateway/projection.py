@@ -4,7 +4,10 @@
 The gateways share the consumer group ``TRANSCRIPT_GROUP_ID``: each event is written once
 by one of them, and its offset committed only after the write, so an event is never lost
 to a gateway that died or a Redis that was down (the write is retried until it succeeds;
-an event read twice is kept once, by its ``seq``). A record that is not a conversation
+an event read twice is kept once, by its ``seq``). Between the two it advances the store's
+watermark of each partition it holds to the consumer's position there, so a socket knows
+when every event the live listener passed before it opened is stored (``gateway/feed.py``).
+A record that is not a conversation
 event is logged, counted and skipped. Anything else that ends the consumer ends only that
 consumer: after a backoff a new one joins the group and resumes from the committed offsets.
 """
@@ -13,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from redis.exceptions import RedisError
 
@@ -49,6 +54,8 @@ class TranscriptProjection:
         self._task: asyncio.Task[None] | None = None
         self._trouble: str | None = "starting"
         """Why the projection is not writing now, for ``/ready``; ``None`` while it is."""
+        self._marked: dict[int, int] = {}
+        """The watermark this projection last recorded per partition."""
 
     def health(self) -> tuple[bool, str]:
         """Whether transcripts are kept up to date, and a line for ``/ready``."""
@@ -99,10 +106,29 @@ class TranscriptProjection:
                 log.exception("reading conversation events failed; retrying")
                 await asyncio.sleep(1)
                 continue
-            for tp, records in batches.items():
+            for records in batches.values():
                 for record in records:
                     await self._write(record)
-                await self._commit(consumer, tp, records[-1].offset + 1)
+            await self._advance_watermarks(consumer)
+            if batches:
+                offsets = {
+                    tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batches.items()
+                }
+                await self._commit(consumer, offsets)
+
+    async def _advance_watermarks(self, consumer: AIOKafkaConsumer) -> None:
+        """Below its position in each partition held, every event has been written: by this
+        consumer, or before the group's committed offset it started from."""
+        for tp in consumer.assignment():
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:
+                continue  # revoked meanwhile: its next owner advances it
+            if position > self._marked.get(tp.partition, -1):
+                await self._until_stored(
+                    functools.partial(self._store.advance_watermark, tp.partition, position)
+                )
+                self._marked[tp.partition] = position
 
     async def _write(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:
@@ -117,10 +143,13 @@ class TranscriptProjection:
                 str(exc)[:200],
             )
             return
+        await self._until_stored(functools.partial(self._store.append, event))
+
+    async def _until_stored(self, write: Callable[[], Awaitable[object]]) -> None:
         delay = self._restart_backoff_s
         while True:
             try:
-                await self._store.append(event)
+                await write()
                 self._trouble = None
                 return
             except (RedisError, OSError) as exc:
@@ -129,9 +158,11 @@ class TranscriptProjection:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RESTART_BACKOFF_S)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]
+    ) -> None:
         try:
-            await consumer.commit({tp: OffsetAndMetadata(offset, "")})
+            await consumer.commit(offsets)
         except KafkaError as exc:
             # After a rebalance the next owner re-reads these; the store keeps them once.
-            log.warning("could not commit %s@%d: %r", tp, offset, exc)
+            log.warning("could not commit %s: %r", sorted(map(str, offsets)), exc)

@@ -2,7 +2,8 @@
 and, once a wait is overdue (``HANDOFF_OVERDUE_AFTER_S`` past the reply's expected time),
 publishes one ``remind`` action for it, which the worker turns into a notice to the
 customer. One gateway reminds each wait: the store's claim (a Redis ``SET NX``) decides,
-and the action id ``remind:<seq of the handoff>`` is applied once by the worker anyway."""
+and the action id ``remind:<seq of the handoff>`` is applied once by the worker anyway. A
+claim whose action Kafka refused is given up, so a later tick (of any gateway) tries again."""
 
 from __future__ import annotations
 
@@ -79,5 +80,9 @@ class HandoffReminders:
         try:
             await self._bridge.publish_action(action)
         except BrokerUnavailableError as exc:
-            # The claim stays: the customer misses this notice, the gauges still alert.
-            log.warning("reminder for a wait since seq %d not published: %r", wait.handoff_seq, exc)
+            log.warning(
+                "reminder for a wait since seq %d not published; retrying later: %r",
+                wait.handoff_seq,
+                exc,
+            )
+            await self._store.release_reminder(wait.conversation_id, wait.handoff_seq)

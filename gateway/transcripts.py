@@ -6,7 +6,8 @@ Two stores with one interface: :class:`RedisTranscripts`, shared by every gatewa
 keep the first event of each ``seq`` (a worker that crashed publishes some again), the
 last ``MAX_ENTRIES`` entries of a conversation, and forget a conversation
 ``CONVERSATION_TTL_S`` after its last event. Conversations awaiting a person are indexed
-for the reminder timer (``gateway/reminders.py``).
+for the reminder timer (``gateway/reminders.py``). Per partition of the topic, a watermark
+says up to which offset every event is stored (``gateway/feed.py`` waits for it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, cast
 
 import orjson
@@ -35,6 +38,9 @@ _LOCAL_CONVERSATIONS = 100_000
 
 AWAITING_KEY = TRANSCRIPT_PREFIX + "awaiting"
 """Sorted set: conversation id -> when its reply is expected (Unix seconds)."""
+WATERMARKS_KEY = TRANSCRIPT_PREFIX + "watermarks"
+"""Hash: partition -> the offset below which every event of it is stored. Never lowered,
+and kept without expiry: one field per partition."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,10 @@ class Transcript:
     last_seq: int
     """The highest ``seq`` seen: entries may be asked for after it."""
     entries: list[Entry]
+    agent_name: str | None = None
+    """The agent who owns the conversation, in state ``agent``."""
+    expected_response_by: datetime | None = None
+    """When a person's reply is expected, in state ``awaiting_agent``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +82,32 @@ class TranscriptStore(Protocol):
     async def claim_reminder(self, conversation_id: str, handoff_seq: int) -> bool:
         """``True`` for the one caller (across gateways) that may remind this wait."""
 
+    async def release_reminder(self, conversation_id: str, handoff_seq: int) -> None:
+        """Give up a claim whose reminder was not sent: a later claim may take it."""
+
+    async def advance_watermark(self, partition: int, offset: int) -> None:
+        """Every event of ``partition`` below ``offset`` is stored; a lower watermark than
+        the one recorded is ignored."""
+
+    async def watermarks(self, partitions: Iterable[int]) -> dict[int, int]:
+        """The watermark of each of ``partitions`` (0 when none is recorded)."""
+
 
 def _expected_by(event: HandoffChanged) -> float:
     return (event.expected_response_by or event.occurred_at).timestamp()
 
 
+def _owner(event: HandoffChanged) -> tuple[str | None, datetime | None]:
+    """The agent and the expected reply time of the state ``event`` enters, as kept."""
+    agent = event.actor_name if event.state is HandoffState.AGENT else None
+    awaiting = event.state is HandoffState.AWAITING_AGENT
+    return agent, event.expected_response_by if awaiting else None
+
+
 # KEYS: entries (sorted by seq), state (hash), the awaiting index.
 # ARGV: seq, entry JSON, TTL s, max entries, conversation id, new state or "", expected by,
-# since. Returns 1 when recorded, 0 when the seq was already there.
+# since, agent name or "", expected response by (ISO 8601) or "". Returns 1 when recorded, 0
+# when the seq was already there.
 _APPEND = """
 local seq = tonumber(ARGV[1])
 if redis.call('ZCOUNT', KEYS[1], seq, seq) > 0 then return 0 end
@@ -90,7 +118,7 @@ if seq > tonumber(redis.call('HGET', KEYS[2], 'last_seq') or '0') then
 end
 if ARGV[6] ~= '' and seq > tonumber(redis.call('HGET', KEYS[2], 'state_seq') or '0') then
   redis.call('HSET', KEYS[2], 'state', ARGV[6], 'state_seq', seq, 'since', ARGV[8],
-             'expected_by', ARGV[7])
+             'expected_by', ARGV[7], 'agent', ARGV[9], 'expected_response_by', ARGV[10])
   if ARGV[6] == 'awaiting_agent' then
     redis.call('ZADD', KEYS[3], ARGV[7], ARGV[5])
   else
@@ -100,6 +128,12 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
+"""
+
+# KEYS: the watermarks hash. ARGV: partition, offset.
+_ADVANCE = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 """
 
 
@@ -116,10 +150,12 @@ class RedisTranscripts:
         self._redis = redis
         self._ttl_s = ttl_s
         self._append = redis.register_script(_APPEND)
+        self._advance = redis.register_script(_ADVANCE)
 
     async def append(self, event: ConversationEvent) -> bool:
         base = _base_key(event.conversation_id)
         handoff = event if isinstance(event, HandoffChanged) else None
+        agent, expected = _owner(handoff) if handoff else (None, None)
         recorded = await self._append(
             keys=[base + ":entries", base + ":state", AWAITING_KEY],
             args=[
@@ -131,6 +167,8 @@ class RedisTranscripts:
                 handoff.state.value if handoff else "",
                 _expected_by(handoff) if handoff else 0,
                 handoff.occurred_at.timestamp() if handoff else 0,
+                agent or "",
+                expected.isoformat() if expected else "",
             ],
         )
         return bool(recorded)
@@ -140,15 +178,17 @@ class RedisTranscripts:
     ) -> Transcript | None:
         base = _base_key(conversation_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hmget(base + ":state", "state", "last_seq")
+            pipe.hmget(base + ":state", "state", "last_seq", "agent", "expected_response_by")
             pipe.zrangebyscore(base + ":entries", f"({after}", "+inf", start=0, num=limit)
-            (state, last_seq), raw_entries = await pipe.execute()
+            (state, last_seq, agent, expected), raw_entries = await pipe.execute()
         if last_seq is None:
             return None
         return Transcript(
             handoff_state=HandoffState(state.decode()) if state else HandoffState.BOT,
             last_seq=int(last_seq),
             entries=[orjson.loads(raw) for raw in raw_entries] if limit else [],
+            agent_name=agent.decode() if agent else None,
+            expected_response_by=datetime.fromisoformat(expected.decode()) if expected else None,
         )
 
     async def awaiting(self) -> list[Awaiting]:
@@ -179,6 +219,20 @@ class RedisTranscripts:
         key = f"{_base_key(conversation_id)}:reminded:{handoff_seq}"
         return bool(await self._redis.set(key, b"1", nx=True, ex=self._ttl_s))
 
+    async def release_reminder(self, conversation_id: str, handoff_seq: int) -> None:
+        # EXPIRE 0 deletes the key: the gateway's Redis user may expire keys, not DEL them.
+        await self._redis.expire(f"{_base_key(conversation_id)}:reminded:{handoff_seq}", 0)
+
+    async def advance_watermark(self, partition: int, offset: int) -> None:
+        await self._advance(keys=[WATERMARKS_KEY], args=[partition, offset])
+
+    async def watermarks(self, partitions: Iterable[int]) -> dict[int, int]:
+        wanted = list(partitions)
+        if not wanted:
+            return {}
+        marks = await self._redis.hmget(WATERMARKS_KEY, [str(p) for p in wanted])
+        return {p: int(mark) if mark else 0 for p, mark in zip(wanted, marks, strict=True)}
+
 
 @dataclass(slots=True)
 class _Conversation:
@@ -188,6 +242,8 @@ class _Conversation:
     state_seq: int = 0
     since: float = 0.0
     expected_by: float = 0.0
+    agent_name: str | None = None
+    expected_response_by: datetime | None = None
     reminded: set[int] = field(default_factory=set)
 
 
@@ -199,6 +255,7 @@ class LocalTranscripts:
         self._conversations: TTLCache[str, _Conversation] = TTLCache(
             _LOCAL_CONVERSATIONS, ttl_s, timer=time.monotonic
         )
+        self._watermarks: dict[int, int] = {}
         self._lock = threading.Lock()
 
     async def append(self, event: ConversationEvent) -> bool:
@@ -217,6 +274,7 @@ class LocalTranscripts:
                 conversation.state_seq = event.seq
                 conversation.since = event.occurred_at.timestamp()
                 conversation.expected_by = _expected_by(event)
+                conversation.agent_name, conversation.expected_response_by = _owner(event)
             return True
 
     async def read(
@@ -231,6 +289,8 @@ class LocalTranscripts:
                 conversation.state,
                 conversation.last_seq,
                 [conversation.entries[seq] for seq in seqs],
+                conversation.agent_name,
+                conversation.expected_response_by,
             )
 
     async def awaiting(self) -> list[Awaiting]:
@@ -249,3 +309,17 @@ class LocalTranscripts:
                 return False
             conversation.reminded.add(handoff_seq)
             return True
+
+    async def release_reminder(self, conversation_id: str, handoff_seq: int) -> None:
+        with self._lock:
+            conversation = self._conversations.get(conversation_id)
+            if conversation is not None:
+                conversation.reminded.discard(handoff_seq)
+
+    async def advance_watermark(self, partition: int, offset: int) -> None:
+        with self._lock:
+            self._watermarks[partition] = max(offset, self._watermarks.get(partition, 0))
+
+    async def watermarks(self, partitions: Iterable[int]) -> dict[int, int]:
+        with self._lock:
+            return {p: self._watermarks.get(p, 0) for p in partitions}

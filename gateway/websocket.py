@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import orjson
@@ -36,7 +37,7 @@ from gateway.models import ChatResponse
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.socket_limits import TOKEN_EXPIRED, OpenSockets, admit, seconds_left
-from gateway.transcripts import TranscriptStore
+from gateway.transcripts import Transcript, TranscriptStore
 from runtime import correlation
 from runtime.errors import (
     BrokerUnavailableError,
@@ -125,22 +126,22 @@ class ChatSession:
     async def run(self) -> None:
         live = self._bridge.live
         # Watched before the store is read: nothing published in between is missed.
-        live.watch(self._conversation_id, self._on_event)
+        live_from = live.watch(self._conversation_id, self._on_event)
         try:
-            await self._run()
+            await self._run(live_from)
         finally:
             live.unwatch(self._conversation_id, self._on_event)
             await self._feed.close()
 
-    async def _run(self) -> None:
-        transcript = await self._feed.open()
+    async def _run(self, live_from: Mapping[int, int]) -> None:
+        transcript = await self._feed.open(live_from)
         sender = asyncio.create_task(self._send_loop())
         self.push(
             {
                 "type": "ready",
                 "conversation_id": self._conversation_id,
                 "conversation_token": self._conversation_token,
-                "handoff_state": (transcript.handoff_state if transcript else HandoffState.BOT),
+                **_owner(transcript),
                 "last_seq": transcript.last_seq if transcript else 0,
             }
         )
@@ -353,6 +354,18 @@ class ChatSession:
             mode="json", exclude={"conversation_token"}
         )
         self.push({"type": "answer", "client_message_id": client_message_id, **body})
+
+
+def _owner(transcript: Transcript | None) -> dict[str, Any]:
+    """Who answers the conversation, for ``ready``: the state, the agent, the wait."""
+    if transcript is None:
+        return {"handoff_state": HandoffState.BOT, "agent": None, "expected_response_by": None}
+    expected = transcript.expected_response_by
+    return {
+        "handoff_state": transcript.handoff_state,
+        "agent": {"name": transcript.agent_name} if transcript.agent_name else None,
+        "expected_response_by": expected.isoformat() if expected else None,
+    }
 
 
 async def chat_socket(websocket: WebSocket) -> None:

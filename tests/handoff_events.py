@@ -44,6 +44,7 @@ def handoff(
     *,
     expected_response_by: datetime | None = None,
     occurred_at: datetime | None = None,
+    actor_name: str | None = None,
 ) -> HandoffChanged:
     return HandoffChanged(
         request_id=new_id(),
@@ -54,6 +55,7 @@ def handoff(
         previous_state=previous,
         actor="bot" if state is HandoffState.AWAITING_AGENT else "agent",
         reason="human_requested" if state is HandoffState.AWAITING_AGENT else "handback",
+        actor_name=actor_name,
         notice=f"now {state.value}",
         expected_response_by=expected_response_by,
         occurred_at=occurred_at or utc_now(),

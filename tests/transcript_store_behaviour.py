@@ -108,6 +108,44 @@ async def lets_one_caller_claim_each_reminder(store: TranscriptStore) -> None:
     assert await store.claim_reminder(cid, 5)  # a later wait of the same conversation
 
 
+async def lets_a_released_reminder_be_claimed_again(store: TranscriptStore) -> None:
+    cid = _conversation()
+    await store.append(handoff(cid, 1, HandoffState.AWAITING_AGENT))
+    assert await store.claim_reminder(cid, 1)
+    await store.release_reminder(cid, 1)
+    assert await store.claim_reminder(cid, 1)
+    assert not await store.claim_reminder(cid, 1)
+
+
+async def keeps_the_owner_of_the_current_state(store: TranscriptStore) -> None:
+    cid = _conversation()
+    expected_by = utc_now() + timedelta(minutes=15)
+    await store.append(
+        handoff(cid, 1, HandoffState.AWAITING_AGENT, expected_response_by=expected_by)
+    )
+    waiting = await store.read(cid, limit=0)
+    assert waiting is not None
+    assert (waiting.agent_name, waiting.expected_response_by) == (None, expected_by)
+    await store.append(
+        handoff(cid, 2, HandoffState.AGENT, HandoffState.AWAITING_AGENT, actor_name="Asha")
+    )
+    owned = await store.read(cid, limit=0)
+    assert owned is not None and (owned.agent_name, owned.expected_response_by) == ("Asha", None)
+    await store.append(handoff(cid, 3, HandoffState.BOT, HandoffState.AGENT, actor_name="Asha"))
+    back = await store.read(cid, limit=0)
+    assert back is not None and (back.agent_name, back.expected_response_by) == (None, None)
+
+
+async def keeps_watermarks_that_only_rise(store: TranscriptStore) -> None:
+    # Partitions far beyond any topic's: other tests' projections do not write them.
+    low, high = 1_000_000 + uuid.uuid4().int % 1_000_000, 3_000_000
+    assert await store.watermarks([low]) == {low: 0}
+    await store.advance_watermark(low, 12)
+    await store.advance_watermark(low, 7)  # a slower projection, after a rebalance
+    await store.advance_watermark(high, 3)
+    assert await store.watermarks([low, high]) == {low: 12, high: 3}
+
+
 BEHAVIOURS = (
     unknown_conversation_reads_as_none,
     keeps_entries_in_seq_order_after_a_point,
@@ -117,4 +155,7 @@ BEHAVIOURS = (
     keeps_only_the_newest_entries,
     indexes_conversations_awaiting_a_person,
     lets_one_caller_claim_each_reminder,
+    lets_a_released_reminder_be_claimed_again,
+    keeps_the_owner_of_the_current_state,
+    keeps_watermarks_that_only_rise,
 )

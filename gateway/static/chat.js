@@ -28,7 +28,8 @@ const handoff = { state: "bot", agentName: null, waitNoticeShown: false };
 // Conversation events carry conversation_seq 1, 2, 3… The page resumes after `shownThrough`,
 // the seq up to which it has shown everything: entries of this page's own questions are
 // not sent live, and the answer and the events travel apart, so seqs may arrive out of order.
-let shownThrough = Number(store.getItem("conversation_seq") || 0);
+// A page just loaded has shown nothing: it resumes from the start of the conversation.
+let shownThrough = 0;
 const shownAhead = new Set(); // seqs shown beyond shownThrough
 
 function isShown(seq) {
@@ -39,12 +40,10 @@ function markShown(seq) {
   if (isShown(seq)) return;
   shownAhead.add(seq);
   while (shownAhead.delete(shownThrough + 1)) shownThrough += 1;
-  store.setItem("conversation_seq", String(shownThrough));
 }
 
 function forgetConversation() {
   store.removeItem("conversation_token");
-  store.removeItem("conversation_seq");
   shownThrough = 0;
   shownAhead.clear();
 }
@@ -302,8 +301,10 @@ function onMessage(event) {
       store.setItem("conversation_token", message.conversation_token);
       retryDelayMs = 1000;
       failedHandshakes = 0;
-      if (message.handoff_state && message.handoff_state !== handoff.state) {
-        setHandoff(message.handoff_state, null, null);
+      if (message.handoff_state) {
+        // Who answers now, also after a reload: the events that said so may be long past.
+        setHandoff(message.handoff_state, message.agent && message.agent.name,
+          message.expected_response_by);
       }
       setStatus("online", "Online");
       break;

@@ -175,6 +175,10 @@ class StandInGateway:
                 "conversation_id": self.conversation_id,
                 "conversation_token": f"stand-in.{self.conversation_id}",
                 "handoff_state": self.state,
+                "agent": {"name": self.agent_name} if self.agent_name else None,
+                "expected_response_by": (
+                    self.expected_response_by if self.state == "awaiting_agent" else None
+                ),
                 "last_seq": len(self.transcript),
             }
         )

@@ -307,7 +307,7 @@ async def test_reconnect_catches_up_on_what_was_said_while_offline_each_once(
     await expect(handoff_page.locator("#handoff-status")).to_contain_text(
         "You are chatting with Asha"
     )
-    assert await handoff_page.evaluate("sessionStorage.getItem('conversation_seq')") == "7"
+    assert await handoff_page.evaluate("shownThrough") == 7
 
     async with stand_in.offline():
         await expect(status).to_have_text("Reconnecting…")
@@ -315,8 +315,28 @@ async def test_reconnect_catches_up_on_what_was_said_while_offline_each_once(
     await handoff_page.reload()
     await expect(status).to_have_text("Online", timeout=15_000)
 
-    assert stand_in.resumed_after == [None, 3, 7, 7]
-    await expect(handoff_page.locator(".message--agent")).to_have_count(0)  # shown before reload
+    # A reloaded page has shown nothing: the whole conversation again, each entry once.
+    assert stand_in.resumed_after == [None, 3, 7, 0]
+    await expect(handoff_page.locator(".message--agent .message__text")).to_have_text(
+        ["Sorry for the wait.", "Your refund is on its way."]
+    )
+    await expect(handoff_page.locator("#messages > li")).to_have_count(7)
+
+
+async def test_reload_shows_who_answers_from_ready_alone(
+    handoff_page: Page, stand_in: StandInGateway
+) -> None:
+    status = handoff_page.locator("#handoff-status")
+    # As if the handoff events were trimmed from the transcript: only ready tells.
+    stand_in.state = "awaiting_agent"
+    await handoff_page.reload()
+    await expect(status).to_contain_text(
+        f"Waiting for a person · expected by {EXPECTED_BY_IN_KOLKATA}"
+    )
+
+    stand_in.state, stand_in.agent_name = "agent", "Asha"
+    await handoff_page.reload()
+    await expect(status).to_contain_text("You are chatting with Asha")
 
 
 async def test_reconnect_shows_questions_asked_elsewhere_and_answers_lost_with_the_connection(
@@ -338,7 +358,7 @@ async def test_reconnect_shows_questions_asked_elsewhere_and_answers_lost_with_t
         [bot_answer("Do you ship to Pune?"), bot_answer("And to Goa?")]
     )
     assert stand_in.resumed_after == [None, 0]
-    assert await handoff_page.evaluate("sessionStorage.getItem('conversation_seq')") == "4"
+    assert await handoff_page.evaluate("shownThrough") == 4
 
 
 async def test_agent_name_and_text_are_shown_as_text_never_as_markup(

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import uuid
+from collections.abc import Iterable
+
+import pytest
 
 from gateway.conversation_events import Entry, entry_of
 from gateway.feed import BATCH, TranscriptFeed
@@ -27,11 +32,15 @@ class Socket:
 
 
 async def opened(
-    store: LocalTranscripts, cid: str, after: int = 0, **options: float
+    store: LocalTranscripts,
+    cid: str,
+    after: int = 0,
+    live_from: dict[int, int] | None = None,
+    **options: float,
 ) -> tuple[TranscriptFeed, Socket]:
     socket = Socket()
     feed = TranscriptFeed(store, cid, after=after, send=socket.send, **options)
-    feed.release(await feed.open())
+    feed.release(await feed.open(live_from or {}))
     return feed, socket
 
 
@@ -60,7 +69,7 @@ async def test_entries_offered_before_release_wait_for_the_catch_up() -> None:
     await stored(store, cid, 1, 2)
     socket = Socket()
     feed = TranscriptFeed(store, cid, after=0, send=socket.send)
-    transcript = await feed.open()
+    transcript = await feed.open({})
     feed.offer(live(cid, 3))
     assert socket.sent == []
     feed.release(transcript)
@@ -122,10 +131,61 @@ async def test_catch_up_longer_than_one_read_arrives_whole() -> None:
     await feed.close()
 
 
-async def test_entry_stored_just_after_the_socket_opened_still_arrives() -> None:
+class CountedWatermarks(LocalTranscripts):
+    def __init__(self) -> None:
+        super().__init__(ttl_s=3600)
+        self.asked = 0
+
+    async def watermarks(self, partitions: Iterable[int]) -> dict[int, int]:
+        self.asked += 1
+        return await super().watermarks(partitions)
+
+
+async def test_entry_the_projection_stores_late_arrives_once_it_is_stored() -> None:
+    store, cid = CountedWatermarks(), uuid.uuid4().hex
+    await stored(store, cid, 1)
+    await store.advance_watermark(0, 40)
+    opened_at = time.monotonic()
+    # Event 2, at offset 40, reached the live listener before the socket watched.
+    feed, socket = await opened(store, cid, live_from={0: 41, 1: 7}, gap_wait_s=30)
+    assert await socket.until(1) == [1]
+    async with asyncio.timeout(5):  # the projection lags longer than a timed re-read waited
+        while time.monotonic() - opened_at < 1.5 or store.asked < 3:
+            await asyncio.sleep(0.01)
+    assert socket.sent == [1]
+
+    await stored(store, cid, 2)
+    await store.advance_watermark(0, 41)
+    await store.advance_watermark(1, 7)
+
+    assert await socket.until(2) == [1, 2]
+    feed.offer(live(cid, 2))  # its live copy, had the listener passed it again
+    feed.offer(live(cid, 3))
+    assert await socket.until(3) == [1, 2, 3]
+    await feed.close()
+
+
+async def test_stuck_projection_is_waited_for_no_longer_than_the_gap_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     store, cid = LocalTranscripts(ttl_s=3600), uuid.uuid4().hex
     await stored(store, cid, 1)
-    feed, socket = await opened(store, cid, settle_s=0.2)
-    await stored(store, cid, 2)  # published before the socket watched; projected after
+    with caplog.at_level(logging.WARNING, logger="gateway.feed"):
+        feed, socket = await opened(store, cid, live_from={0: 5}, gap_wait_s=0.3)
+        assert await socket.until(1) == [1]
+        async with asyncio.timeout(5):
+            while "not at the live listener's offsets" not in caplog.text:
+                await asyncio.sleep(0.01)
+    feed.offer(live(cid, 2))
     assert await socket.until(2) == [1, 2]
+    await feed.close()
+
+
+async def test_store_at_the_live_offsets_is_read_once() -> None:
+    store, cid = CountedReads(), uuid.uuid4().hex
+    await stored(store, cid, 1, 2)
+    await store.advance_watermark(0, 9)
+    feed, socket = await opened(store, cid, live_from={0: 9})
+    assert await socket.until(2) == [1, 2]
+    assert store.reads == 1
     await feed.close()

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from gateway.listener import AnswerListener
 from runtime.errors import EventDecodeError
-from schemas.topics import ANSWERS
+from schemas.topics import ANSWERS, CONVERSATION_EVENTS
 from tests.unit.gateway.fake_kafka import FakeConsumer, FakeConsumers, record
 
 TP = TopicPartition(ANSWERS, 0)
@@ -129,3 +129,19 @@ async def test_a_listener_whose_task_ended_reports_that_it_is_not_reading() -> N
 
     assert ended == (False, "not reading answers: its task ended")
     assert listener.health() == (False, "not reading answers: stopped")
+
+
+async def test_positions_of_a_topic_are_the_next_offsets_to_read_of_its_partitions() -> None:
+    events = TopicPartition(CONVERSATION_EVENTS, 2)
+    batch = {events: [record(CONVERSATION_EVENTS, 4, b"event", partition=2)]}
+    handled: list[bytes] = []
+    consumer = FakeConsumer({TP: 10, events: 4}, [batch])
+    listener = AnswerListener(FakeConsumers(consumer), handler_raising_on({}, handled))
+
+    await listener.start([TP, events])
+    try:
+        await eventually(lambda: handled == [b"event"], "the event handled")
+        assert listener.positions(CONVERSATION_EVENTS) == {2: 5}
+        assert listener.positions(ANSWERS) == {0: 10}
+    finally:
+        await listener.stop()
