@@ -181,6 +181,10 @@ async def test_agent_reply_sent_through_one_gateway_reaches_the_customer_on_the_
         ready = await receive(ws)
         cid = ready["conversation_id"]
         assert (ready["handoff_state"], ready["last_seq"]) == ("bot", 0)
+        # The agent API knows conversations that have a transcript: one question, answered.
+        await ws.send(json.dumps({"type": "ask", "message": "Do you ship to Pune?"}))
+        await until(ws, "answer")
+        await until_projected(gateways.b, cid, 2)
 
         reply_id = f"reply-{uuid.uuid4().hex}"
         reply = await agent_call(
@@ -207,12 +211,12 @@ async def test_agent_reply_sent_through_one_gateway_reaches_the_customer_on_the_
     )
     assert action.author is not None and action.author.name == "Asha"
     assert action.principal == f"key:{digest(AGENT_KEY).hex()[:12]}"
-    assert (joined["type"], joined["conversation_seq"], joined["state"]) == ("handoff", 1, "agent")
+    assert (joined["type"], joined["conversation_seq"], joined["state"]) == ("handoff", 3, "agent")
     assert (joined["previous_state"], joined["author"]) == ("bot", {"name": "Asha"})
     assert agent_message == {
         "type": "agent_message",
         "seq": agent_message["seq"],
-        "conversation_seq": 2,
+        "conversation_seq": 4,
         "message_id": f"api:{reply_id}",
         "text": "Hi, Asha here. I am looking at your order.",
         "author": {"name": "Asha"},
