@@ -13,12 +13,14 @@ from runtime.redis import redis_client
 from streams.cache import AnswerCache, NoCache, RedisAnswerCache
 from streams.classifier import QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
-from streams.gemini import GeminiResponder, LlmClassifier, gemini_chat_model
+from streams.gemini import GeminiResponder, LlmClassifier, LlmQuestionRewriter, gemini_chat_model
 from streams.llm_guard import GuardedResponder
 from streams.responder import OfflineResponder, Responder
+from streams.retrieval import HybridRetriever
 from streams.settings import WorkerSettings
 from streams.simulated import SimulatedResponder
 from streams.store import KnowledgeStore, open_client
+from streams.understanding import KnowledgeSnapshots
 from streams.workflow import AnswerWorkflow
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,8 @@ class LocalModels:
     embedder: OnnxEmbedder
     store: KnowledgeStore
     classifier: QuestionClassifier
+    snapshots: KnowledgeSnapshots
+    retriever: HybridRetriever
 
 
 def load_local_models(settings: WorkerSettings) -> LocalModels:
@@ -121,10 +125,10 @@ def load_local_models(settings: WorkerSettings) -> LocalModels:
             f"the knowledge base collection {settings.chroma_collection!r} is empty: "
             "run `techgear ingest` first"
         )
-    classifier = QuestionClassifier.train(
-        load_training_examples(settings.classifier_examples_path), embedder
-    )
-    return LocalModels(embedder, store, classifier)
+    examples = load_training_examples(settings.classifier_examples_path)
+    classifier = QuestionClassifier.train(examples, embedder)
+    snapshots = KnowledgeSnapshots(store, vocabulary=[example.text for example in examples])
+    return LocalModels(embedder, store, classifier, snapshots, HybridRetriever(store))
 
 
 def build_workflow(settings: WorkerSettings, models: LocalModels | None = None) -> AnswerWorkflow:
@@ -133,11 +137,13 @@ def build_workflow(settings: WorkerSettings, models: LocalModels | None = None) 
     return AnswerWorkflow(
         embedder=models.embedder,
         classifier=models.classifier,
-        store=models.store,
+        snapshots=models.snapshots,
+        retriever=models.retriever,
         responder=build_responder(settings, models.embedder, chat_model),
         cache=build_cache(settings),
         retrieval_limit=settings.retrieval_limit,
         relevance_threshold=settings.relevance_threshold,
         second_opinion=LlmClassifier(chat_model) if chat_model else None,
         second_opinion_below=settings.llm_classification_below,
+        rewriter=LlmQuestionRewriter(chat_model) if chat_model else None,
     )

@@ -147,6 +147,7 @@ class Conversations:
                 request_id=request.request_id,
                 question=request.message,
                 history=state.turns,
+                context=state.context,
                 on_delta=deltas.emit if deltas else None,
                 promise=promise.notice,
             ),
@@ -209,6 +210,8 @@ class Conversations:
         state.remember(
             Turn(request.message, outcome.answer, tuple(s.doc_id for s in outcome.sources))
         )
+        if outcome.context is not None:
+            state.context = outcome.context
 
     async def _forward(
         self,

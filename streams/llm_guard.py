@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
 from purgatory import AsyncCircuitBreakerFactory, Event
@@ -27,6 +27,7 @@ from tenacity import (
 
 from runtime.errors import CircuitOpenError, LlmUnavailableError
 from streams.embeddings import Vectors
+from streams.memory import Turn
 from streams.metrics import LLM_CIRCUIT_REJECTIONS, LLM_CIRCUIT_STATE, LLM_RETRIES
 from streams.responder import DeltaSink, Reply, Responder
 from streams.store import Passage
@@ -70,6 +71,8 @@ class GuardedResponder:
         passages: Sequence[Passage],
         *,
         on_delta: DeltaSink | None = None,
+        history: Sequence[Turn] = (),
+        language: str = "en",
     ) -> Reply | None:
         streamed = False
 
@@ -96,24 +99,28 @@ class GuardedResponder:
             before_sleep=_log_retry,
             reraise=True,
         )
+        async def call() -> Reply | None:
+            return await self._inner.answer(
+                question,
+                question_vector,
+                passages,
+                on_delta=forward,
+                history=history,
+                language=language,
+            )
+
         async for attempt in retrying:
             with attempt:
-                return await self._call(question, question_vector, passages, forward)
+                return await self._call(call)
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
-    async def _call(
-        self,
-        question: str,
-        question_vector: Vectors,
-        passages: Sequence[Passage],
-        on_delta: DeltaSink,
-    ) -> Reply | None:
+    async def _call(self, call: Callable[[], Awaitable[Reply | None]]) -> Reply | None:
         breaker = await self._breakers.get_breaker(CIRCUIT)
         try:
             async with breaker:
                 try:
                     return await asyncio.wait_for(
-                        self._inner.answer(question, question_vector, passages, on_delta=on_delta),
+                        call(),
                         self._timeout_s,
                     )
                 except TimeoutError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas import Category, EscalationReason, Source
+from streams.context import ConversationContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,10 @@ class Outcome:
     used_context: bool = False
     """True when earlier turns of the conversation shaped the answer."""
     cached: bool = False
+    context: ConversationContext | None = None
+    """What the conversation is about after this question (products, order, topic)."""
+    language: str = "en"
+    """The language the customer wrote in (BCP 47, ``hi-Latn`` for romanized Hindi)."""
 
     @property
     def escalated(self) -> bool:

@@ -1,8 +1,14 @@
 """The answering workflow, a LangGraph state graph run inside the Faust agent.
 
-classify ─┬─ greeting ──────────────▶ greet
-          ├─ out_of_scope ──────────▶ decline
-          ├─ complaint, human_agent ▶ escalate
+Before the graph runs, the message is read (``streams.understanding``): its language,
+typos, the products it names and, for a follow-up, the question it completes. The graph
+works on that standalone question.
+
+classify ─┬─ a language only a person reads here ▶ escalate
+          ├─ greeting ──────────────────────────▶ greet
+          ├─ complaint, human_agent ────────────▶ escalate
+          ├─ names only products we don't sell ─▶ not_sold
+          ├─ out_of_scope ──────────────────────▶ decline
           └─ otherwise ─▶ retrieve ─▶ grade ─┬─ nothing relevant ─▶ escalate
                                              └─▶ answer ─┬─ answered ─▶ end
                                                          └─ cannot ───▶ escalate
@@ -28,11 +34,14 @@ from streams.batching import BatchingEmbedder
 from streams.cache import AnswerCache
 from streams.classifier import Classification, QuestionClassifier
 from streams.embeddings import OnnxEmbedder, Vectors
-from streams.memory import Turn, contextual_question
+from streams.context import ConversationContext
+from streams.memory import Turn
 from streams.metrics import RETRIEVAL
 from streams.outcome import Outcome
 from streams.responder import DeltaSink, Responder, sources_of
-from streams.store import KnowledgeStore, Passage
+from streams.retrieval import HybridRetriever
+from streams.store import Passage
+from streams.understanding import KnowledgeSnapshot, KnowledgeSnapshots, UnderstoodMessage, understand
 
 _ESCALATING_CATEGORIES = {
     Category.COMPLAINT: EscalationReason.COMPLAINT,
@@ -40,17 +49,28 @@ _ESCALATING_CATEGORIES = {
 }
 
 
+_UNTOPICAL = {Category.GREETING, Category.OUT_OF_SCOPE}
+
+
 class SecondOpinion(Protocol):
     async def classify(self, question: str) -> Category | None: ...
+
+
+class QuestionRewriter(Protocol):
+    """An LLM that reads other languages and follow-ups: it writes the English question
+    that stands alone, for classification and retrieval."""
+
+    async def standalone(self, question: str, history: Sequence[Turn]) -> str | None: ...
 
 
 class _State(TypedDict, total=False):
     request_id: str
     question: str
+    history: Sequence[Turn]
     promise: str | None
     """When a person will reply if the question is handed over (``streams.support_hours``)."""
-    contextual: str | None
-    """The question completed with the previous turn when it is a follow-up."""
+    understood: UnderstoodMessage
+    snapshot: KnowledgeSnapshot
     vector: Vectors
     classification: Classification
     passages: list[Passage]
@@ -65,19 +85,24 @@ class AnswerWorkflow:
         *,
         embedder: OnnxEmbedder,
         classifier: QuestionClassifier,
-        store: KnowledgeStore,
+        snapshots: KnowledgeSnapshots,
+        retriever: HybridRetriever,
         responder: Responder,
         cache: AnswerCache,
         retrieval_limit: int,
         relevance_threshold: float,
         second_opinion: SecondOpinion | None = None,
         second_opinion_below: float = 0.5,
+        rewriter: QuestionRewriter | None = None,
     ) -> None:
         """``second_opinion`` (an LLM) is asked when the local classifier's confidence is
-        under ``second_opinion_below``."""
+        under ``second_opinion_below``; ``rewriter`` (the same LLM) reads follow-ups and
+        other languages, and its presence means the responder answers in any language."""
         self._questions = BatchingEmbedder(embedder)
         self._classifier = classifier
-        self._store = store
+        self._snapshots = snapshots
+        self._retriever = retriever
+        self._rewriter = rewriter
         self._responder = responder
         self._cache = cache
         self._second_opinion = second_opinion
@@ -93,46 +118,91 @@ class AnswerWorkflow:
         request_id: str,
         question: str,
         history: Sequence[Turn] = (),
+        context: ConversationContext = ConversationContext(),
         on_delta: DeltaSink | None = None,
         promise: str | None = None,
     ) -> Outcome:
-        """``on_delta`` receives the answer's text as a streaming responder produces it;
-        an escalation's notice tells the customer ``promise`` (when a person will reply)."""
-        contextual = contextual_question(question, history)
+        """``context`` is what the conversation is about so far (the returned outcome
+        carries it updated); ``on_delta`` receives the answer's text as a streaming
+        responder produces it; an escalation's notice tells the customer ``promise``
+        (when a person will reply)."""
+        snapshot = await asyncio.to_thread(self._snapshots.current)
+        understood = await self._understand(question, history, context, snapshot)
         scope = AnswerScope(
-            kb_version=await asyncio.to_thread(self._store.current_version),
+            kb_version=snapshot.version,
             responder=self._responder.name,
             prompt_version=self._responder.prompt_version,
         )
         if scope != self._published_scope:
             await self._cache.publish_scope(scope)
             self._published_scope = scope
+        # A first question's key is the question alone, which the gateways look up too.
         key = answer_key(
             question=question,
-            context=history[-1].question if contextual else None,
+            context=understood.standalone if understood.used_context else None,
             scope=scope,
         )
         cached = await self._cache.get(key)
         if cached is not None:
-            return replace(cached, used_context=contextual is not None)
+            return self._finish(cached, understood)
         state = await self._graph.ainvoke(
             {
                 "request_id": request_id,
                 "question": question,
-                "contextual": contextual,
+                "history": history,
                 "promise": promise,
+                "understood": understood,
+                "snapshot": snapshot,
             },
             config={"configurable": {"on_delta": on_delta}},
         )
         outcome: Outcome = state["outcome"]
         await self._cache.put(key, outcome)
-        return outcome
+        return self._finish(outcome, understood)
+
+    async def _understand(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        context: ConversationContext,
+        snapshot: KnowledgeSnapshot,
+    ) -> UnderstoodMessage:
+        understood = understand(question, context, snapshot)
+        rewrite = not understood.language.english or (
+            bool(history) and (understood.used_context or not understood.products)
+        )
+        if self._rewriter is None or not rewrite:
+            return understood
+        standalone = await self._rewriter.standalone(question, history)
+        if not standalone:
+            return understood
+        reread = understand(standalone, context, snapshot)
+        return replace(
+            reread,
+            original=question,
+            language=understood.language,
+            used_context=bool(history),
+            context=reread.context.updated(
+                products=(), order_id=understood.context.order_id, topic=None
+            ),
+        )
+
+    @staticmethod
+    def _finish(outcome: Outcome, understood: UnderstoodMessage) -> Outcome:
+        topic = None if outcome.category in _UNTOPICAL else outcome.category.value
+        return replace(
+            outcome,
+            used_context=understood.used_context,
+            language=understood.language.code,
+            context=understood.context.updated(products=(), order_id=None, topic=topic),
+        )
 
     def _build(self) -> CompiledStateGraph[Any, Any, Any, Any]:
         graph = StateGraph(_State)
         graph.add_node("classify", self._classify)
         graph.add_node("greet", self._greet)
         graph.add_node("decline", self._decline)
+        graph.add_node("not_sold", self._not_sold)
         graph.add_node("retrieve", self._retrieve)
         graph.add_node("grade", self._grade)
         graph.add_node("answer", self._answer)
@@ -146,29 +216,44 @@ class AnswerWorkflow:
         graph.add_conditional_edges(
             "answer", lambda s: END if "outcome" in s else "escalate", [END, "escalate"]
         )
-        for terminal in ("greet", "decline", "escalate"):
+        for terminal in ("greet", "decline", "not_sold", "escalate"):
             graph.add_edge(terminal, END)
         return graph.compile()
 
     async def _classify(self, state: _State) -> _State:
-        text = state["contextual"] or state["question"]
+        text = state["understood"].standalone
         vector = await self._questions.embed_one(text)
         classification = self._classifier.classify(text, vector)
         if self._second_opinion and classification.confidence < self._second_opinion_below:
             category = await self._second_opinion.classify(text)
             if category is not None:
                 classification = Classification(category, classification.confidence)
-        return {"vector": vector, "classification": classification}
+        unread = not state["understood"].language.answerable_offline and self._rewriter is None
+        if unread and classification.category is Category.OUT_OF_SCOPE:
+            # The classifier reads English only: its refusal of this message means nothing.
+            classification = Classification(Category.GENERAL_INFO, 0.0)
+        return {
+            "vector": vector,
+            "classification": classification,
+            "escalation_reason": EscalationReason.LOW_CONFIDENCE,
+        }
 
-    @staticmethod
-    def _route(state: _State) -> Literal["greet", "decline", "escalate", "retrieve"]:
+    def _route(
+        self, state: _State
+    ) -> Literal["greet", "decline", "not_sold", "escalate", "retrieve"]:
+        understood = state["understood"]
+        if not understood.language.answerable_offline and self._rewriter is None:
+            # Only a person reads this language here: never declined as out of scope.
+            return "escalate"
         category = state["classification"].category
         if category is Category.GREETING:
             return "greet"
-        if category is Category.OUT_OF_SCOPE:
-            return "decline"
         if category in _ESCALATING_CATEGORIES:
             return "escalate"
+        if understood.unknown_products and not understood.products:
+            return "not_sold"
+        if category is Category.OUT_OF_SCOPE:
+            return "decline"
         return "retrieve"
 
     async def _greet(self, state: _State) -> _State:
@@ -177,10 +262,25 @@ class AnswerWorkflow:
     async def _decline(self, state: _State) -> _State:
         return {"outcome": self._plain_outcome(state, replies.OUT_OF_SCOPE)}
 
+    async def _not_sold(self, state: _State) -> _State:
+        """A product we don't sell is said to be one, with the ones we do sell of its kind:
+        never answered with another product's facts."""
+        understood, catalogue = state["understood"], state["snapshot"].catalogue
+        name = understood.unknown_products[0]
+        kinds = understood.kinds or catalogue.kinds_in(name)
+        alternatives = [p.title for kind in sorted(kinds) for p in catalogue.of_kind(kind)]
+        outcome = self._plain_outcome(state, replies.not_sold(name, alternatives))
+        return {"outcome": replace(outcome, category=Category.PRODUCT_INFO)}
+
     async def _retrieve(self, state: _State) -> _State:
+        understood = state["understood"]
         with RETRIEVAL.time():
             passages = await asyncio.to_thread(
-                self._store.search, state["vector"], limit=self._retrieval_limit
+                self._retriever.search,
+                understood.standalone,
+                state["vector"],
+                limit=self._retrieval_limit,
+                doc_ids=understood.allowed_documents,
             )
         return {"passages": passages}
 
@@ -190,12 +290,15 @@ class AnswerWorkflow:
 
     async def _answer(self, state: _State, config: RunnableConfig) -> _State:
         on_delta: DeltaSink | None = config.get("configurable", {}).get("on_delta")
+        understood = state["understood"]
         try:
             reply = await self._responder.answer(
-                state["contextual"] or state["question"],
+                understood.standalone,
                 state["vector"],
                 state["relevant"],
                 on_delta=on_delta,
+                history=state["history"],
+                language=understood.language.code,
             )
         except LlmUnavailableError:
             return {"escalation_reason": EscalationReason.LLM_UNAVAILABLE}
@@ -209,16 +312,21 @@ class AnswerWorkflow:
                 confidence=classification.confidence,
                 responder=self._responder.name,
                 sources=reply.sources,
-                used_context=state["contextual"] is not None,
             )
         }
 
     async def _escalate(self, state: _State) -> _State:
         classification = state["classification"]
         reason = _ESCALATING_CATEGORIES.get(classification.category) or state["escalation_reason"]
+        notice = replies.escalation_notice(
+            reason,
+            state["request_id"],
+            state.get("promise"),
+            language=state["understood"].language.code,
+        )
         return {
             "outcome": Outcome(
-                answer=replies.escalation_notice(reason, state["request_id"], state.get("promise")),
+                answer=notice,
                 category=classification.category,
                 confidence=classification.confidence,
                 responder=self._responder.name,

@@ -5,18 +5,27 @@ from pathlib import Path
 import pytest
 
 from streams.cache import NoCache
-from streams.classifier import QuestionClassifier, load_training_examples
+from streams.classifier import LabelledExample, QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
 from streams.responder import OfflineResponder
+from streams.retrieval import HybridRetriever
 from streams.store import KnowledgeStore, open_client
+from streams.understanding import KnowledgeSnapshots
 from streams.workflow import AnswerWorkflow
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="session")
-def classifier(embedder: OnnxEmbedder) -> QuestionClassifier:
-    return QuestionClassifier.train(load_training_examples(REPO / "data/classifier"), embedder)
+def training_examples() -> list[LabelledExample]:
+    return load_training_examples(REPO / "data/classifier")
+
+
+@pytest.fixture(scope="session")
+def classifier(
+    embedder: OnnxEmbedder, training_examples: list[LabelledExample]
+) -> QuestionClassifier:
+    return QuestionClassifier.train(training_examples, embedder)
 
 
 @pytest.fixture(scope="session")
@@ -25,13 +34,24 @@ def store(chroma_path: Path, embedder: OnnxEmbedder) -> KnowledgeStore:
 
 
 @pytest.fixture(scope="session")
+def snapshots(
+    store: KnowledgeStore, training_examples: list[LabelledExample]
+) -> KnowledgeSnapshots:
+    return KnowledgeSnapshots(store, vocabulary=[example.text for example in training_examples])
+
+
+@pytest.fixture(scope="session")
 def workflow(
-    embedder: OnnxEmbedder, classifier: QuestionClassifier, store: KnowledgeStore
+    embedder: OnnxEmbedder,
+    classifier: QuestionClassifier,
+    store: KnowledgeStore,
+    snapshots: KnowledgeSnapshots,
 ) -> AnswerWorkflow:
     return AnswerWorkflow(
         embedder=embedder,
         classifier=classifier,
-        store=store,
+        snapshots=snapshots,
+        retriever=HybridRetriever(store),
         responder=OfflineResponder(embedder),
         cache=NoCache(),
         retrieval_limit=5,
