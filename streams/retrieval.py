@@ -1,0 +1,110 @@
+"""Hybrid retrieval: cosine similarity of the embeddings fused with BM25 scores.
+
+Ranking: each chunk's cosine similarity and BM25 score are min-max normalised over the
+chunks searched, and chunks are ordered by ``(1 - w) * cosine' + w * bm25'``.
+
+Grading: a passage's ``score`` stays its cosine similarity, so the relevance threshold
+the workflow grades with keeps its meaning; fusion only changes which passages come first.
+
+The retriever keeps a snapshot of the collection (chunks, their vectors, the BM25 index)
+and scores every chunk in memory: the knowledge base is a few hundred chunks, so exact
+cosine over all of them costs less than one approximate query to Chroma, and a passage
+that BM25 ranks first still has its cosine score however far down the vector ranking it
+lies. The snapshot is rebuilt when the store's version moves.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.embeddings import Vectors
+from streams.lexical import LexicalIndex
+from streams.store import KnowledgeStore, Passage, StoredChunk
+
+LEXICAL_WEIGHT = 0.3
+
+_Scores = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    version: int
+    chunks: Sequence[StoredChunk]
+    vectors: Vectors
+    lexical: LexicalIndex
+
+
+class HybridRetriever:
+    """Thread-safe: the worker searches from several threads at once."""
+
+    def __init__(self, store: KnowledgeStore, *, lexical_weight: float = LEXICAL_WEIGHT) -> None:
+        if not 0.0 <= lexical_weight <= 1.0:
+            raise ValueError(f"lexical_weight must be within [0, 1], not {lexical_weight}")
+        self._store = store
+        self._lexical_weight = lexical_weight
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+
+    def search(
+        self,
+        query: str,
+        vector: Vectors,
+        *,
+        limit: int,
+        doc_ids: Collection[str] | None = None,
+    ) -> list[Passage]:
+        """The ``limit`` best passages for ``query`` (embedded as ``vector``), best first;
+        only passages of ``doc_ids`` when given."""
+        snapshot = self._current_snapshot()
+        searched = [
+            i
+            for i, chunk in enumerate(snapshot.chunks)
+            if doc_ids is None or chunk.doc_id in doc_ids
+        ]
+        if limit <= 0 or not searched:
+            return []
+        chunks = [snapshot.chunks[i] for i in searched]
+        cosine = (snapshot.vectors[searched] @ vector).astype(np.float64)
+        lexical = snapshot.lexical.scores(query)
+        bm25 = np.array([lexical.get(chunk.chunk_id, 0.0) for chunk in chunks])
+        fused = _fuse(cosine, bm25, self._lexical_weight)
+        best = np.argsort(-fused, kind="stable")[:limit]
+        return [_passage(chunks[i], float(cosine[i])) for i in best]
+
+    def _current_snapshot(self) -> _Snapshot:
+        version = self._store.current_version()
+        with self._lock:
+            if self._snapshot is None or self._snapshot.version != version:
+                chunks, vectors = self._store.chunks_with_vectors()
+                self._snapshot = _Snapshot(version, chunks, vectors, LexicalIndex.build(chunks))
+            return self._snapshot
+
+
+def _fuse(cosine: _Scores, bm25: _Scores, lexical_weight: float) -> _Scores:
+    fused: _Scores = (1.0 - lexical_weight) * _min_max(cosine) + lexical_weight * _min_max(bm25)
+    return fused
+
+
+def _min_max(values: _Scores) -> _Scores:
+    spread = float(values.max() - values.min())
+    if spread == 0.0:
+        return np.zeros_like(values)
+    normalised: _Scores = (values - values.min()) / spread
+    return normalised
+
+
+def _passage(chunk: StoredChunk, cosine: float) -> Passage:
+    return Passage(
+        chunk_id=chunk.chunk_id,
+        doc_id=chunk.doc_id,
+        title=chunk.title,
+        heading=chunk.heading,
+        text=chunk.text,
+        score=round(cosine, 4),
+        category=chunk.category,
+    )
