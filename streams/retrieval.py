@@ -3,8 +3,11 @@
 Ranking: each chunk's cosine similarity and BM25 score are min-max normalised over the
 chunks searched, and chunks are ordered by ``(1 - w) * cosine' + w * bm25'``.
 
-Grading: a passage's ``score`` stays its cosine similarity, so the relevance threshold
-the workflow grades with keeps its meaning; fusion only changes which passages come first.
+Grading (``relevant``): a passage's ``score`` stays its cosine similarity, so the relevance
+threshold keeps its meaning. Questions that quote an exact fact ("toll-free number",
+"RuPay") or are written loosely embed far from the sentence that answers them, so the first
+passage is also accepted when it is one of the best lexical matches (``lexical`` at least
+``RESCUE_LEXICAL``) and its cosine falls short of the threshold by at most ``RESCUE_MARGIN``.
 
 The retriever keeps a snapshot of the collection (chunks, their vectors, the BM25 index)
 and scores every chunk in memory: the knowledge base is a few hundred chunks, so exact
@@ -27,6 +30,8 @@ from streams.lexical import LexicalIndex
 from streams.store import KnowledgeStore, Passage, StoredChunk
 
 LEXICAL_WEIGHT = 0.3
+RESCUE_MARGIN = 0.10
+RESCUE_LEXICAL = 0.8
 
 _Scores = npt.NDArray[np.float64]
 
@@ -50,6 +55,10 @@ class HybridRetriever:
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
 
+    @property
+    def store(self) -> KnowledgeStore:
+        return self._store
+
     def search(
         self,
         query: str,
@@ -71,10 +80,10 @@ class HybridRetriever:
         chunks = [snapshot.chunks[i] for i in searched]
         cosine = (snapshot.vectors[searched] @ vector).astype(np.float64)
         lexical = snapshot.lexical.scores(query)
-        bm25 = np.array([lexical.get(chunk.chunk_id, 0.0) for chunk in chunks])
-        fused = _fuse(cosine, bm25, self._lexical_weight)
+        bm25 = _min_max(np.array([lexical.get(chunk.chunk_id, 0.0) for chunk in chunks]))
+        fused = (1.0 - self._lexical_weight) * _min_max(cosine) + self._lexical_weight * bm25
         best = np.argsort(-fused, kind="stable")[:limit]
-        return [_passage(chunks[i], float(cosine[i])) for i in best]
+        return [_passage(chunks[i], float(cosine[i]), float(bm25[i])) for i in best]
 
     def _current_snapshot(self) -> _Snapshot:
         version = self._store.current_version()
@@ -85,9 +94,18 @@ class HybridRetriever:
             return self._snapshot
 
 
-def _fuse(cosine: _Scores, bm25: _Scores, lexical_weight: float) -> _Scores:
-    fused: _Scores = (1.0 - lexical_weight) * _min_max(cosine) + lexical_weight * _min_max(bm25)
-    return fused
+def relevant(passages: Sequence[Passage], threshold: float) -> list[Passage]:
+    """The passages of a search (best first) that an answer may be composed from."""
+    return [
+        passage
+        for rank, passage in enumerate(passages)
+        if passage.score >= threshold
+        or (
+            rank == 0
+            and passage.lexical >= RESCUE_LEXICAL
+            and passage.score >= threshold - RESCUE_MARGIN
+        )
+    ]
 
 
 def _min_max(values: _Scores) -> _Scores:
@@ -98,7 +116,7 @@ def _min_max(values: _Scores) -> _Scores:
     return normalised
 
 
-def _passage(chunk: StoredChunk, cosine: float) -> Passage:
+def _passage(chunk: StoredChunk, cosine: float, lexical: float) -> Passage:
     return Passage(
         chunk_id=chunk.chunk_id,
         doc_id=chunk.doc_id,
@@ -107,4 +125,5 @@ def _passage(chunk: StoredChunk, cosine: float) -> Passage:
         text=chunk.text,
         score=round(cosine, 4),
         category=chunk.category,
+        lexical=round(lexical, 4),
     )

@@ -67,6 +67,9 @@ class Passage:
     """Cosine similarity of the passage to the question."""
     category: str = ""
     """The document's category: ``product``, ``policy``, ``faq``, ..."""
+    lexical: float = 0.0
+    """BM25 score relative to the best lexical match of the search, in [0, 1]; 0 when the
+    passage was found by vectors alone."""
 
 
 @dataclass(frozen=True, slots=True)
