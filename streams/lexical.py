@@ -3,7 +3,8 @@
 Embeddings blur exact facts: "toll-free number" and "1800-123-4567", "65W" and "38W" sit
 close together in vector space. A lexical index keeps them apart, so its tokenizer keeps
 what customers quote whole: phone numbers, emails, ₹ amounts (also as the bare number, as
-customers often type it), numbers and model names such as 65W or 20000mAh.
+customers often type it), numbers and model names such as 65W or 20000mAh. Plain words are
+stemmed (Snowball), so "accepts" meets "accept" and "earbuds" meets "earbud".
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from collections.abc import Sequence
 
 import bm25s
 import numpy as np
-from bm25s.stopwords import STOPWORDS_EN
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from streams.store import StoredChunk
 
-_STOPWORDS = frozenset(STOPWORDS_EN)
+_STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
+_STEMMER = Stemmer.Stemmer("english")
 
 _TOKEN = re.compile(
     r"""
@@ -33,7 +36,8 @@ _TOKEN = re.compile(
 
 
 def tokenize(text: str) -> list[str]:
-    """Lowercase tokens of ``text`` without English stopwords; exact facts stay whole."""
+    """Lowercase tokens of ``text`` without English stopwords; words are stemmed, exact
+    facts stay whole."""
     tokens: list[str] = []
     for match in _TOKEN.finditer(text.lower()):
         kind, token = match.lastgroup, match.group()
@@ -49,7 +53,7 @@ def tokenize(text: str) -> list[str]:
             parts = [part for part in token.split("-") if part not in _STOPWORDS]
             tokens += [token.replace("-", ""), *parts]
         elif token not in _STOPWORDS:
-            tokens.append(token)
+            tokens.append(_STEMMER.stemWord(token) if kind == "word" else token)
     return tokens
 
 
