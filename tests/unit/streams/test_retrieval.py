@@ -126,10 +126,10 @@ def test_passages_reaching_the_threshold_are_relevant_wherever_they_rank() -> No
 def test_the_first_passage_just_under_the_threshold_is_relevant_on_strong_lexical_evidence() -> (
     None
 ):
-    assert relevant([passage(0.36, 0.9)], 0.45) == [passage(0.36, 0.9)]
-    assert relevant([passage(0.36, 0.5)], 0.45) == []  # weak lexical match
-    assert relevant([passage(0.30, 1.0)], 0.45) == []  # too far from the question
-    assert relevant([passage(0.50, 0.0, "a"), passage(0.40, 1.0, "b")], 0.45) == [
+    assert relevant([passage(0.41, 0.95)], 0.45) == [passage(0.41, 0.95)]
+    assert relevant([passage(0.41, 0.85)], 0.45) == []  # not among the best lexical matches
+    assert relevant([passage(0.39, 1.0)], 0.45) == []  # too far from the question
+    assert relevant([passage(0.50, 0.0, "a"), passage(0.42, 1.0, "b")], 0.45) == [
         passage(0.50, 0.0, "a")
     ]  # not the first
 
