@@ -19,7 +19,7 @@ lies. The snapshot is rebuilt when the store's version moves.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,7 @@ RESCUE_MARGIN = 0.05
 RESCUE_LEXICAL = 0.9
 
 _Scores = npt.NDArray[np.float64]
+_PRODUCT = "product"  # the category of product pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,10 @@ class HybridRetriever:
     @property
     def store(self) -> KnowledgeStore:
         return self._store
+
+    def chunks(self) -> Sequence[StoredChunk]:
+        """The chunks searched now (the snapshot of the store's current version)."""
+        return self._current_snapshot().chunks
 
     def search(
         self,
@@ -96,6 +101,25 @@ class HybridRetriever:
                 chunks, vectors = self._store.chunks_with_vectors()
                 self._snapshot = _Snapshot(version, chunks, vectors, LexicalIndex.build(chunks))
             return self._snapshot
+
+
+def allowed_documents(
+    chunks: Iterable[StoredChunk], *, products: Collection[str] = (), kinds: Collection[str] = ()
+) -> frozenset[str] | None:
+    """The documents a question may be answered from, for ``search(doc_ids=...)``.
+
+    A question that names products (``products``: their doc ids) or kinds of product
+    (``kinds``: "laptop") is answered from the pages of those products and of products of
+    those kinds, and from every document that is no product page (policies, FAQ,
+    troubleshooting), never from another product's page. ``None``, no restriction, when it
+    names neither."""
+    if not products and not kinds:
+        return None
+    return frozenset(
+        chunk.doc_id
+        for chunk in chunks
+        if chunk.category != _PRODUCT or chunk.doc_id in products or chunk.kind in kinds
+    )
 
 
 def relevant(passages: Sequence[Passage], threshold: float) -> list[Passage]:

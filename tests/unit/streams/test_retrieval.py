@@ -7,8 +7,8 @@ import pytest
 
 from streams.embeddings import OnnxEmbedder
 from streams.knowledge import chunk_tree
-from streams.retrieval import HybridRetriever, relevant
-from streams.store import KnowledgeStore, Passage, open_client
+from streams.retrieval import HybridRetriever, allowed_documents, relevant
+from streams.store import KnowledgeStore, Passage, StoredChunk, open_client
 
 CONTACT = """## Support hours
 Customer support is available Monday to Saturday, from 9 AM to 6 PM.
@@ -144,3 +144,50 @@ def test_repository_contact_facts_are_found_and_graded_relevant(
     ]:
         found = retriever.search(question, embedder.embed_one(question), limit=5)
         assert relevant(found, 0.45)[0].heading == heading, question
+
+
+def stored(doc_id: str, category: str, kind: str = "") -> StoredChunk:
+    return StoredChunk(
+        chunk_id=f"{doc_id}:1",
+        doc_id=doc_id,
+        title=doc_id,
+        heading=doc_id,
+        category=category,
+        kind=kind,
+        aliases=(),
+        text="text",
+    )
+
+
+CATALOGUE = [
+    stored("returns", "policy"),
+    stored("faq", "faq"),
+    stored("pro-x", "product", "smartwatch"),
+    stored("lite", "product", "smartwatch"),
+    stored("sleeve", "product", "sleeve"),
+    stored("aerobook", "product", "laptop"),
+]
+
+
+def test_a_question_naming_a_product_is_answered_from_its_page_never_another_products() -> None:
+    assert allowed_documents(CATALOGUE, products=["pro-x"]) == {"returns", "faq", "pro-x"}
+
+
+def test_a_question_naming_a_kind_may_use_every_product_of_that_kind() -> None:
+    assert allowed_documents(CATALOGUE, kinds={"laptop"}) == {"returns", "faq", "aerobook"}
+    assert allowed_documents(CATALOGUE, products=["aerobook"], kinds={"sleeve"}) == {
+        "returns",
+        "faq",
+        "aerobook",
+        "sleeve",
+    }
+
+
+def test_a_question_naming_no_product_nor_kind_is_not_restricted() -> None:
+    assert allowed_documents(CATALOGUE) is None
+
+
+def test_the_retriever_lists_the_chunks_it_searches(small_store: KnowledgeStore) -> None:
+    retriever = HybridRetriever(small_store)
+
+    assert {chunk.doc_id for chunk in retriever.chunks()} == {"contact", "returns"}
