@@ -31,6 +31,10 @@ class Document:
     updated: str
     path: str
     body: str
+    kind: str = ""
+    """What a product is (``smartwatch``, ``laptop``); empty for documents that are no product."""
+    aliases: tuple[str, ...] = ()
+    """Other names customers use for the product."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class Chunk:
     category: str
     heading: str
     text: str
+    kind: str = ""
+    aliases: tuple[str, ...] = ()
 
     @property
     def embedding_text(self) -> str:
@@ -82,7 +88,25 @@ def parse_document(text: str, path: str) -> Document:
         updated=str(meta.get("updated", "")),
         path=path,
         body=body.strip(),
+        kind=_kind(meta.get("kind"), path),
+        aliases=_aliases(meta.get("aliases"), path),
     )
+
+
+def _kind(raw: object, path: str) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str) or raw != raw.strip().lower():
+        raise KnowledgeFormatError(f"{path}: kind must be a lowercase string, not {raw!r}")
+    return raw
+
+
+def _aliases(raw: object, path: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(a, str) and a.strip() for a in raw):
+        raise KnowledgeFormatError(f"{path}: aliases must be a list of names, not {raw!r}")
+    return tuple(alias.strip() for alias in raw)
 
 
 def chunk_document(doc: Document) -> list[Chunk]:
@@ -101,8 +125,9 @@ def chunk_document(doc: Document) -> list[Chunk]:
 
 
 def _make_chunk(doc: Document, heading: str, text: str) -> Chunk:
+    aliases = "|".join(doc.aliases)
     digest = hashlib.sha256(
-        f"{doc.doc_id}\x1f{doc.title}\x1f{heading}\x1f{text}".encode()
+        f"{doc.doc_id}\x1f{doc.title}\x1f{doc.kind}\x1f{aliases}\x1f{heading}\x1f{text}".encode()
     ).hexdigest()
     return Chunk(
         chunk_id=f"{doc.doc_id}:{digest[:16]}",
@@ -111,6 +136,8 @@ def _make_chunk(doc: Document, heading: str, text: str) -> Chunk:
         category=doc.category,
         heading=heading,
         text=text,
+        kind=doc.kind,
+        aliases=doc.aliases,
     )
 
 

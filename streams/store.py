@@ -13,15 +13,16 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import chromadb
 import httpx
+import numpy as np
 from chromadb.api import ClientAPI
-from chromadb.api.models.Collection import Collection
+from chromadb.api.models.Collection import Collection as ChromaCollection
 from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.auth.token_authn import TokenAuthClientProvider, TokenTransportHeader
 from chromadb.config import Settings as ChromaSettings
@@ -29,12 +30,13 @@ from chromadb.errors import ChromaError
 from pydantic import SecretStr
 
 from runtime.errors import DependencyUnavailableError, EmbeddingModelMismatchError
-from streams.embeddings import ChromaOnnxEmbeddingFunction, OnnxEmbedder, Vectors
+from streams.embeddings import DIMENSIONS, ChromaOnnxEmbeddingFunction, OnnxEmbedder, Vectors
 from streams.knowledge import Chunk
 
 log = logging.getLogger(__name__)
 
 _UPSERT_BATCH = 128
+_ALIAS_SEPARATOR = "|"  # Chroma metadata values are scalars
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,6 +64,26 @@ class Passage:
     heading: str
     text: str
     score: float
+    """Cosine similarity of the passage to the question."""
+    category: str = ""
+    """The document's category: ``product``, ``policy``, ``faq``, ..."""
+    lexical: float = 0.0
+    """BM25 score relative to the best lexical match of the search, in [0, 1]; 0 when the
+    passage was found by vectors alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk as the collection holds it, for indexes built beside the vectors."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    heading: str
+    category: str
+    kind: str
+    aliases: tuple[str, ...]
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +153,7 @@ class KnowledgeStore:
 
     def _open(self, client: ClientAPI) -> None:
         self._client = client
-        self._collection: Collection = client.get_or_create_collection(
+        self._collection: ChromaCollection = client.get_or_create_collection(
             self._name,
             embedding_function=self._embedding_function,  # type: ignore[arg-type]
             metadata={"embedding_model": self._embedder.model_name, "kb_version": 0},
@@ -202,6 +224,8 @@ class KnowledgeStore:
                         "title": c.title,
                         "heading": c.heading,
                         "category": c.category,
+                        "kind": c.kind,
+                        "aliases": _ALIAS_SEPARATOR.join(c.aliases),
                     }
                     for c in batch
                 ],
@@ -226,11 +250,59 @@ class KnowledgeStore:
             changed=changed,
         )
 
+    def chunks(self) -> list[StoredChunk]:
+        """Every chunk in the collection; chunks stored before kinds and aliases were
+        recorded read as having none."""
+        chunks, _ = self._read_chunks(include_vectors=False)
+        return chunks
+
+    def chunks_with_vectors(self) -> tuple[list[StoredChunk], Vectors]:
+        """Every chunk and its embedding (row ``i`` is chunk ``i``'s), read at one moment."""
+        return self._read_chunks(include_vectors=True)
+
     @_reaching_chroma
-    def search(self, query_vector: Vectors, *, limit: int = 5) -> list[Passage]:
+    def _read_chunks(self, *, include_vectors: bool) -> tuple[list[StoredChunk], Vectors]:
+        include: list[Any] = ["documents", "metadatas"]
+        if include_vectors:
+            include.append("embeddings")
+        result = self._collection.get(include=include)
+        documents = result["documents"] or []
+        metadatas = result["metadatas"] or []
+        chunks = [
+            StoredChunk(
+                chunk_id=chunk_id,
+                doc_id=str(meta["doc_id"]),
+                title=str(meta["title"]),
+                heading=str(meta.get("heading", "")),
+                category=str(meta.get("category", "")),
+                kind=str(meta.get("kind", "")),
+                aliases=_split_aliases(meta.get("aliases")),
+                text=text or "",
+            )
+            for chunk_id, text, meta in zip(result["ids"], documents, metadatas, strict=True)
+        ]
+        if not include_vectors or not chunks:
+            return chunks, np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return chunks, np.asarray(result["embeddings"], dtype=np.float32)
+
+    @_reaching_chroma
+    def search(
+        self,
+        query_vector: Vectors,
+        *,
+        limit: int = 5,
+        doc_ids: Collection[str] | None = None,
+    ) -> list[Passage]:
+        """The ``limit`` passages nearest ``query_vector``, only of ``doc_ids`` when given."""
+        if doc_ids is not None and not doc_ids:
+            return []
+        where: dict[str, Any] | None = (
+            {"doc_id": {"$in": sorted(doc_ids)}} if doc_ids is not None else None
+        )
         result = self._collection.query(
             query_embeddings=query_vector[None, :],
             n_results=limit,
+            where=where,
             include=["documents", "metadatas", "distances"],
         )
         ids = result["ids"][0]
@@ -238,18 +310,27 @@ class KnowledgeStore:
         metadatas = (result["metadatas"] or [[]])[0]
         distances = (result["distances"] or [[]])[0]
         return [
-            Passage(
-                chunk_id=chunk_id,
-                doc_id=str(meta["doc_id"]),
-                title=str(meta["title"]),
-                heading=str(meta.get("heading", "")),
-                text=text or "",
-                score=round(1.0 - float(distance), 4),
-            )
+            _passage(chunk_id, text or "", meta, round(1.0 - float(distance), 4))
             for chunk_id, text, meta, distance in zip(
                 ids, documents, metadatas, distances, strict=True
             )
         ]
+
+
+def _passage(chunk_id: str, text: str, meta: Mapping[str, Any], score: float) -> Passage:
+    return Passage(
+        chunk_id=chunk_id,
+        doc_id=str(meta["doc_id"]),
+        title=str(meta["title"]),
+        heading=str(meta.get("heading", "")),
+        text=text,
+        score=score,
+        category=str(meta.get("category", "")),
+    )
+
+
+def _split_aliases(raw: object) -> tuple[str, ...]:
+    return tuple(alias for alias in str(raw or "").split(_ALIAS_SEPARATOR) if alias)
 
 
 def _fingerprint(chunk_ids: Any) -> str:

@@ -46,6 +46,50 @@ def test_chunk_ids_are_stable_and_change_with_content() -> None:
     assert first[1].chunk_id == edited[1].chunk_id
 
 
+PRODUCT = DOC.replace(
+    "category: product\n", "category: product\nkind: smartwatch\naliases: [Demo, Demo watch]\n"
+)
+
+
+def test_product_front_matter_gives_kind_and_aliases_to_the_document_and_its_chunks() -> None:
+    doc = parse_document(PRODUCT, "demo.md")
+    chunks = chunk_document(doc)
+
+    assert (doc.kind, doc.aliases) == ("smartwatch", ("Demo", "Demo watch"))
+    assert {(c.kind, c.aliases) for c in chunks} == {("smartwatch", ("Demo", "Demo watch"))}
+
+
+def test_documents_without_kind_or_aliases_have_none() -> None:
+    doc = parse_document(DOC, "demo.md")
+    assert (doc.kind, doc.aliases) == ("", ())
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("kind", "Smartwatch"),
+        ("kind", "[watch]"),
+        ("aliases", "Demo"),
+        ("aliases", "[Demo, 3]"),
+        ("aliases", "['  ']"),
+    ],
+)
+def test_malformed_kind_or_aliases_are_refused_with_their_path(field: str, value: str) -> None:
+    text = DOC.replace("category: product\n", f"category: product\n{field}: {value}\n")
+    with pytest.raises(KnowledgeFormatError, match=f"demo.md: {field}"):
+        parse_document(text, "demo.md")
+
+
+def test_chunk_ids_change_with_kind_and_aliases_so_ingestion_stores_them_again() -> None:
+    plain = chunk_document(parse_document(DOC, "demo.md"))
+    product = chunk_document(parse_document(PRODUCT, "demo.md"))
+    renamed = chunk_document(parse_document(PRODUCT.replace("Demo watch", "DW"), "demo.md"))
+    rekinded = chunk_document(parse_document(PRODUCT.replace("smartwatch", "ring"), "demo.md"))
+
+    ids = [{c.chunk_id for c in chunks} for chunks in (plain, product, renamed, rekinded)]
+    assert all(a.isdisjoint(b) for i, a in enumerate(ids) for b in ids[i + 1 :])
+
+
 @pytest.mark.parametrize(
     "text", ["# no front matter", "---\ntitle: x\ncategory: y\n---\nbody", "---\n: [\n---\nbody"]
 )

@@ -8,12 +8,12 @@ from chromadb.errors import ChromaError
 from runtime.errors import DependencyUnavailableError, EmbeddingModelMismatchError, is_retryable
 from streams.embeddings import OnnxEmbedder
 from streams.knowledge import chunk_tree
-from streams.store import KnowledgeStore, open_client
+from streams.store import KnowledgeStore, StoredChunk, open_client
 
 
-def write_doc(root: Path, doc_id: str, body: str) -> None:
+def write_doc(root: Path, doc_id: str, body: str, front_matter: str = "category: faq") -> None:
     (root / f"{doc_id}.md").write_text(
-        f"---\nid: {doc_id}\ntitle: {doc_id.title()}\ncategory: faq\n---\n# {doc_id}\n\n{body}\n"
+        f"---\nid: {doc_id}\ntitle: {doc_id.title()}\n{front_matter}\n---\n# {doc_id}\n\n{body}\n"
     )
 
 
@@ -106,3 +106,63 @@ def test_a_chroma_failure_while_answering_is_a_retryable_dependency_failure(
         store.current_version()
 
     assert isinstance(raised.value.__cause__, ChromaError) and is_retryable(raised.value)
+
+
+def test_chunks_lists_every_stored_chunk_with_its_kind_and_aliases(
+    tmp_path: Path, kb: Path, embedder: OnnxEmbedder
+) -> None:
+    write_doc(
+        kb,
+        "band",
+        "## Price\nThe Band costs ₹2,999.",
+        "category: product\nkind: fitness band\naliases: [Band 3, FitBand]",
+    )
+    store = KnowledgeStore(open_client(path=tmp_path / "db"), "kb-test", embedder)
+    store.ingest(chunk_tree(kb))
+
+    chunks = {chunk.doc_id: chunk for chunk in store.chunks()}
+    stored, vectors = store.chunks_with_vectors()
+
+    assert chunks["band"] == StoredChunk(
+        chunk_id=chunks["band"].chunk_id,
+        doc_id="band",
+        title="Band",
+        heading="band > Price",
+        category="product",
+        kind="fitness band",
+        aliases=("Band 3", "FitBand"),
+        text="The Band costs ₹2,999.",
+    )
+    assert (chunks["returns"].kind, chunks["returns"].aliases) == ("", ())
+    assert stored == store.chunks() and vectors.shape == (3, 384)
+
+
+def test_chunks_stored_before_kinds_and_aliases_were_recorded_read_as_having_none(
+    tmp_path: Path, embedder: OnnxEmbedder
+) -> None:
+    client = open_client(path=tmp_path / "db")
+    store = KnowledgeStore(client, "kb-test", embedder)
+    client.get_collection("kb-test").add(
+        ids=["old:1"],
+        documents=["Returns are accepted within 7 days."],
+        embeddings=[embedder.embed_one("Returns are accepted within 7 days.").tolist()],
+        metadatas=[{"doc_id": "old", "title": "Old", "heading": "Old", "category": "policy"}],
+    )
+
+    [chunk] = store.chunks()
+
+    assert (chunk.doc_id, chunk.category, chunk.kind, chunk.aliases) == ("old", "policy", "", ())
+
+
+def test_search_keeps_to_the_documents_asked_for(
+    tmp_path: Path, kb: Path, embedder: OnnxEmbedder
+) -> None:
+    store = KnowledgeStore(open_client(path=tmp_path / "db"), "kb-test", embedder)
+    store.ingest(chunk_tree(kb))
+    question = embedder.embed_one("Is delivery free?")
+
+    restricted = store.search(question, limit=5, doc_ids=["returns"])
+
+    assert [p.doc_id for p in restricted] == ["returns"]
+    assert restricted[0].category == "faq"
+    assert store.search(question, limit=5, doc_ids=[]) == []
