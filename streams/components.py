@@ -127,8 +127,9 @@ def load_local_models(settings: WorkerSettings) -> LocalModels:
         )
     examples = load_training_examples(settings.classifier_examples_path)
     classifier = QuestionClassifier.train(examples, embedder)
-    snapshots = KnowledgeSnapshots(store, vocabulary=[example.text for example in examples])
-    return LocalModels(embedder, store, classifier, snapshots, HybridRetriever(store))
+    retriever = HybridRetriever(store)
+    snapshots = KnowledgeSnapshots(retriever, vocabulary=[example.text for example in examples])
+    return LocalModels(embedder, store, classifier, snapshots, retriever)
 
 
 def build_workflow(settings: WorkerSettings, models: LocalModels | None = None) -> AnswerWorkflow:

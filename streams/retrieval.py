@@ -64,9 +64,11 @@ class HybridRetriever:
     def store(self) -> KnowledgeStore:
         return self._store
 
-    def chunks(self) -> Sequence[StoredChunk]:
-        """The chunks searched now (the snapshot of the store's current version)."""
-        return self._current_snapshot().chunks
+    def current_chunks(self) -> tuple[int, Sequence[StoredChunk]]:
+        """The store's current version and the chunks searched in it. Blocking (it may
+        read the store): call it from a worker thread."""
+        snapshot = self._current_snapshot()
+        return snapshot.version, snapshot.chunks
 
     def search(
         self,
@@ -105,16 +107,13 @@ class HybridRetriever:
 
 def allowed_documents(
     chunks: Iterable[StoredChunk], *, products: Collection[str] = (), kinds: Collection[str] = ()
-) -> frozenset[str] | None:
+) -> frozenset[str]:
     """The documents a question may be answered from, for ``search(doc_ids=...)``.
 
-    A question that names products (``products``: their doc ids) or kinds of product
-    (``kinds``: "laptop") is answered from the pages of those products and of products of
-    those kinds, and from every document that is no product page (policies, FAQ,
-    troubleshooting), never from another product's page. ``None``, no restriction, when it
-    names neither."""
-    if not products and not kinds:
-        return None
+    Every document that is no product page (policies, FAQ, troubleshooting), and the pages
+    of the products it names (``products``: their doc ids) and of the kinds of product it
+    names (``kinds``: "laptop"); never another product's page, so an answer never cites a
+    product the customer did not ask about."""
     return frozenset(
         chunk.doc_id
         for chunk in chunks

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from streams.catalogue import Catalogue, Product
 from streams.context import ConversationContext, find_order_id, standalone_question
 from streams.language import DetectedLanguage, detect_language, to_english
+from streams.retrieval import HybridRetriever, allowed_documents
 from streams.spelling import SpellingCorrector
-from streams.store import KnowledgeStore, StoredChunk
+from streams.store import StoredChunk
 
 _WORD = re.compile(r"[a-z]+")
 _PRODUCT_CATEGORY = "product"
@@ -33,49 +34,46 @@ class KnowledgeSnapshot:
     """What one version of the knowledge base teaches the reader."""
 
     version: int
+    chunks: Sequence[StoredChunk]
     catalogue: Catalogue
     speller: SpellingCorrector
-    general_documents: frozenset[str]
-    """Documents that are not about one product: policies, company, FAQ, troubleshooting."""
 
 
 class KnowledgeSnapshots:
-    """The snapshot of the store's current version, rebuilt when an ingestion moves it."""
+    """The snapshot of the knowledge base the retriever searches now, rebuilt when an
+    ingestion moves its version."""
 
-    def __init__(self, store: KnowledgeStore, *, vocabulary: Iterable[str] = ()) -> None:
+    def __init__(self, retriever: HybridRetriever, *, vocabulary: Iterable[str] = ()) -> None:
         """``vocabulary``: texts whose words the speller must also know (the classifier's
         training questions: how customers write)."""
-        self._store = store
+        self._retriever = retriever
         self._vocabulary = frozenset(_words(" ".join(vocabulary)))
         self._lock = threading.Lock()
         self._snapshot: KnowledgeSnapshot | None = None
 
     def current(self) -> KnowledgeSnapshot:
         """Blocking (it may read the store): call it from a worker thread."""
-        version = self._store.current_version()
+        version, chunks = self._retriever.current_chunks()
         with self._lock:
             if self._snapshot is None or self._snapshot.version != version:
-                self._snapshot = build_snapshot(version, self._store.chunks(), self._vocabulary)
+                self._snapshot = build_snapshot(version, chunks, self._vocabulary)
             return self._snapshot
 
 
 def build_snapshot(
-    version: int, chunks: Iterable[StoredChunk], vocabulary: Iterable[str] = ()
+    version: int, chunks: Sequence[StoredChunk], vocabulary: Iterable[str] = ()
 ) -> KnowledgeSnapshot:
     products: dict[str, Product] = {}
-    general: set[str] = set()
     words = set(vocabulary)
     for chunk in chunks:
         words.update(_words(f"{chunk.title} {chunk.heading} {chunk.text} {' '.join(chunk.aliases)}"))
         if chunk.category == _PRODUCT_CATEGORY:
             products[chunk.doc_id] = Product(chunk.doc_id, chunk.title, chunk.kind, chunk.aliases)
-        else:
-            general.add(chunk.doc_id)
     return KnowledgeSnapshot(
         version=version,
+        chunks=chunks,
         catalogue=Catalogue.from_products(products.values()),
         speller=SpellingCorrector(words),
-        general_documents=frozenset(general),
     )
 
 
@@ -117,7 +115,6 @@ def understand(
     # A completed follow-up names the context's product: read it back from the question.
     products = tuple(catalogue.find(completed) if completed else named)
     kinds = frozenset(catalogue.kinds_in(english))
-    of_kinds = {p.doc_id for kind in kinds for p in catalogue.of_kind(kind)}
     return UnderstoodMessage(
         original=message,
         language=language,
@@ -130,9 +127,9 @@ def understand(
         context=context.updated(
             products=named, order_id=find_order_id(message), topic=context.topic
         ),
-        allowed_documents=snapshot.general_documents
-        | {p.doc_id for p in products}
-        | frozenset(of_kinds),
+        allowed_documents=allowed_documents(
+            snapshot.chunks, products=[p.doc_id for p in products], kinds=kinds
+        ),
     )
 
 

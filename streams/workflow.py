@@ -39,7 +39,7 @@ from streams.memory import Turn
 from streams.metrics import RETRIEVAL
 from streams.outcome import Outcome
 from streams.responder import DeltaSink, Responder, sources_of
-from streams.retrieval import HybridRetriever
+from streams.retrieval import HybridRetriever, relevant
 from streams.store import Passage
 from streams.understanding import KnowledgeSnapshot, KnowledgeSnapshots, UnderstoodMessage, understand
 
@@ -285,8 +285,8 @@ class AnswerWorkflow:
         return {"passages": passages}
 
     async def _grade(self, state: _State) -> _State:
-        relevant = [p for p in state["passages"] if p.score >= self._relevance_threshold]
-        return {"relevant": relevant, "escalation_reason": EscalationReason.NO_RELEVANT_KNOWLEDGE}
+        return {
+            "relevant": relevant(state["passages"], self._relevance_threshold),, "escalation_reason": EscalationReason.NO_RELEVANT_KNOWLEDGE}
 
     async def _answer(self, state: _State, config: RunnableConfig) -> _State:
         on_delta: DeltaSink | None = config.get("configurable", {}).get("on_delta")

@@ -34,24 +34,29 @@ def store(chroma_path: Path, embedder: OnnxEmbedder) -> KnowledgeStore:
 
 
 @pytest.fixture(scope="session")
+def retriever(store: KnowledgeStore) -> HybridRetriever:
+    return HybridRetriever(store)
+
+
+@pytest.fixture(scope="session")
 def snapshots(
-    store: KnowledgeStore, training_examples: list[LabelledExample]
+    retriever: HybridRetriever, training_examples: list[LabelledExample]
 ) -> KnowledgeSnapshots:
-    return KnowledgeSnapshots(store, vocabulary=[example.text for example in training_examples])
+    return KnowledgeSnapshots(retriever, vocabulary=[example.text for example in training_examples])
 
 
 @pytest.fixture(scope="session")
 def workflow(
     embedder: OnnxEmbedder,
     classifier: QuestionClassifier,
-    store: KnowledgeStore,
+    retriever: HybridRetriever,
     snapshots: KnowledgeSnapshots,
 ) -> AnswerWorkflow:
     return AnswerWorkflow(
         embedder=embedder,
         classifier=classifier,
         snapshots=snapshots,
-        retriever=HybridRetriever(store),
+        retriever=retriever,
         responder=OfflineResponder(embedder),
         cache=NoCache(),
         retrieval_limit=5,

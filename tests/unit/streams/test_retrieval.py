@@ -183,11 +183,14 @@ def test_a_question_naming_a_kind_may_use_every_product_of_that_kind() -> None:
     }
 
 
-def test_a_question_naming_no_product_nor_kind_is_not_restricted() -> None:
-    assert allowed_documents(CATALOGUE) is None
+def test_a_question_naming_no_product_nor_kind_is_answered_from_no_product_page() -> None:
+    assert allowed_documents(CATALOGUE) == {"returns", "faq"}
 
 
 def test_the_retriever_lists_the_chunks_it_searches(small_store: KnowledgeStore) -> None:
     retriever = HybridRetriever(small_store)
 
-    assert {chunk.doc_id for chunk in retriever.chunks()} == {"contact", "returns"}
+    version, chunks = retriever.current_chunks()
+
+    assert version == small_store.version
+    assert {chunk.doc_id for chunk in chunks} == {"contact", "returns"}
