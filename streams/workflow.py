@@ -286,7 +286,9 @@ class AnswerWorkflow:
 
     async def _grade(self, state: _State) -> _State:
         return {
-            "relevant": relevant(state["passages"], self._relevance_threshold),, "escalation_reason": EscalationReason.NO_RELEVANT_KNOWLEDGE}
+            "relevant": relevant(state["passages"], self._relevance_threshold),
+            "escalation_reason": EscalationReason.NO_RELEVANT_KNOWLEDGE,
+        }
 
     async def _answer(self, state: _State, config: RunnableConfig) -> _State:
         on_delta: DeltaSink | None = config.get("configurable", {}).get("on_delta")
