@@ -244,6 +244,7 @@ class Catalogue:
             if product.kind not in KINDS:
                 raise ValueError(f"{product.doc_id}: unknown kind {product.kind!r}")
         self.products: tuple[Product, ...] = tuple(products)
+        self._by_id = {p.doc_id: p for p in self.products}
         self._names = [name for p in self.products for name in _names_of(p)]
         self._squashed = [name.squashed for name in self._names]
         self._widest = max((len(tokens_of(n)) for p in self.products for n in p.names), default=0)
@@ -265,6 +266,9 @@ class Catalogue:
     @classmethod
     def from_products(cls, products: Iterable[Product]) -> Catalogue:
         return cls(list(products))
+
+    def get(self, doc_id: str) -> Product | None:
+        return self._by_id.get(doc_id)
 
     def of_kind(self, kind: str) -> list[Product]:
         return [p for p in self.products if p.kind == kind]
@@ -297,19 +301,30 @@ class Catalogue:
             index += found[1]
         return kinds
 
-    def sibling(self, text: str, of: Product) -> Product | None:
-        """The other product of ``of``'s kind that ``text`` picks by its designation alone
-        ("same for the lite?" after the SmartWatch Pro X is the SmartWatch Lite)."""
+    def sibling(self, text: str, of: Product) -> tuple[Product, str] | None:
+        """The other product of ``of``'s kind that ``text`` picks by its designations alone,
+        and those designations as written ("same for the lite?" after the SmartWatch Pro X:
+        the SmartWatch Lite, "lite")."""
         tokens = tokens_of(text)
-        wanted = {tokens[i].text for i in range(len(tokens)) if _designates(tokens, i)}
-        if not wanted:
-            return None
+        picked = [i for i in range(len(tokens)) if _designates(tokens, i)]
+        wanted = {tokens[i].text for i in picked}
         candidates = [
             p
             for p in self.of_kind(of.kind)
-            if p.doc_id != of.doc_id and wanted <= self._words[p.doc_id]
+            if p.doc_id != of.doc_id and wanted and wanted <= self._words[p.doc_id]
         ]
-        return candidates[0] if len(candidates) == 1 else None
+        if len(candidates) != 1:
+            return None
+        return candidates[0], text[tokens[picked[0]].start : tokens[picked[-1]].end]
+
+    def rename(self, text: str, product: Product, name: str) -> str:
+        """``text`` with ``product``'s names in it, however written, replaced by ``name``."""
+        tokens, matches, _ = self._read_text(text)
+        for match in reversed(matches):
+            if match.product == product:
+                start, end = tokens[match.start].start, tokens[match.end - 1].end
+                text = text[:start] + name + text[end:]
+        return text
 
     def _read_uncached(self, text: str) -> tuple[list[_Token], list[_Match], list[_Span]]:
         """The tokens of ``text``, the names of our products in them in order of appearance,

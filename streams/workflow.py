@@ -27,8 +27,9 @@ from streams import replies
 from streams.batching import BatchingEmbedder
 from streams.cache import AnswerCache
 from streams.classifier import Classification, QuestionClassifier
+from streams.context import is_follow_up
 from streams.embeddings import OnnxEmbedder, Vectors
-from streams.memory import Turn, contextual_question
+from streams.memory import Turn
 from streams.metrics import RETRIEVAL
 from streams.outcome import Outcome
 from streams.responder import DeltaSink, Responder, sources_of
@@ -98,7 +99,9 @@ class AnswerWorkflow:
     ) -> Outcome:
         """``on_delta`` receives the answer's text as a streaming responder produces it;
         an escalation's notice tells the customer ``promise`` (when a person will reply)."""
-        contextual = contextual_question(question, history)
+        contextual = (
+            f"{history[-1].question} {question}" if history and is_follow_up(question) else None
+        )
         scope = AnswerScope(
             kb_version=await asyncio.to_thread(self._store.current_version),
             responder=self._responder.name,
