@@ -115,7 +115,7 @@ KINDS = frozenset(KIND_WORDS.values())
 
 _MODIFIERS = frozenset(
     {"pro", "max", "ultra", "mini", "lite", "air", "neo", "elite", "slim", "duo", "flip"}
-    | {"fold", "se", "fe", "prime", "edge", "note", "sport"}
+    | {"fold", "se", "fe"}
 )
 """Words that tell one model of a line from another ("Nova Pro", "Power Bank Slim")."""
 _DESIGNATION = re.compile(r"(?:\d+(?:\.\d+)?(?:g|w|m|mah)?|[b-hj-z])")
@@ -140,6 +140,8 @@ _LEAD_IN = frozenset(
 other word ("Galaxy Watch 6") it names another brand's product."""
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.,][0-9][A-Za-z0-9]*)*")
 _CONTRACTION = frozenset({"s", "t", "d", "m", "ll", "re", "ve"})
+_MIN_LINE_NAME = 5
+"""Letters a coined product-line word needs to name its only product alone ("StudioBook")."""
 _LONGEST_NAME = 6
 """Tokens a product-like name spans at most."""
 _COINED = re.compile(r"^[A-Z][a-z]+[A-Z][A-Za-z]*$")
@@ -245,13 +247,17 @@ class Catalogue:
                 raise ValueError(f"{product.doc_id}: unknown kind {product.kind!r}")
         self.products: tuple[Product, ...] = tuple(products)
         self._by_id = {p.doc_id: p for p in self.products}
-        self._names = [name for p in self.products for name in _names_of(p)]
-        self._squashed = [name.squashed for name in self._names]
-        self._widest = max((len(tokens_of(n)) for p in self.products for n in p.names), default=0)
         self._words = {p.doc_id: {t.text for n in p.names for t in tokens_of(n)} for p in products}
         coined = {
             word.lower() for p in self.products for word in p.title.split() if _COINED.match(word)
         }
+        self._names = [name for p in self.products for name in _names_of(p)]
+        for word in coined - _KIND_BY_SQUASHED.keys() - {_HOUSE}:
+            line = [p for p in self.products if word in self._words[p.doc_id]]
+            if len(line) == 1 and len(word) >= _MIN_LINE_NAME:  # "StudioBook" alone
+                self._names.append(_Name(line[0], word, frozenset(), _allowance(len(word))))
+        self._squashed = [name.squashed for name in self._names]
+        self._widest = max((len(tokens_of(n)) for p in self.products for n in p.names), default=0)
         self._read_text = functools.lru_cache(maxsize=1024)(self._read_uncached)
         """The workflow asks ``find``, ``unknown_mentions`` and ``kinds_in`` of one text."""
         self._strong_lines = coined | {_HOUSE}
@@ -359,7 +365,7 @@ class Catalogue:
                 distance <= name.allowance
                 and texts[w] not in _KIND_BY_SQUASHED
                 and not (end < len(tokens) and _designates(tokens, end))
-                and (distance == 0 or _keeps_models(tokens[start:end], name))
+                and (distance == 0 or _keeps_models(texts[w], tokens[start:end], name))
             ):
                 candidates.append((distance, start - end, start, int(n)))
         taken: set[int] = set()
@@ -444,16 +450,25 @@ def _names_of(product: Product) -> list[_Name]:
         squashed, protected = _protected(tokens_of(name))
         if squashed in _KIND_BY_SQUASHED:
             continue  # a generic word is nobody's name
-        letters = len(squashed) - len(protected)
-        allowance = 0 if letters < 5 else 1 if letters < 14 else 2
-        names.append(_Name(product, squashed, protected, allowance))
+        names.append(
+            _Name(product, squashed, protected, _allowance(len(squashed) - len(protected)))
+        )
     return names
 
 
-def _keeps_models(written: Sequence[_Token], name: _Name) -> bool:
-    """Whether ``written`` differs from ``name`` only in letters outside the model
-    designations of either ("smartwach pro x", not "smartwatch pro z" nor "aerobook 15")."""
-    squashed, protected = _protected(written)
+def _allowance(letters: int) -> int:
+    """Edits tolerated in a name of this many letters: none in short names, where one edit
+    makes another word."""
+    return 0 if letters < 5 else 1 if letters < 14 else 2
+
+
+def _keeps_models(squashed: str, written: Sequence[_Token], name: _Name) -> bool:
+    """Whether ``written`` differs from ``name`` only in letters after the first and outside
+    the model designations of either ("smartwach pro x", not "smartwatch pro z", "aerobook
+    15" nor "can charger")."""
+    if squashed[0] != name.squashed[0]:
+        return False
+    _, protected = _protected(written)
     for op in Levenshtein.editops(squashed, name.squashed):
         if op.tag != "delete" and op.dest_pos in name.protected:
             return False

@@ -11,7 +11,7 @@ naming the product, which the classifier and the retriever can answer on their o
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from streams.catalogue import KIND_WORDS, Catalogue, Product
@@ -22,29 +22,66 @@ _FOLLOW_UP_MAX_WORDS = 16
 _FRAGMENT_MAX_WORDS = 4
 
 _ORDER_ID = re.compile(r"\bTG[- ]?(\d{5,10})\b", re.IGNORECASE)
-_KINDS = "|".join(sorted((re.escape(word) for word in KIND_WORDS), key=len, reverse=True))
-_NOUNS = rf"(?:one|product|device|item|model|version|{_KINDS})"
-_NOT_A_PRODUCT = (
-    r"is|was|the|a|an|i|you|we|they|it|my|your|he|she|order|week|month|year|time|morning"
-    r"|evening|issue|problem|number|card|account|email|address|payment|refund|page|app|website"
-    r"|link|means?|so|right|all|ok|okay|fine|true|correct|enough|possible|why|how|what|when"
-    r"|where|because"
+_ONE_KIND = "|".join(
+    sorted(
+        (
+            re.escape(word)
+            for word in KIND_WORDS
+            # "the phones" are all phones; "the earbuds" are one pair.
+            if word in {"earbuds", "headphones", "earphones", "buds"}
+            or not (word.endswith("s") and {word[:-1], word[:-2]} & KIND_WORDS.keys())
+        ),
+        key=len,
+        reverse=True,
+    )
 )
-# A reference to something said before: "it", "their", "this watch", "the two", or "this" and
-# "that" where they stand for a thing ("is this waterproof?", not "this is my order"). "it"
-# as a dummy subject ("is it possible", "it's been", "how long does it take") is no reference.
-_REFERENCE = re.compile(
-    rf"\b(?:(?:this|that|these|those|the)\s+{_NOUNS}|both(?:\s+of\s+them)?|the\s+two"
-    rf"|it[’']s|its|it|they|them|their|theirs"
-    rf"|(?:this|that|these|those)(?!\s*[’'])(?!\s+(?:{_NOT_A_PRODUCT})\b))\b",
+"""Kind words for one product of the kind."""
+_THINGS = (
+    r"orders?|accounts?|refunds?|parcel|package|pickup|emails?|app|chat|money|payment|invoice"
+    r"|bill|card|address|delivery|items?|flight|bank|number|issue|problem|charge|page|website"
+    r"|link|combo"
+)
+"""Things other than a product that "it" or "they" may stand for."""
+# References to something said before. A kind noun after a determiner ("this phone", "the
+# watch") stands for the product of that kind in context; pronouns ("it", "their", "the two")
+# and "this"/"that" as a subject ("is this waterproof?") or alone at the end of a short
+# question ("how much is that?") stand for the latest product.
+_KIND_REFERENCE = re.compile(
+    rf"\b(?:(?:this|that|these|those)\s+(?:one|product|device|item|model|version|{_ONE_KIND})"
+    rf"|the\s+(?:{_ONE_KIND}))\b(?!\s+(?:number|no|bill|case|cover|settings)\b)",
     re.IGNORECASE,
 )
+_PRONOUN = re.compile(
+    r"\b(?:both(?:\s+of\s+them)?|the\s+two|it[’']s|its|it|they|them|their|theirs)\b",
+    re.IGNORECASE,
+)
+_SUBJECT = re.compile(
+    r"^\s*(?:is|are|was|does|do|can|will|would|has|how\s+much\s+is|what\s+is)\s+(this|that)\b"
+    rf"(?!\s+(?:a|an|the|my|your|{_THINGS}|site|company|bot)\b)"
+    r"|\b(this|that)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+_SHORT = 5
+"""Words a question may have when "that" alone at its end is a reference, and a pronoun
+may have before it: further on, it more likely stands for something in the question."""
+_PRONOUN_MAX_WORDS = 12
+_ANTECEDENT = re.compile(
+    rf"\b(?:(?:my|his|her|our)\s+\w+|(?:a|an)\s+(?!question|doubt|query|quick)\w+|{_THINGS})\b",
+    re.IGNORECASE,
+)
+"""Before a pronoun, what it stands for within the question itself ("my washing machine,
+it's not draining", "my past orders and their status", "I ordered a kurta and it ...")."""
 _DUMMY = re.compile(
-    r"\bit(?:'s|\s+is|\s+has)?\s+(?:been|possible|urgent|says?|shows?|said|showed|takes?|took)\b"
+    r"\bit(?:[’']?s|\s+is|\s+has)?\s+(?:been|possible|urgent|says?|shows?|said|showed|takes?"
+    r"|took|rains?|snows?)\b"
     r"|\b(?:is|was)\s+it\s+(?:possible|true|ok|okay|safe|normal|necessary|mandatory|required)\b"
-    r"|\b(?:does|will|would)\s+it\s+take\b|\bthey\s+(?:said|told|say|charged|called|asked)\b",
+    r"|\b(?:does|will|would)\s+it\s+(?:take|rain|snow)\b|\bhow(?:[’']s|\s+is)\s+it\s+going\b"
+    r"|\b(?:got|appreciate|solved|sorted|sorting|fixed|figured)\s+it\b"
+    r"|\bthey\s+(?:said|told|say|charged|called|asked)\b",
     re.IGNORECASE,
 )
+"""Where "it" or "they" stands for nothing said before: "is it possible", "it's been",
+"how long does it take", "will it rain", "appreciate it", "they told me"."""
 _PLURAL = re.compile(r"\b(?:both|the two|them|they|their|these|those)\b", re.IGNORECASE)
 _TOGETHER = re.compile(r"\b(?:both|the two|which|either|each)\b", re.IGNORECASE)
 """With a plural reference, words that mean the products together ("which of them")."""
@@ -179,6 +216,11 @@ def standalone_question(
         return _about_named(question, context, catalogue, named, current)
     if not current:
         return _about_order(question, context.order_id)
+    if kinds := catalogue.kinds_in(question):
+        # "does the watch have GPS?" is about the watch in context, not the earbuds.
+        current = [p for p in current if p.kind in kinds]
+        if not current:
+            return None
     product = current[-1]
     sibling = catalogue.sibling(question, product)
     if sibling is not None:
@@ -193,7 +235,9 @@ def standalone_question(
     if _refers(question):
         together = _COMPARES.search(question) or _TOGETHER.search(question)
         plural = together and _PLURAL.search(question) and len(current) > 1
-        return _substituted(question, _named(current[-2:] if plural else [product]))
+        by_kind = {p.kind: _named([p]) for p in current}
+        rewritten = _substituted(question, _named(current[-2:] if plural else [product]), by_kind)
+        return rewritten if rewritten != question else None
     if _HOW_MUCH.match(question):
         return f"How much is the {product.title}?"
     return _completed(_OPENER.sub("", question, count=1), product)
@@ -215,8 +259,18 @@ def _about_named(
             rest = catalogue.rename(rest, product, " ")
         if _bare(rest):
             return catalogue.rename(context.question, current[-1], named[0].title)
-    if current and current[-1] not in named and _COMPARES.search(question) and _refers(question):
-        return _substituted(question, _named([current[-1]]))
+    if current and current[-1] not in named and _COMPARES.search(question):
+        # The named products' own words ("the power bank" of "the Power Bank Ultra") are
+        # kept out of the references.
+        marked = question
+        for index, product in enumerate(named):
+            marked = catalogue.rename(marked, product, f"\x00{index}\x00")
+        if _refers(marked):
+            latest = current[-1]
+            compared = _substituted(marked, _named([latest]), {latest.kind: _named([latest])})
+            for index, product in enumerate(named):
+                compared = compared.replace(f"\x00{index}\x00", product.title)
+            return compared
     return None
 
 
@@ -224,31 +278,58 @@ def _about_order(question: str, order_id: str | None) -> str | None:
     """ "where is it?" about the order in context: "where is my order TG48213?"."""
     if order_id is None or not _ORDER_WORDS.search(question) or not _refers(question):
         return None
-    return _substituted(question, f"my order {order_id}")
+    return _substituted(question, f"my order {order_id}", {})
 
 
 def _refers(question: str) -> bool:
-    return bool(_REFERENCE.search(_DUMMY.sub(" ", question)))
+    return bool(_references(question))
 
 
-def _substituted(question: str, name: str) -> str:
-    """``question`` with its references replaced by ``name`` ("the SmartWatch Pro X")."""
+def _references(question: str) -> list[tuple[int, int]]:
+    """Where ``question`` refers to something said before, in order."""
+    spans = [m.span() for m in _KIND_REFERENCE.finditer(question)]
+    words = len(question.split())
     dummies = [m.span() for m in _DUMMY.finditer(question)]
+    pronouns = [m.span() for m in _PRONOUN.finditer(question)]
+    pronouns += [
+        m.span(group)
+        for m in _SUBJECT.finditer(question)
+        for group in (1, 2)
+        if m.group(group) and (group == 1 or words <= _SHORT)
+    ]
+    pronouns = [
+        (start, end)
+        for start, end in sorted(pronouns)
+        if not any(d_start <= start < d_end for d_start, d_end in dummies)
+        and not any(k_start <= start < k_end for k_start, k_end in spans)
+    ]
+    if pronouns and words <= _PRONOUN_MAX_WORDS:
+        before = question[: pronouns[0][0]]
+        if len(before.split()) <= _SHORT and not _ANTECEDENT.search(before):
+            spans += pronouns
+    return sorted(spans)
+
+
+def _substituted(question: str, name: str, by_kind: Mapping[str, str]) -> str:
+    """``question`` with its references replaced by ``name`` ("the SmartWatch Pro X"), a
+    kind noun's ("the watch") by ``by_kind``'s name for that kind."""
     pieces: list[str] = []
     last = 0
-    for match in _REFERENCE.finditer(question):
-        if any(start <= match.start() < end for start, end in dummies):
-            continue
-        word = match.group().lower().replace("’", "'")
-        if word in {"its", "their", "theirs"}:
+    for start, end in _references(question):
+        word = question[start:end].lower().replace("’", "'")
+        kind = KIND_WORDS.get(" ".join(word.split()[1:]))
+        if kind is not None:
+            if kind not in by_kind:
+                continue  # "the earbuds" while a phone is discussed: other earbuds
+            replacement = by_kind[kind]
+        elif word in {"its", "their", "theirs"}:
             replacement = f"{name}'s"
         elif word == "it's":
             replacement = f"{name} is"
         else:
             replacement = name
-        at_start = not question[: match.start()].strip()
-        pieces += [question[last : match.start()], _capitalized(replacement, at_start)]
-        last = match.end()
+        pieces += [question[last:start], _capitalized(replacement, not question[:start].strip())]
+        last = end
     pieces.append(question[last:])
     return "".join(pieces)
 

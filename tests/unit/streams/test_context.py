@@ -89,6 +89,38 @@ def test_follow_ups_become_standalone_questions_about_the_context(
     assert converse(catalogue, messages) == [expected for _, expected in conversation]
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "will it rain in Chennai this weekend",
+        "great, appreciate it",
+        "Hey, how's it going?",
+        "Paytm wallet KYC expired, how to renew it",
+        "I ordered a kurta from Myntra and it hasn't come",
+        "How do I see all my past orders and their status",
+        "Is this chat a bot?",
+        "I'm going to post this on LinkedIn and tag your CEO",
+        "my phone can't find the earbuds in bluetooth settings",
+        "Are the phones brand new sealed pack or refurbished?",
+        "Found it cheaper elsewhere, don't want the StudioBook anymore",
+    ],
+)
+def test_pronouns_that_stand_for_something_else_leave_the_question_alone(
+    catalogue: Catalogue, question: str
+) -> None:
+    context = ConversationContext(products=("product-smartwatch-pro-x",))
+    assert standalone_question(question, context, catalogue, catalogue.find(question)) is None
+
+
+def test_a_kind_noun_refers_to_the_product_of_that_kind(catalogue: Catalogue) -> None:
+    context = ConversationContext(products=("product-techgear-nova-5g", "product-smartwatch-pro-x"))
+    question = "does the watch work with the phone?"
+    assert (
+        standalone_question(question, context, catalogue, [])
+        == "does the SmartWatch Pro X work with the TechGear Nova 5G?"
+    )
+
+
 def test_without_context_nothing_is_rewritten(catalogue: Catalogue) -> None:
     assert standalone_question("how much is it?", ConversationContext(), catalogue, []) is None
 
