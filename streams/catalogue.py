@@ -195,7 +195,7 @@ class _Span:
     kinds: frozenset[str]
 
 
-def tokens_of(text: str) -> list[_Token]:
+def _tokens_of(text: str) -> list[_Token]:
     """Lowercased words and numbers of ``text`` with their places, without the ends of
     contractions ("TechGear's" is "techgear")."""
     return [
@@ -225,7 +225,7 @@ def _squash(words: Iterable[str]) -> str:
 
 
 _KIND_BY_SQUASHED = {
-    _squash(t.text for t in tokens_of(word)): kind for word, kind in KIND_WORDS.items()
+    _squash(t.text for t in _tokens_of(word)): kind for word, kind in KIND_WORDS.items()
 }
 _KIND_WIDTH = max(len(word.split()) for word in KIND_WORDS)
 
@@ -247,7 +247,7 @@ class Catalogue:
                 raise ValueError(f"{product.doc_id}: unknown kind {product.kind!r}")
         self.products: tuple[Product, ...] = tuple(products)
         self._by_id = {p.doc_id: p for p in self.products}
-        self._words = {p.doc_id: {t.text for n in p.names for t in tokens_of(n)} for p in products}
+        self._words = {p.doc_id: {t.text for n in p.names for t in _tokens_of(n)} for p in products}
         coined = {
             word.lower() for p in self.products for word in p.title.split() if _COINED.match(word)
         }
@@ -257,7 +257,7 @@ class Catalogue:
             if len(line) == 1 and len(word) >= _MIN_LINE_NAME:  # "StudioBook" alone
                 self._names.append(_Name(line[0], word, frozenset(), _allowance(len(word))))
         self._squashed = [name.squashed for name in self._names]
-        self._widest = max((len(tokens_of(n)) for p in self.products for n in p.names), default=0)
+        self._widest = max((len(_tokens_of(n)) for p in self.products for n in p.names), default=0)
         self._read_text = functools.lru_cache(maxsize=1024)(self._read_uncached)
         """The workflow asks ``find``, ``unknown_mentions`` and ``kinds_in`` of one text."""
         self._strong_lines = coined | {_HOUSE}
@@ -311,7 +311,7 @@ class Catalogue:
         """The other product of ``of``'s kind that ``text`` picks by its designations alone,
         and those designations as written ("same for the lite?" after the SmartWatch Pro X:
         the SmartWatch Lite, "lite")."""
-        tokens = tokens_of(text)
+        tokens = _tokens_of(text)
         picked = [i for i in range(len(tokens)) if _designates(tokens, i)]
         wanted = {tokens[i].text for i in picked}
         candidates = [
@@ -335,7 +335,7 @@ class Catalogue:
     def _read_uncached(self, text: str) -> tuple[list[_Token], list[_Match], list[_Span]]:
         """The tokens of ``text``, the names of our products in them in order of appearance,
         and the product-like names that are none of ours."""
-        tokens = tokens_of(text)
+        tokens = _tokens_of(text)
         matches = self._matches(tokens)
         unknown: list[_Span] = []
         for span in self._spans(tokens, matches):
@@ -447,7 +447,7 @@ class Catalogue:
 def _names_of(product: Product) -> list[_Name]:
     names: list[_Name] = []
     for name in product.names:
-        squashed, protected = _protected(tokens_of(name))
+        squashed, protected = _protected(_tokens_of(name))
         if squashed in _KIND_BY_SQUASHED:
             continue  # a generic word is nobody's name
         names.append(
