@@ -1,4 +1,4 @@
-"""Conversation memory: the last turns of each conversation, and follow-up resolution.
+"""Conversation memory: the last turns of each conversation and what it is about.
 
 In the worker the turns live in a changelog-backed Faust table keyed by
 ``conversation_id`` (``streams/app.py``), so they survive a restart and move with their
@@ -7,25 +7,18 @@ partition when workers rebalance.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
 
 from schemas import EscalationReason, HandoffState
+from streams.context import ConversationContext
 
 MAX_TURNS = 6
 REMEMBERED_APPLIED = 200
 """Requests and agent actions remembered as applied: a redelivery within this many of a
 conversation's later events is recognised and not applied again."""
-_REFERRING = re.compile(
-    r"\b(it|its|it's|this|that|these|those|they|them|their|one|same|the (watch|phone|laptop|"
-    r"earbuds|product|device|charger|speaker|item))\b",
-    re.IGNORECASE,
-)
-_FOLLOW_UP_MAX_WORDS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +59,8 @@ class ConversationState:
     """Whether the customer was told the current wait for a person runs late."""
     last_seq: int = 0
     """The ``seq`` of the conversation's last transcript event published."""
+    context: ConversationContext = field(default_factory=ConversationContext)
+    """The products, order and topic being discussed (``streams.context``)."""
 
     def admits(self, principal: str | None) -> bool:
         """Whether ``principal`` may read and write this conversation, claiming it when it
@@ -128,6 +123,7 @@ def encode_state(state: ConversationState) -> bytes:
             "agent_name": state.agent_name,
             "reminded": state.reminded,
             "last_seq": state.last_seq,
+            "context": state.context.to_json(),
         }
     )
 
@@ -151,16 +147,5 @@ def decode_state(data: bytes | None) -> ConversationState:
         agent_name=raw.get("agent_name"),
         reminded=bool(raw.get("reminded", False)),
         last_seq=int(raw.get("last_seq", 0)),
+        context=ConversationContext.from_json(raw.get("context")),
     )
-
-
-def is_follow_up(question: str) -> bool:
-    """A short question that points back at something said before ("how much is it?")."""
-    return len(question.split()) <= _FOLLOW_UP_MAX_WORDS and bool(_REFERRING.search(question))
-
-
-def contextual_question(question: str, history: Sequence[Turn]) -> str | None:
-    """The question with the previous one prepended when it is a follow-up, else ``None``."""
-    if not history or not is_follow_up(question):
-        return None
-    return f"{history[-1].question} {question}"

@@ -114,18 +114,19 @@ def understand(
     completed = standalone_question(english, context, catalogue, named)
     # A completed follow-up names the context's product: read it back from the question.
     products = tuple(catalogue.find(completed) if completed else named)
+    standalone = completed or english
     kinds = frozenset(catalogue.kinds_in(english))
     return UnderstoodMessage(
         original=message,
         language=language,
         english=english,
-        standalone=completed or english,
+        standalone=standalone,
         used_context=completed is not None,
         products=products,
         unknown_products=tuple(catalogue.unknown_mentions(english)),
         kinds=kinds,
         context=context.updated(
-            products=named, order_id=find_order_id(message), topic=context.topic
+            products=products, order_id=find_order_id(message), topic=None, question=standalone
         ),
         allowed_documents=allowed_documents(
             snapshot.chunks, products=[p.doc_id for p in products], kinds=kinds

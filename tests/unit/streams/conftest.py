@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 
 from streams.cache import NoCache
+from streams.catalogue import Catalogue, Product
 from streams.classifier import LabelledExample, QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
+from streams.knowledge import load_documents
 from streams.responder import OfflineResponder
 from streams.retrieval import HybridRetriever
 from streams.store import KnowledgeStore, open_client
@@ -14,6 +16,16 @@ from streams.understanding import KnowledgeSnapshots
 from streams.workflow import AnswerWorkflow
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    """The products of the knowledge base, from their documents' front matter."""
+    return Catalogue.from_products(
+        Product(doc.doc_id, doc.title, doc.kind, doc.aliases)
+        for doc in load_documents(REPO / "data/knowledge")
+        if doc.kind
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import pytest
-
 from schemas import EscalationReason, HandoffState
+from streams.context import ConversationContext
 from streams.memory import (
     MAX_TURNS,
     REMEMBERED_APPLIED,
@@ -10,34 +9,9 @@ from streams.memory import (
     DictMemory,
     TicketRef,
     Turn,
-    contextual_question,
     decode_state,
     encode_state,
-    is_follow_up,
 )
-
-
-@pytest.mark.parametrize(
-    "question", ["how much is it?", "does it have GPS", "what about its warranty?"]
-)
-def test_referring_questions_are_follow_ups(question: str) -> None:
-    assert is_follow_up(question)
-
-
-@pytest.mark.parametrize(
-    "question", ["What is the price of SmartWatch Pro X?", "hello", "refund status?"]
-)
-def test_self_contained_questions_are_not_follow_ups(question: str) -> None:
-    assert not is_follow_up(question)
-
-
-def test_contextual_question_prepends_the_previous_question() -> None:
-    history = [Turn("Tell me about the FitBand 3", "…")]
-    assert (
-        contextual_question("how much is it?", history)
-        == "Tell me about the FitBand 3 how much is it?"
-    )
-    assert contextual_question("how much is it?", []) is None
 
 
 def test_memory_keeps_only_the_last_turns() -> None:
@@ -61,6 +35,7 @@ def test_state_round_trips_through_bytes() -> None:
         agent_name="Asha",
         reminded=True,
         last_seq=7,
+        context=ConversationContext(("product-fitband-3",), "TG48213", "order_status"),
     )
     state.mark_applied("r-1")
     assert decode_state(encode_state(state)) == state and decode_state(None) == ConversationState()
@@ -85,6 +60,7 @@ def test_state_saved_before_handoffs_is_a_bot_conversation_that_knows_its_escala
     assert state.handoff is HandoffState.BOT and state.last_seq == 0 and not state.reminded
     assert state.has_applied("r-1") and state.ticket == TicketRef("e-1", 1000.0)
     assert state.handoff_reason is None and state.agent_name is None
+    assert state.context == ConversationContext()
 
 
 def test_ticket_stays_open_within_the_window_only() -> None:
