@@ -50,6 +50,7 @@ _ESCALATING_CATEGORIES = {
 
 
 _UNTOPICAL = {Category.GREETING, Category.OUT_OF_SCOPE}
+_SAID_FOR_ITSELF = {Category.GREETING, Category.COMPLAINT, Category.HUMAN_AGENT}
 
 
 class SecondOpinion(Protocol):
@@ -221,14 +222,23 @@ class AnswerWorkflow:
         return graph.compile()
 
     async def _classify(self, state: _State) -> _State:
-        text = state["understood"].standalone
+        understood = state["understood"]
+        text = understood.standalone
         vector = await self._questions.embed_one(text)
         classification = self._classifier.classify(text, vector)
+        if understood.used_context:
+            # "Thanks, that's all" or "let me talk to a person about it" mean the same
+            # whatever product the conversation was about.
+            alone = self._classifier.classify(
+                understood.english, await self._questions.embed_one(understood.english)
+            )
+            if alone.category in _SAID_FOR_ITSELF:
+                classification = alone
         if self._second_opinion and classification.confidence < self._second_opinion_below:
             category = await self._second_opinion.classify(text)
             if category is not None:
                 classification = Classification(category, classification.confidence)
-        unread = not state["understood"].language.answerable_offline and self._rewriter is None
+        unread = not understood.language.answerable_offline and self._rewriter is None
         if unread and classification.category is Category.OUT_OF_SCOPE:
             # The classifier reads English only: its refusal of this message means nothing.
             classification = Classification(Category.GENERAL_INFO, 0.0)
