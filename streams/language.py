@@ -82,8 +82,10 @@ _ANOTHER_LATIN_LANGUAGE_CONFIDENCE = 0.45
 _ENGLISH_CONFIDENCE_STILL_ENGLISH = 0.2
 _MARATHI_CONFIDENCE = 0.75
 _HINGLISH_EVIDENCE = 2
-_SHORT_MESSAGE_WORDS = 4
-"""A message this short is Hinglish with one Hindi word ("refund kab?", "price kya hai")."""
+_HINGLISH_SHARE = 0.25
+"""With one Hindi word, the share of Hindi words (shared ones included) that makes a message
+Hinglish: "refund kab?", "K8 keyboard wireless hai ya wired", but not "What is the price of
+the SmartWatch Pro X yaar"."""
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([?!.,;:])")
@@ -150,6 +152,10 @@ class HinglishGlossary:
         """How many of ``words`` are Hindi words."""
         return sum(1 for word in words if word.lower() in self._evidence)
 
+    def hindi_words(self, words: Sequence[str]) -> int:
+        """How many of ``words`` are in the glossary, shared ones included."""
+        return sum(1 for word in words if word.lower() in self._english)
+
     def gloss(self, text: str) -> str:
         english = self._pattern.sub(self._english_of, text)
         return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(english.split()))
@@ -201,11 +207,12 @@ def language_name(code: str) -> str:
 
 
 def dominant_script(text: str) -> str | None:
-    """The ISO 15924 script most of ``text``'s letters are in; ``None`` without letters."""
+    """The ISO 15924 script most of ``text``'s letters are in; ``None`` without letters.
+    Vowel signs count with their script: in Indic scripts they are marks, not letters."""
     counts = Counter(
         _SCRIPTS.get(unicodedata.name(char, "").split(" ")[0], "Zyyy")
         for char in text
-        if char.isalpha()
+        if unicodedata.category(char)[0] in "LM"
     )
     return counts.most_common(1)[0][0] if counts else None
 
@@ -213,7 +220,8 @@ def dominant_script(text: str) -> str | None:
 def _latin(text: str, glossary: HinglishGlossary) -> DetectedLanguage:
     words = _WORD.findall(text)
     evidence = glossary.evidence(words)
-    if evidence >= _HINGLISH_EVIDENCE or (evidence and len(words) <= _SHORT_MESSAGE_WORDS):
+    hindi_share = glossary.hindi_words(words) / len(words) if words else 0.0
+    if evidence >= _HINGLISH_EVIDENCE or (evidence and hindi_share >= _HINGLISH_SHARE):
         return DetectedLanguage("hi-Latn", "Latn")
     if len(words) < _FEWEST_WORDS_FOR_ANOTHER_LATIN_LANGUAGE:
         return ENGLISH
