@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from schemas import EscalationReason
+from streams.language import language_name
 
 _THANKS = re.compile(r"\b(thanks|thank you|thx|ty|appreciate)\b", re.I)
 _GOODBYE = re.compile(r"\b(bye|goodbye|see you|good night)\b", re.I)
@@ -47,6 +48,42 @@ def escalation_notice(reason: EscalationReason, request_id: str, promise: str | 
     the notice promises nothing about time."""
     when = f" {promise}" if promise else ""
     return f"{_ESCALATION_NOTICES[reason]}.{when} Your reference is {request_id}."
+
+
+ENGLISH_ONLY_NOTE = "I can answer in English only for now."
+_ENGLISH_ONLY_IN = {"hi": "मैं अभी केवल अंग्रेज़ी में उत्तर दे सकता हूँ।"}
+_PASSED_ON_IN = {
+    "hi": "मैंने आपका संदेश हमारी सहायता टीम को भेज दिया है; हिंदी पढ़ने वाला एक व्यक्ति यहीं उत्तर देगा।"
+}
+"""Languages the support team reads, with the notice in them."""
+
+
+def english_only_note(language: str) -> str:
+    """Ends an English answer to a message in another language: in that language too, when
+    we have it (``ENGLISH_ONLY_NOTE`` alone otherwise)."""
+    own = _ENGLISH_ONLY_IN.get(language)
+    return f"{own} ({ENGLISH_ONLY_NOTE})" if own else ENGLISH_ONLY_NOTE
+
+
+def language_escalation_notice(language: str, request_id: str, promise: str | None) -> str:
+    """The notice for a message passed to a person because the assistant cannot answer it
+    in its language (BCP 47 ``language``): in that language and English when the support
+    team reads it, else in English, promising nobody who reads it."""
+    when = f" {promise}" if promise else ""
+    reference = f"Your reference is {request_id}."
+    name = language_name(language)
+    if language in _PASSED_ON_IN:
+        english = (
+            f"I've passed your message to our support team; a person who reads {name} "
+            "will reply here."
+        )
+        return f"{_PASSED_ON_IN[language]} {english}{when} {reference}"
+    written_in = f" in {name}" if name != language else ""
+    english = (
+        f"I can answer in English only, so I've passed your message{written_in} to our "
+        "support team."
+    )
+    return f"{english}{when} {reference}"
 
 
 def forwarded(agent_name: str | None) -> str:
