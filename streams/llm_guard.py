@@ -27,6 +27,7 @@ from tenacity import (
 
 from runtime.errors import CircuitOpenError, LlmUnavailableError
 from streams.embeddings import Vectors
+from streams.memory import Turn
 from streams.metrics import LLM_CIRCUIT_REJECTIONS, LLM_CIRCUIT_STATE, LLM_RETRIES
 from streams.responder import DeltaSink, Reply, Responder
 from streams.store import Passage
@@ -70,6 +71,8 @@ class GuardedResponder:
         passages: Sequence[Passage],
         *,
         on_delta: DeltaSink | None = None,
+        history: Sequence[Turn] = (),
+        language: str = "en",
     ) -> Reply | None:
         streamed = False
 
@@ -98,7 +101,9 @@ class GuardedResponder:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._call(question, question_vector, passages, forward)
+                return await self._call(
+                    question, question_vector, passages, forward, history, language
+                )
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
     async def _call(
@@ -107,13 +112,22 @@ class GuardedResponder:
         question_vector: Vectors,
         passages: Sequence[Passage],
         on_delta: DeltaSink,
+        history: Sequence[Turn],
+        language: str,
     ) -> Reply | None:
         breaker = await self._breakers.get_breaker(CIRCUIT)
         try:
             async with breaker:
                 try:
                     return await asyncio.wait_for(
-                        self._inner.answer(question, question_vector, passages, on_delta=on_delta),
+                        self._inner.answer(
+                            question,
+                            question_vector,
+                            passages,
+                            on_delta=on_delta,
+                            history=history,
+                            language=language,
+                        ),
                         self._timeout_s,
                     )
                 except TimeoutError as exc:

@@ -20,6 +20,7 @@ import numpy as np
 
 from schemas import Source
 from streams.embeddings import OnnxEmbedder, Vectors
+from streams.memory import Turn
 from streams.store import Passage
 
 _SENTENCE_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9₹\"'(])|\n+")
@@ -66,9 +67,14 @@ class Responder(Protocol):
         passages: Sequence[Passage],
         *,
         on_delta: DeltaSink | None = None,
+        history: Sequence[Turn] = (),
+        language: str = "en",
     ) -> Reply | None:
         """A grounded reply built only from ``passages``, or ``None`` when they do not answer.
-        A streaming responder sends the reply's text to ``on_delta`` as it is produced."""
+        A streaming responder sends the reply's text to ``on_delta`` as it is produced.
+        ``history`` (the conversation's earlier turns, oldest first) and ``language`` (BCP 47,
+        the customer's) are for responders that can use them; the offline one answers in
+        English from the passages alone."""
         ...
 
 
@@ -113,6 +119,8 @@ class OfflineResponder:
         passages: Sequence[Passage],
         *,
         on_delta: DeltaSink | None = None,
+        history: Sequence[Turn] = (),
+        language: str = "en",
     ) -> Reply | None:
         """Composed at once, so nothing streams; the caller sends the whole reply."""
         return await asyncio.to_thread(self.compose, question, question_vector, passages)

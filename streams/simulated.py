@@ -19,6 +19,7 @@ from typing import Literal
 
 from runtime.errors import LlmUnavailableError
 from streams.embeddings import Vectors
+from streams.memory import Turn
 from streams.responder import DeltaSink, OfflineResponder, Reply
 from streams.store import Passage
 
@@ -52,6 +53,8 @@ class SimulatedResponder:
         passages: Sequence[Passage],
         *,
         on_delta: DeltaSink | None = None,
+        history: Sequence[Turn] = (),
+        language: str = "en",
     ) -> Reply | None:
         if self._failing():
             if self._failure_mode == "timeout":
