@@ -53,6 +53,7 @@ ENGLISH = [
     "earbud left side no sound",
     "pls send invoice for order",
     "can i pay with amex",
+    "RuPay card accepted?",  # a card brand, not "rupay" (rupees)
     "delivery to pincode 560034?",
     "This is the third time I'm complaining, nobody helps",
     "Do the Wireless Earbuds Elite have noise cancellation?",
