@@ -25,6 +25,14 @@ def _require_utc(value: datetime) -> datetime:
 
 
 UtcDateTime = Annotated[datetime, AfterValidator(_require_utc)]
+LanguageTag = Annotated[
+    str,
+    Field(
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$",
+        description="BCP 47 language tag: en, hi, hi-Latn (romanized Hindi), mr, es, ...",
+    ),
+]
 
 
 def utc_now() -> datetime:
@@ -152,6 +160,8 @@ class ChatAnswer(Event):
     """When escalated or forwarded: by when a person is expected to reply (support hours)."""
     transcript_seq: int | None = Field(default=None, ge=1)
     """The reply's ``seq`` in the conversation's transcript (``support.conversation-events``)."""
+    language: LanguageTag | None = None
+    """The language the customer wrote in, when it was detected."""
 
 
 class ChatDelta(Event):
@@ -232,6 +242,8 @@ class Escalation(Event):
     sources: list[Source] = Field(default_factory=list)
     expected_response_by: UtcDateTime | None = None
     """By when a person is expected to reply, from the configured support hours."""
+    language: LanguageTag = "en"
+    """The language the customer wrote in, so a person who reads it can take the ticket."""
 
 
 class AgentActionKind(enum.StrEnum):

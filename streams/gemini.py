@@ -7,25 +7,46 @@ import time
 from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessageChunk, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    BaseMessageChunk,
+    HumanMessage,
+    SystemMessage,
+)
 
 from runtime.errors import LlmUnavailableError
 from schemas import Category
 from streams.embeddings import Vectors
+from streams.language import language_name
+from streams.memory import Turn
 from streams.metrics import LLM_ERRORS, LLM_LATENCY, LLM_TOKENS
 from streams.responder import DeltaSink, Reply, sources_of
 from streams.store import Passage
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = "grounded-v1"
+PROMPT_VERSION = "grounded-v2"
+"""v2: the recent turns of the conversation, and the language to answer in."""
 _NOT_FOUND = "NOT_IN_KNOWLEDGE_BASE"
 _SYSTEM = f"""You are TechGear Electronics' customer-support assistant.
 Answer ONLY from the numbered passages below. Do not use any other knowledge.
-Cite the passages you used as [1], [2]. Keep the answer short and friendly, in the
-customer's language, with prices in ₹ exactly as written in the passages.
+The earlier turns of the conversation only tell you what the customer refers to ("it",
+"their price"); facts come from the passages alone.
+Cite the passages you used as [1], [2]. Keep the answer short and friendly, with prices in
+₹ exactly as written in the passages.
 If the passages do not contain the answer, reply with exactly {_NOT_FOUND}."""
+HISTORY_TURNS = 3
+"""Earlier turns put in the prompt: enough for "it" and "what about ...", few tokens."""
+_TURN_CHARS = 1000
+"""An earlier question or answer longer than this is cut in the prompt."""
 
+_REWRITE_SYSTEM = """You rewrite a customer's last message to TechGear Electronics' support
+desk as one standalone question in English, for searching the knowledge base.
+Resolve what it refers to from the conversation ("it", "their", "and the battery?") by
+naming the product, order or topic; translate it to English if needed; add nothing else.
+Reply with the question only, on one line."""
+_REWRITE_MAX_CHARS = 500
 
 _CLASSIFY_SYSTEM = (
     "Classify the customer's message to TechGear Electronics' support desk. Reply with "
@@ -49,12 +70,18 @@ class GeminiResponder:
         passages: Sequence[Passage],
         *,
         on_delta: DeltaSink | None = None,
+        history: Sequence[Turn] = (),
+        language: str = "en",
     ) -> Reply | None:
+        """``history``: the conversation's earlier turns, oldest first (the last
+        ``HISTORY_TURNS`` go in the prompt); ``language``: BCP 47 code to answer in."""
         numbered = "\n\n".join(
             f"[{i}] {p.title} — {p.heading}\n{p.text}" for i, p in enumerate(passages, start=1)
         )
+        instructions = f"{_SYSTEM}\nAnswer in {language_name(language)}."
         messages = [
-            SystemMessage(_SYSTEM + "\n\nPassages:\n" + numbered),
+            SystemMessage(instructions + "\n\nPassages:\n" + numbered),
+            *_turns(history[-HISTORY_TURNS:]),
             HumanMessage(question),
         ]
         text = ""
@@ -98,6 +125,45 @@ class LlmClassifier:
             return Category(label)
         except ValueError:
             return None
+
+
+class LlmQuestionRewriter:
+    """A follow-up made a standalone English question, the retrieval query with Gemini."""
+
+    def __init__(self, model: BaseChatModel) -> None:
+        self._model = model
+
+    async def standalone(self, question: str, history: Sequence[Turn]) -> str | None:
+        """The rewritten question, or ``None`` when the model fails or gives no question
+        (the caller then searches with what it has)."""
+        conversation = "\n".join(
+            f"{role}: {_clip(text)}"
+            for turn in history[-HISTORY_TURNS:]
+            for role, text in (("Customer", turn.question), ("Assistant", turn.answer))
+        )
+        prompt = f"Conversation:\n{conversation or '(none)'}\n\nLast message: {question}"
+        messages = [SystemMessage(_REWRITE_SYSTEM), HumanMessage(prompt)]
+        try:
+            reply = await self._model.ainvoke(messages)
+        except Exception:  # the rewrite is optional: any failure keeps the caller's question
+            log.warning("LLM question rewrite failed; searching without it", exc_info=True)
+            return None
+        lines = [line for line in reply.text.strip().splitlines() if line.strip()]
+        rewritten = lines[0].strip().strip("`\"' ") if lines else ""
+        if not rewritten or len(rewritten) > _REWRITE_MAX_CHARS:
+            return None
+        return rewritten
+
+
+def _turns(history: Sequence[Turn]) -> list[BaseMessage]:
+    messages: list[BaseMessage] = []
+    for turn in history:
+        messages += [HumanMessage(_clip(turn.question)), AIMessage(_clip(turn.answer))]
+    return messages
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _TURN_CHARS else text[: _TURN_CHARS - 1] + "…"
 
 
 def _count_tokens(chunk: BaseMessageChunk) -> None:

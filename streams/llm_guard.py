@@ -99,6 +99,7 @@ class GuardedResponder:
             before_sleep=_log_retry,
             reraise=True,
         )
+
         async def call() -> Reply | None:
             return await self._inner.answer(
                 question,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from schemas import EscalationReason
+from streams.language import language_name
 
 _THANKS = re.compile(r"\b(thanks|thank you|thx|ty|appreciate)\b", re.I)
 _GOODBYE = re.compile(r"\b(bye|goodbye|see you|good night)\b", re.I)
@@ -31,6 +33,19 @@ _ESCALATION_NOTICES = {
 }
 
 
+def not_sold(name: str, alternatives: Sequence[str]) -> str:
+    """For a product name that is not in the catalogue, with what we sell of its kind."""
+    reply = f"We don't sell a product called {name}."
+    if not alternatives:
+        return f"{reply} Ask me about any product in the TechGear range and I'll help."
+    listed = (
+        alternatives[0]
+        if len(alternatives) == 1
+        else (", ".join(alternatives[:-1]) + f" and {alternatives[-1]}")
+    )
+    return f"{reply} Of that kind we sell: {listed}. Would you like to know about one of them?"
+
+
 def greeting(message: str) -> str:
     if _THANKS.search(message):
         return "You're welcome! Is there anything else I can help you with?"
@@ -47,6 +62,33 @@ def escalation_notice(reason: EscalationReason, request_id: str, promise: str | 
     the notice promises nothing about time."""
     when = f" {promise}" if promise else ""
     return f"{_ESCALATION_NOTICES[reason]}.{when} Your reference is {request_id}."
+
+
+_PASSED_ON_IN = {
+    "hi": "मैंने आपका संदेश हमारी सहायता टीम को भेज दिया है; हिंदी पढ़ने वाला एक व्यक्ति यहीं उत्तर देगा।"
+}
+"""Languages the support team reads, with the notice in them."""
+
+
+def language_escalation_notice(language: str, request_id: str, promise: str | None) -> str:
+    """The notice for a message passed to a person because the assistant cannot answer it
+    in its language (BCP 47 ``language``): in that language and English when the support
+    team reads it, else in English, promising nobody who reads it."""
+    when = f" {promise}" if promise else ""
+    reference = f"Your reference is {request_id}."
+    name = language_name(language)
+    if language in _PASSED_ON_IN:
+        english = (
+            f"I've passed your message to our support team; a person who reads {name} "
+            "will reply here."
+        )
+        return f"{_PASSED_ON_IN[language]} {english}{when} {reference}"
+    written_in = f" in {name}" if name != language else ""
+    english = (
+        f"I can answer in English only, so I've passed your message{written_in} to our "
+        "support team."
+    )
+    return f"{english}{when} {reference}"
 
 
 def forwarded(agent_name: str | None) -> str:

@@ -72,8 +72,9 @@ class Responder(Protocol):
     ) -> Reply | None:
         """A grounded reply built only from ``passages``, or ``None`` when they do not answer.
         A streaming responder sends the reply's text to ``on_delta`` as it is produced.
-        ``history`` holds the conversation's recent turns and ``language`` the customer's
-        (BCP 47); a responder that writes only English ignores it."""
+        ``history`` (the conversation's earlier turns, oldest first) and ``language`` (BCP 47,
+        the customer's) are for responders that can use them; the offline one answers in
+        English from the passages alone."""
         ...
 
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 
 from schemas import Category, EscalationReason, Priority, TicketType, TranscriptTurn
+from streams.language import language_name
 from streams.memory import Turn
 
 SUBJECT_CHARS = 150
@@ -61,7 +62,9 @@ def subject(category: Category, message: str) -> str:
     return text if len(text) <= SUBJECT_CHARS else text[: SUBJECT_CHARS - 1].rstrip() + "…"
 
 
-def summary(reason: EscalationReason, message: str, history: Sequence[Turn]) -> str:
+def summary(
+    reason: EscalationReason, message: str, history: Sequence[Turn], language: str = "en"
+) -> str:
     why = {
         EscalationReason.HUMAN_REQUESTED: "The customer asked for a person.",
         EscalationReason.COMPLAINT: "The customer is unhappy and complained.",
@@ -73,7 +76,8 @@ def summary(reason: EscalationReason, message: str, history: Sequence[Turn]) -> 
     earlier = (
         f" Earlier in the conversation they asked: {history[-1].question!r}." if history else ""
     )
-    return f"{why} Their message: {message!r}.{earlier}"
+    wrote_in = "" if language == "en" else f" They wrote in {language_name(language)}."
+    return f"{why}{wrote_in} Their message: {message!r}.{earlier}"
 
 
 def transcript(history: Sequence[Turn], message: str) -> list[TranscriptTurn]:
@@ -85,10 +89,13 @@ def transcript(history: Sequence[Turn], message: str) -> list[TranscriptTurn]:
     return turns
 
 
-def tags(category: Category, reason: EscalationReason, channel: str) -> list[str]:
+def tags(category: Category, reason: EscalationReason, channel: str, language: str) -> list[str]:
+    """``lang-<code>`` in lowercase, as Zendesk stores every tag (``lang-hi-latn``), so a
+    view or trigger can route the ticket to people who read the customer's language."""
     return [
         "techgear-assistant",
         f"category-{category.value}",
         f"reason-{reason.value}",
         f"channel-{channel}",
+        f"lang-{language.lower()}",
     ]

@@ -13,7 +13,6 @@ its version: an ingestion that adds a product is understood at the next question
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from streams.retrieval import HybridRetriever, allowed_documents
 from streams.spelling import SpellingCorrector
 from streams.store import StoredChunk
 
-_WORD = re.compile(r"[a-z]+")
 _PRODUCT_CATEGORY = "product"
 
 
@@ -44,10 +42,10 @@ class KnowledgeSnapshots:
     ingestion moves its version."""
 
     def __init__(self, retriever: HybridRetriever, *, vocabulary: Iterable[str] = ()) -> None:
-        """``vocabulary``: texts whose words the speller must also know (the classifier's
-        training questions: how customers write)."""
+        """``vocabulary``: texts whose words the speller must also know and leave alone
+        (romanized Hindi that the glossary does not translate in a given phrase)."""
         self._retriever = retriever
-        self._vocabulary = frozenset(_words(" ".join(vocabulary)))
+        self._vocabulary = tuple(vocabulary)
         self._lock = threading.Lock()
         self._snapshot: KnowledgeSnapshot | None = None
 
@@ -63,17 +61,19 @@ class KnowledgeSnapshots:
 def build_snapshot(
     version: int, chunks: Sequence[StoredChunk], vocabulary: Iterable[str] = ()
 ) -> KnowledgeSnapshot:
-    products: dict[str, Product] = {}
-    words = set(vocabulary)
-    for chunk in chunks:
-        words.update(_words(f"{chunk.title} {chunk.heading} {chunk.text} {' '.join(chunk.aliases)}"))
-        if chunk.category == _PRODUCT_CATEGORY:
-            products[chunk.doc_id] = Product(chunk.doc_id, chunk.title, chunk.kind, chunk.aliases)
+    products = {
+        chunk.doc_id: Product(chunk.doc_id, chunk.title, chunk.kind, chunk.aliases)
+        for chunk in chunks
+        if chunk.category == _PRODUCT_CATEGORY
+    }
+    # The knowledge base's texts, as often as they use each word: the speller prefers the
+    # frequent one of two equally close words.
+    texts = [f"{c.title} {c.heading} {c.text} {' '.join(c.aliases)}" for c in chunks]
     return KnowledgeSnapshot(
         version=version,
         chunks=chunks,
         catalogue=Catalogue.from_products(products.values()),
-        speller=SpellingCorrector(words),
+        speller=SpellingCorrector([*texts, *vocabulary]),
     )
 
 
@@ -132,7 +132,3 @@ def understand(
             snapshot.chunks, products=[p.doc_id for p in products], kinds=kinds
         ),
     )
-
-
-def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower()))

@@ -33,15 +33,21 @@ from streams import replies
 from streams.batching import BatchingEmbedder
 from streams.cache import AnswerCache
 from streams.classifier import Classification, QuestionClassifier
-from streams.embeddings import OnnxEmbedder, Vectors
 from streams.context import ConversationContext
+from streams.embeddings import OnnxEmbedder, Vectors
+from streams.language import DetectedLanguage
 from streams.memory import Turn
 from streams.metrics import RETRIEVAL
 from streams.outcome import Outcome
 from streams.responder import DeltaSink, Responder, sources_of
 from streams.retrieval import HybridRetriever, relevant
 from streams.store import Passage
-from streams.understanding import KnowledgeSnapshot, KnowledgeSnapshots, UnderstoodMessage, understand
+from streams.understanding import (
+    KnowledgeSnapshot,
+    KnowledgeSnapshots,
+    UnderstoodMessage,
+    understand,
+)
 
 _ESCALATING_CATEGORIES = {
     Category.COMPLAINT: EscalationReason.COMPLAINT,
@@ -119,7 +125,7 @@ class AnswerWorkflow:
         request_id: str,
         question: str,
         history: Sequence[Turn] = (),
-        context: ConversationContext = ConversationContext(),
+        context: ConversationContext | None = None,
         on_delta: DeltaSink | None = None,
         promise: str | None = None,
     ) -> Outcome:
@@ -128,7 +134,9 @@ class AnswerWorkflow:
         responder produces it; an escalation's notice tells the customer ``promise``
         (when a person will reply)."""
         snapshot = await asyncio.to_thread(self._snapshots.current)
-        understood = await self._understand(question, history, context, snapshot)
+        understood = await self._understand(
+            question, history, context or ConversationContext(), snapshot
+        )
         scope = AnswerScope(
             kb_version=snapshot.version,
             responder=self._responder.name,
@@ -238,8 +246,7 @@ class AnswerWorkflow:
             category = await self._second_opinion.classify(text)
             if category is not None:
                 classification = Classification(category, classification.confidence)
-        unread = not understood.language.answerable_offline and self._rewriter is None
-        if unread and classification.category is Category.OUT_OF_SCOPE:
+        if self._unread(understood.language) and classification.category is Category.OUT_OF_SCOPE:
             # The classifier reads English only: its refusal of this message means nothing.
             classification = Classification(Category.GENERAL_INFO, 0.0)
         return {
@@ -252,7 +259,7 @@ class AnswerWorkflow:
         self, state: _State
     ) -> Literal["greet", "decline", "not_sold", "escalate", "retrieve"]:
         understood = state["understood"]
-        if not understood.language.answerable_offline and self._rewriter is None:
+        if self._unread(understood.language):
             # Only a person reads this language here: never declined as out of scope.
             return "escalate"
         category = state["classification"].category
@@ -330,12 +337,13 @@ class AnswerWorkflow:
     async def _escalate(self, state: _State) -> _State:
         classification = state["classification"]
         reason = _ESCALATING_CATEGORIES.get(classification.category) or state["escalation_reason"]
-        notice = replies.escalation_notice(
-            reason,
-            state["request_id"],
-            state.get("promise"),
-            language=state["understood"].language.code,
-        )
+        language = state["understood"].language
+        if self._unread(language):
+            notice = replies.language_escalation_notice(
+                language.code, state["request_id"], state.get("promise")
+            )
+        else:
+            notice = replies.escalation_notice(reason, state["request_id"], state.get("promise"))
         return {
             "outcome": Outcome(
                 answer=notice,
@@ -346,6 +354,10 @@ class AnswerWorkflow:
                 escalation_reason=reason,
             )
         }
+
+    def _unread(self, language: DetectedLanguage) -> bool:
+        """Whether the message is in a language only a person reads here (no LLM)."""
+        return not language.answerable_offline and self._rewriter is None
 
     def _plain_outcome(self, state: _State, answer: str) -> Outcome:
         classification = state["classification"]

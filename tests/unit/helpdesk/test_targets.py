@@ -104,6 +104,14 @@ def test_subject_is_one_line(target: Target) -> None:
 
 
 @pytest.mark.parametrize("target", targets(), ids=lambda t: t.name)
+def test_the_customers_language_reaches_the_ticket_as_a_tag(target: Target) -> None:
+    hindi = escalation().model_copy(update={"language": "hi", "tags": ["lang-hi"]})
+    call = target.create(hindi)
+    assert call.body is not None
+    assert "lang-hi" in (call.body.get("ticket") or call.body)["tags"]
+
+
+@pytest.mark.parametrize("target", targets(), ids=lambda t: t.name)
 def test_an_asserted_requester_gets_no_mail_and_is_marked_unverified_in_the_body(
     target: Target,
 ) -> None:

@@ -9,6 +9,7 @@ from streams.catalogue import Catalogue, Product
 from streams.classifier import LabelledExample, QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
 from streams.knowledge import load_documents
+from streams.language import default_glossary
 from streams.responder import OfflineResponder
 from streams.retrieval import HybridRetriever
 from streams.store import KnowledgeStore, open_client
@@ -51,10 +52,8 @@ def retriever(store: KnowledgeStore) -> HybridRetriever:
 
 
 @pytest.fixture(scope="session")
-def snapshots(
-    retriever: HybridRetriever, training_examples: list[LabelledExample]
-) -> KnowledgeSnapshots:
-    return KnowledgeSnapshots(retriever, vocabulary=[example.text for example in training_examples])
+def snapshots(retriever: HybridRetriever) -> KnowledgeSnapshots:
+    return KnowledgeSnapshots(retriever, vocabulary=default_glossary().entries())
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,18 @@ from typing import Any
 import numpy as np
 import pytest
 from langchain_core.language_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from runtime.errors import LlmUnavailableError
 from schemas import Category
-from streams.gemini import GeminiResponder, LlmClassifier, gemini_chat_model
+from streams.gemini import (
+    HISTORY_TURNS,
+    GeminiResponder,
+    LlmClassifier,
+    LlmQuestionRewriter,
+    gemini_chat_model,
+)
+from streams.memory import Turn
 from streams.store import Passage
 
 PASSAGES = [
@@ -120,3 +127,85 @@ async def test_not_found_sentinel_is_never_streamed() -> None:
     )
 
     assert reply is None and received == []
+
+
+HISTORY = [
+    Turn("What is your return policy?", "Returns are accepted within 7 days [1]."),
+    Turn("Tell me about the SmartWatch Pro X", "It has AMOLED and GPS [1]."),
+    Turn("Does it have GPS?", "Yes, built-in GPS [1]."),
+    Turn("Is it waterproof?", "It is rated 5 ATM [1]."),
+]
+
+
+class RecordingInvokeModel(GenericFakeChatModel):
+    """Answers ``ainvoke`` with its scripted replies and keeps the prompts it was given."""
+
+    prompts: list[list[BaseMessage]] = []
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Any:
+        self.prompts.append(messages)
+        return super()._generate(messages, *args, **kwargs)
+
+
+class BrokenInvokeModel(GenericFakeChatModel):
+    def _generate(self, *args: Any, **kwargs: Any) -> Any:
+        raise TimeoutError("deadline exceeded")
+
+
+async def test_recent_turns_go_in_the_prompt_between_the_passages_and_the_question() -> None:
+    model = fake("It costs ₹15,999 [1].")
+    await GeminiResponder(model).answer("and the price?", NO_VECTOR, PASSAGES, history=HISTORY)
+
+    prompt = model.prompts[0]
+    turns = [str(m.content) for m in prompt[1:-1]]
+    assert turns == [text for t in HISTORY[-HISTORY_TURNS:] for text in (t.question, t.answer)]
+    assert isinstance(prompt[-1], HumanMessage) and prompt[-1].content == "and the price?"
+    assert [m.type for m in prompt[1:3]] == ["human", "ai"]
+
+
+@pytest.mark.parametrize(
+    ("language", "instruction"),
+    [
+        ("en", "Answer in English."),
+        ("hi", "Answer in Hindi."),
+        ("hi-Latn", "Answer in Hinglish (Hindi written in Latin letters)."),
+    ],
+)
+async def test_the_model_is_told_to_answer_in_the_customers_language(
+    language: str, instruction: str
+) -> None:
+    model = fake("स्मार्टवॉच प्रो एक्स की कीमत ₹15,999 है [1]।")
+    reply = await GeminiResponder(model).answer(
+        "स्मार्टवॉच प्रो एक्स की कीमत क्या है?", NO_VECTOR, PASSAGES, language=language
+    )
+    assert reply is not None
+    assert instruction in str(model.prompts[0][0].content)
+
+
+def test_the_prompt_version_changed_with_history_and_language() -> None:
+    assert GeminiResponder(fake("x")).prompt_version == "grounded-v2"
+
+
+async def test_a_follow_up_is_rewritten_into_a_standalone_english_question() -> None:
+    model = RecordingInvokeModel(
+        messages=iter([AIMessage(' "What is the battery life of the SmartWatch Pro X?" \n')]),
+        prompts=[],
+    )
+    rewritten = await LlmQuestionRewriter(model).standalone(
+        "aur battery kitni chalti hai?", HISTORY
+    )
+
+    assert rewritten == "What is the battery life of the SmartWatch Pro X?"
+    prompt = str(model.prompts[0][-1].content)
+    assert "Customer: Is it waterproof?" in prompt and "What is your return policy?" not in prompt
+    assert prompt.endswith("Last message: aur battery kitni chalti hai?")
+
+
+@pytest.mark.parametrize("reply", ["", "   \n ", "x" * 501])
+async def test_an_empty_or_runaway_rewrite_is_no_rewrite(reply: str) -> None:
+    assert await LlmQuestionRewriter(fake(reply)).standalone("and it?", HISTORY) is None
+
+
+async def test_a_failed_rewrite_is_no_rewrite() -> None:
+    rewriter = LlmQuestionRewriter(BrokenInvokeModel(messages=iter([])))
+    assert await rewriter.standalone("and the price?", HISTORY) is None

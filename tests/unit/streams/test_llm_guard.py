@@ -10,6 +10,7 @@ from runtime.errors import CircuitOpenError, LlmUnavailableError
 from streams import metrics
 from streams.embeddings import Vectors
 from streams.llm_guard import GuardedResponder
+from streams.memory import Turn
 from streams.responder import DeltaSink, Reply
 from streams.store import Passage
 
@@ -25,6 +26,7 @@ class ScriptedLlm:
     def __init__(self) -> None:
         self.behaviour = "answer"
         self.calls = 0
+        self.heard: tuple[Sequence[Turn], str] | None = None
 
     async def answer(
         self,
@@ -33,8 +35,11 @@ class ScriptedLlm:
         passages: Sequence[Passage],
         *,
         on_delta: DeltaSink | None = None,
+        history: Sequence[Turn] = (),
+        language: str = "en",
     ) -> Reply | None:
         self.calls += 1
+        self.heard = (history, language)
         if self.behaviour == "fail":
             raise LlmUnavailableError("down")
         if self.behaviour == "hang":
@@ -123,3 +128,10 @@ async def test_a_failed_trial_call_opens_the_circuit_again() -> None:
     with pytest.raises(LlmUnavailableError):
         await ask(responder)
     assert metrics.LLM_CIRCUIT_STATE._value.get() == 2
+
+
+async def test_history_and_language_reach_the_guarded_responder() -> None:
+    llm = ScriptedLlm()
+    history = [Turn("Tell me about the SmartWatch Pro X", "It has GPS.")]
+    await guarded(llm).answer("and the price?", VECTOR, [], history=history, language="hi")
+    assert llm.heard == (history, "hi")

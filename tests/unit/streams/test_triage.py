@@ -58,3 +58,15 @@ def test_subject_is_bounded_and_event_id_stable() -> None:
     assert len(triage.subject(Category.COMPLAINT, "word " * 100)) == 150
     assert triage.escalation_event_id("r-1") == triage.escalation_event_id("r-1")
     assert triage.escalation_event_id("r-1") != triage.escalation_event_id("r-2")
+
+
+def test_tags_name_the_customers_language_in_lowercase() -> None:
+    tags = triage.tags(Category.PRODUCT_INFO, EscalationReason.LOW_CONFIDENCE, "chat", "hi-Latn")
+    assert tags[-1] == "lang-hi-latn"
+    assert "lang-en" in triage.tags(Category.WARRANTY, EscalationReason.COMPLAINT, "api", "en")
+
+
+def test_summary_says_which_language_the_customer_wrote_in_unless_english() -> None:
+    reason = EscalationReason.LOW_CONFIDENCE
+    assert "They wrote in Hindi." in triage.summary(reason, "कीमत क्या है?", [], "hi")
+    assert "wrote in" not in triage.summary(reason, "price?", [], "en")
