@@ -163,7 +163,13 @@ class Conversations:
                 event_id, now.timestamp()
             )
             escalation = escalations.ticket_escalation(
-                request, outcome, reason, state, ticket, promise.expected_by
+                request,
+                outcome,
+                reason,
+                state,
+                ticket,
+                promise.expected_by,
+                language=outcome.language,
             )
             await self._publisher.publish(
                 ESCALATIONS, escalation, key=request.conversation_id, headers=headers
@@ -195,6 +201,7 @@ class Conversations:
             handoff_state=state.handoff,
             expected_response_by=promise.expected_by if reason is not None else None,
             transcript_seq=answer_seq,
+            language=outcome.language,
         )
         await self._publisher.publish(ANSWERS, answer, key=request.conversation_id, headers=headers)
         _count(request, outcome.category, "escalated" if outcome.escalated else "answered")
