@@ -25,18 +25,28 @@ from sklearn.pipeline import FeatureUnion
 from schemas import Category
 from streams.embeddings import OnnxEmbedder, Vectors
 
-DEFAULT_OUT_OF_SCOPE_SIMILARITY = 0.30
-"""A question whose nearest in-scope example is less similar than this is out of scope."""
 _EMBEDDING_WEIGHT = 2.0
 """Scales the dense embedding against the sparse n-grams; chosen by cross-validation."""
-_OUT_OF_SCOPE_WEIGHT = 1.0
-"""Class weight of out_of_scope: a wrong refusal costs less than answering off-topic."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hyperparameters:
+    """Chosen by cross-validation on the training files alone (docs/classifier.md)."""
+
+    regularization: float = 20.0
+    """The logistic regression's C: higher fits the training examples more closely."""
+    out_of_scope_weight: float = 0.5
+    """Class weight of out_of_scope against 1.0 for every in-scope category."""
+    out_of_scope_similarity: float = 0.40
+    """A question whose nearest in-scope example is less similar than this is out of scope."""
 
 
 @dataclass(frozen=True, slots=True)
 class LabelledExample:
     text: str
     label: Category
+    kind: str = "plain"
+    """How the question is written: plain, misspelt, hinglish, exact_fact, ... (evaluation)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +63,11 @@ def load_examples(path: Path) -> list[LabelledExample]:
         record = orjson.loads(line)
         try:
             examples.append(
-                LabelledExample(text=str(record["text"]), label=Category(record["label"]))
+                LabelledExample(
+                    text=str(record["text"]),
+                    label=Category(record["label"]),
+                    kind=str(record.get("kind", "plain")),
+                )
             )
         except (KeyError, ValueError) as exc:
             raise ValueError(f"{path}:{number}: bad example: {exc}") from exc
@@ -84,7 +98,7 @@ class QuestionClassifier:
         ngrams: FeatureUnion,
         in_scope_vectors: Vectors,
         *,
-        out_of_scope_similarity: float = DEFAULT_OUT_OF_SCOPE_SIMILARITY,
+        out_of_scope_similarity: float,
     ) -> None:
         self._model = model
         self._ngrams = ngrams
@@ -97,23 +111,43 @@ class QuestionClassifier:
         cls,
         examples: Sequence[LabelledExample],
         embedder: OnnxEmbedder,
-        *,
-        out_of_scope_similarity: float = DEFAULT_OUT_OF_SCOPE_SIMILARITY,
+        hyperparameters: Hyperparameters = Hyperparameters(),
     ) -> QuestionClassifier:
+        vectors = embedder.embed([example.text for example in examples])
+        return cls.train_on_vectors(examples, vectors, hyperparameters)
+
+    @classmethod
+    def train_on_vectors(
+        cls,
+        examples: Sequence[LabelledExample],
+        vectors: Vectors,
+        hyperparameters: Hyperparameters = Hyperparameters(),
+    ) -> QuestionClassifier:
+        """``vectors``: the examples' embeddings, row for row (cross-validation reuses them)."""
         texts = [example.text for example in examples]
-        vectors = embedder.embed(texts)
         labels = np.array([example.label.value for example in examples])
         ngrams = _ngrams().fit(texts)
-        weights = np.where(labels == Category.OUT_OF_SCOPE.value, _OUT_OF_SCOPE_WEIGHT, 1.0)
+        out_of_scope = labels == Category.OUT_OF_SCOPE.value
+        weights = np.where(out_of_scope, hyperparameters.out_of_scope_weight, 1.0)
         model = CalibratedClassifierCV(
-            LogisticRegression(C=20.0, max_iter=5000),
+            LogisticRegression(C=hyperparameters.regularization, max_iter=5000),
             method="sigmoid",
             cv=5,
             ensemble=False,
         )
         model.fit(_features(ngrams, texts, vectors), labels, sample_weight=weights)
-        in_scope = vectors[labels != Category.OUT_OF_SCOPE.value]
-        return cls(model, ngrams, in_scope, out_of_scope_similarity=out_of_scope_similarity)
+        return cls(
+            model,
+            ngrams,
+            vectors[~out_of_scope],
+            out_of_scope_similarity=hyperparameters.out_of_scope_similarity,
+        )
+
+    def with_out_of_scope_similarity(self, similarity: float) -> QuestionClassifier:
+        """The same model with another rejection threshold (no retraining)."""
+        return QuestionClassifier(
+            self._model, self._ngrams, self._in_scope_vectors, out_of_scope_similarity=similarity
+        )
 
     def classify(self, text: str, vector: Vectors) -> Classification:
         return self.classify_many([text], vector[None, :])[0]

@@ -87,11 +87,41 @@ def ingest(path: Path | None, quiet: bool, rebuild: bool) -> None:
     default=Path("data/classifier/eval.jsonl"),
     show_default=True,
 )
-def evaluate(train_dir: Path, eval_path: Path) -> None:
-    """Accuracy, macro-F1, confusion matrix and out-of-scope rejection of the classifier."""
+@click.option(
+    "--oos-file",
+    "oos_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON or JSONL of questions that must all be declined (e.g. CLINC150's data_full.json).",
+)
+@click.option(
+    "--oos-key",
+    help="The key of the --oos-file JSON object that holds the questions (CLINC150: oos_test).",
+)
+@click.option(
+    "--tune",
+    is_flag=True,
+    help="Instead: cross-validate the classifier's hyperparameters on the training files.",
+)
+def evaluate(
+    train_dir: Path, eval_path: Path, oos_path: Path | None, oos_key: str | None, tune: bool
+) -> None:
+    """Accuracy, per-kind accuracy, confusion matrix and out-of-scope rejection."""
+    if tune:
+        from streams.classifier import load_training_examples
+        from streams.embeddings import OnnxEmbedder
+        from streams.tuning import cross_validate, render
+
+        examples = load_training_examples(train_dir)
+        vectors = OnnxEmbedder().embed([example.text for example in examples])
+        click.echo(render(cross_validate(examples, vectors)))
+        return
     from streams.evaluation import evaluate as run_evaluation
 
-    click.echo(run_evaluation(train_dir, eval_path).render())
+    click.echo(
+        run_evaluation(
+            train_dir, eval_path, out_of_scope_path=oos_path, out_of_scope_key=oos_key
+        ).render()
+    )
 
 
 _SCOPES = click.Choice(["chat", "escalations:read", "admin", "agent"])
