@@ -81,6 +81,7 @@ _FEWEST_WORDS_FOR_ANOTHER_LATIN_LANGUAGE = 3
 _ANOTHER_LATIN_LANGUAGE_CONFIDENCE = 0.45
 _ENGLISH_CONFIDENCE_STILL_ENGLISH = 0.2
 _MARATHI_CONFIDENCE = 0.75
+_OTHER_SCRIPT_SHARE = 0.3
 _HINGLISH_EVIDENCE = 2
 _HINGLISH_SHARE = 0.25
 """With one Hindi word, the share of Hindi words (shared ones included) that makes a message
@@ -211,14 +212,21 @@ def language_name(code: str) -> str:
 
 
 def dominant_script(text: str) -> str | None:
-    """The ISO 15924 script most of ``text``'s letters are in; ``None`` without letters.
-    Vowel signs count with their script: in Indic scripts they are marks, not letters."""
+    """The ISO 15924 script of ``text``'s letters; ``None`` without letters. Vowel signs
+    count with their script: in Indic scripts they are marks, not letters. Latin letters
+    in another script's message are mostly names ("Power Bank Ultra की कीमत"), so another
+    script with a fair share of the letters wins over Latin."""
     counts = Counter(
         _SCRIPTS.get(unicodedata.name(char, "").split(" ")[0], "Zyyy")
         for char in text
         if unicodedata.category(char)[0] in "LM"
     )
-    return counts.most_common(1)[0][0] if counts else None
+    if not counts:
+        return None
+    others = [(n, script) for script, n in counts.items() if script != "Latn"]
+    if others and max(others)[0] >= _OTHER_SCRIPT_SHARE * sum(counts.values()):
+        return max(others)[1]
+    return counts.most_common(1)[0][0]
 
 
 def _latin(text: str, glossary: HinglishGlossary) -> DetectedLanguage:

@@ -338,3 +338,11 @@ def test_the_detector_is_built_once_for_all_threads(monkeypatch: pytest.MonkeyPa
         thread.join()
 
     assert len(built) == 8 and all(detector is built[0] for detector in built)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Power Bank Ultra की कीमत बताइए।", "AeroBook Pro 16 की warranty कितनी है?"],
+)
+def test_latin_names_inside_a_hindi_message_leave_it_hindi(text: str) -> None:
+    assert detect_language(text).code == "hi"
