@@ -86,6 +86,31 @@ def ingest(path: Path | None, quiet: bool, rebuild: bool) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=Path("data/classifier/eval.jsonl"),
     show_default=True,
+    help="Labelled questions for the classifier.",
+)
+@click.option(
+    "--retrieval",
+    "retrieval_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("data/eval/retrieval.jsonl"),
+    show_default=True,
+    help="Questions and the document that answers each.",
+)
+@click.option(
+    "--cases",
+    "cases_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("data/eval/understanding.jsonl"),
+    show_default=True,
+    help="Single questions and what the whole workflow must do with them.",
+)
+@click.option(
+    "--conversations",
+    "conversations_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("data/eval/conversations.jsonl"),
+    show_default=True,
+    help="Conversations of several turns, with what each turn must get.",
 )
 @click.option(
     "--oos-file",
@@ -97,15 +122,25 @@ def ingest(path: Path | None, quiet: bool, rebuild: bool) -> None:
     "--oos-key",
     help="The key of the --oos-file JSON object that holds the questions (CLINC150: oos_test).",
 )
+@click.option("--verbose", "-v", is_flag=True, help="List every workflow case that failed.")
 @click.option(
     "--tune",
     is_flag=True,
     help="Instead: cross-validate the classifier's hyperparameters on the training files.",
 )
 def evaluate(
-    train_dir: Path, eval_path: Path, oos_path: Path | None, oos_key: str | None, tune: bool
+    train_dir: Path,
+    eval_path: Path,
+    retrieval_path: Path,
+    cases_path: Path,
+    conversations_path: Path,
+    oos_path: Path | None,
+    oos_key: str | None,
+    verbose: bool,
+    tune: bool,
 ) -> None:
-    """Accuracy, per-kind accuracy, confusion matrix and out-of-scope rejection."""
+    """Classifier (per kind, out of scope), retrieval (recall@1/@5) and the whole workflow
+    (per kind, follow-ups) on the knowledge base as ingested."""
     if tune:
         from streams.classifier import load_training_examples
         from streams.embeddings import OnnxEmbedder
@@ -115,13 +150,21 @@ def evaluate(
         vectors = OnnxEmbedder().embed([example.text for example in examples])
         click.echo(render(cross_validate(examples, vectors)))
         return
-    from streams.evaluation import evaluate as run_evaluation
+    from streams.settings import WorkerSettings
+    from techgear.evaluate import EvaluationFiles, evaluate_all
 
-    click.echo(
-        run_evaluation(
-            train_dir, eval_path, out_of_scope_path=oos_path, out_of_scope_key=oos_key
-        ).render()
+    settings = WorkerSettings()
+    configure_logging(settings)
+    files = EvaluationFiles(
+        train_dir=train_dir,
+        classifier=eval_path,
+        retrieval=retrieval_path,
+        cases=cases_path,
+        conversations=conversations_path,
+        out_of_scope=oos_path,
+        out_of_scope_key=oos_key,
     )
+    click.echo(evaluate_all(settings, files, verbose=verbose))
 
 
 _SCOPES = click.Choice(["chat", "escalations:read", "admin", "agent"])
