@@ -80,6 +80,7 @@ class ScriptedWorkflow:
         request_id: str,
         question: str,
         history: object = (),
+        context: object = None,
         on_delta: object = None,
         promise: str | None = None,
     ) -> Outcome:
