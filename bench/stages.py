@@ -4,9 +4,11 @@
 
 Builds the worker's workflow from the environment's settings (offline responder, no
 cache), warms it, then times each stage over unique questions (the classifier's
-evaluation questions with a suffix): the question's embedding alone and in a batch, the
-classifier, the vector search, composing the answer, and the whole LangGraph workflow run
-one question at a time and all at once. Process CPU time per question is what bounds
+evaluation questions with a suffix): reading the message (language, Hinglish gloss,
+spelling, catalogue, context), the question's embedding alone and in a batch, the
+classifier, the hybrid search (vector and BM25), Chroma's own vector search for
+comparison, composing the answer, and the whole LangGraph workflow run one question at a
+time and all at once. Process CPU time per question is what bounds
 throughput on a small machine; Kafka, Faust and the gateway come on top.
 """
 
@@ -22,8 +24,10 @@ from typing import TypeVar
 
 from bench.load import questions
 from streams.components import build_workflow, load_local_models
+from streams.context import ConversationContext
 from streams.responder import OfflineResponder
 from streams.settings import WorkerSettings
+from streams.understanding import understand
 
 T = TypeVar("T")
 
@@ -59,6 +63,7 @@ def main() -> None:
     models = load_local_models(settings)
     workflow = build_workflow(settings, models)
     embedder, classifier, store = models.embedder, models.classifier, models.store
+    retriever, snapshot = models.retriever, models.snapshots.current()
     responder = OfflineResponder(embedder)
     source = questions(0.0)
     asked = [next(source) for _ in range(args.questions)]
@@ -68,7 +73,13 @@ def main() -> None:
     )
     for question in asked:  # warm: the responder caches each passage's sentence vectors
         vector = embedder.embed_one(question)
-        responder.compose(question, vector, store.search(vector, limit=settings.retrieval_limit))
+        found = retriever.search(question, vector, limit=settings.retrieval_limit)
+        responder.compose(question, vector, found)
+    measure(
+        "read (language, spelling, catalogue)",
+        asked,
+        lambda q: understand(q, ConversationContext(), snapshot),
+    )
     vectors = dict(
         zip(
             asked, measure("embed question (one call each)", asked, embedder.embed_one), strict=True
@@ -85,11 +96,14 @@ def main() -> None:
     measure(
         "classify (TF-IDF + embedding, LR)", asked, lambda q: classifier.classify(q, vectors[q])
     )
+    measure("vector search (Chroma, top 5)", asked, lambda q: store.search(vectors[q], limit=5))
     found = dict(
         zip(
             asked,
             measure(
-                "vector search (Chroma, top 5)", asked, lambda q: store.search(vectors[q], limit=5)
+                "hybrid search (vector + BM25, top 5)",
+                asked,
+                lambda q: retriever.search(q, vectors[q], limit=5),
             ),
             strict=True,
         )
