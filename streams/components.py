@@ -14,7 +14,7 @@ from streams.cache import AnswerCache, NoCache, RedisAnswerCache
 from streams.classifier import QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
 from streams.gemini import GeminiResponder, LlmClassifier, LlmQuestionRewriter, gemini_chat_model
-from streams.language import default_glossary
+from streams.language import default_glossary, preload
 from streams.llm_guard import GuardedResponder
 from streams.responder import OfflineResponder, Responder
 from streams.retrieval import HybridRetriever
@@ -129,6 +129,7 @@ def load_local_models(settings: WorkerSettings) -> LocalModels:
     examples = load_training_examples(settings.classifier_examples_path)
     classifier = QuestionClassifier.train(examples, embedder)
     retriever = HybridRetriever(store)
+    preload()
     snapshots = KnowledgeSnapshots(retriever, vocabulary=default_glossary().entries())
     return LocalModels(embedder, store, classifier, snapshots, retriever)
 

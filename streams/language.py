@@ -260,3 +260,9 @@ def _lingua() -> LanguageDetector:
             if _detector is None:
                 _detector = LanguageDetectorBuilder.from_languages(*_LANGUAGES).build()
     return _detector
+
+
+def preload() -> None:
+    """Loads the models that the first messages need (1-3 s), so no customer waits for it."""
+    detect_language("which language is this message written in")
+    detect_language("यह संदेश किस भाषा में लिखा है")
