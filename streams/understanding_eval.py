@@ -86,6 +86,8 @@ class CaseKind(enum.StrEnum):
     EXACT_FACT = "exact_fact"
     CONTACT = "contact"
     OUT_OF_SCOPE = "out_of_scope"
+    UNANSWERABLE = "unanswerable"
+    """In scope, but the knowledge base does not hold the answer: a person must take it."""
 
 
 class Expectation(BaseModel):
