@@ -167,14 +167,14 @@ class OfflineResponder:
 
     def _sentence_vectors(self, passage: Passage) -> tuple[list[str], Vectors]:
         with self._lock:
-            cached = self._sentences.get(passage.chunk_id)
+            cached = self._sentences.get(passage.text)
             if cached is not None:
-                self._sentences.move_to_end(passage.chunk_id)
+                self._sentences.move_to_end(passage.text)
                 return cached
         sentences = split_sentences(passage.text)
         vectors = self._embedder.embed(sentences) if sentences else np.zeros((0, 1), np.float32)
         with self._lock:
-            self._sentences[passage.chunk_id] = (sentences, vectors)
+            self._sentences[passage.text] = (sentences, vectors)
             if len(self._sentences) > _SENTENCE_CACHE_SIZE:
                 self._sentences.popitem(last=False)
         return sentences, vectors

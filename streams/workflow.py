@@ -35,6 +35,7 @@ from streams.cache import AnswerCache
 from streams.classifier import Classification, QuestionClassifier
 from streams.context import ConversationContext
 from streams.embeddings import OnnxEmbedder, Vectors
+from streams.focus import focused
 from streams.language import DetectedLanguage
 from streams.memory import Turn
 from streams.metrics import RETRIEVAL
@@ -302,8 +303,10 @@ class AnswerWorkflow:
         return {"passages": passages}
 
     async def _grade(self, state: _State) -> _State:
+        understood, catalogue = state["understood"], state["snapshot"].catalogue
+        graded = relevant(state["passages"], self._relevance_threshold)
         return {
-            "relevant": relevant(state["passages"], self._relevance_threshold),
+            "relevant": focused(graded, catalogue, understood.allowed_documents),
             "escalation_reason": EscalationReason.NO_RELEVANT_KNOWLEDGE,
         }
 
