@@ -56,6 +56,9 @@ class ChatResponse(BaseModel):
     """When escalated or forwarded: by when a person is expected to reply."""
     conversation_seq: int | None = None
     """This reply's place in the conversation's transcript (``GET …/messages?after=``)."""
+    language: str | None = None
+    """The language the question was read in (BCP 47: ``en``, ``hi-Latn`` for Hinglish,
+    ``hi``…); absent when not known (answers from the cache, or by a person)."""
     conversation_token: str | None = None
     """Brings the caller back into this conversation (``X-Conversation-Token``); the only
     way back for a publishable key. Absent on WebSocket answers (``ready`` carries it)."""
@@ -76,6 +79,7 @@ class ChatResponse(BaseModel):
             handoff_state=answer.handoff_state,
             expected_response_by=answer.expected_response_by,
             conversation_seq=answer.transcript_seq,
+            language=answer.language,
         )
 
     @classmethod
