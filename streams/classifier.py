@@ -42,7 +42,7 @@ class Hyperparameters:
     """The logistic regression's C: higher fits the training examples more closely."""
     out_of_scope_weight: float = 0.5
     """Class weight of out_of_scope against 1.0 for every in-scope category."""
-    out_of_scope_similarity: float = 0.40
+    out_of_scope_similarity: float = 0.30
     """A question whose nearest in-scope example is less similar than this is out of scope."""
 
 
