@@ -127,7 +127,9 @@ def load_local_models(settings: WorkerSettings) -> LocalModels:
             "run `techgear ingest` first"
         )
     examples = load_training_examples(settings.classifier_examples_path)
-    classifier = QuestionClassifier.train(examples, embedder)
+    classifier = QuestionClassifier.train(
+        examples, embedder, cache_dir=settings.worker_data_dir / "classifier"
+    )
     retriever = HybridRetriever(store)
     preload()
     snapshots = KnowledgeSnapshots(retriever, vocabulary=default_glossary().entries())

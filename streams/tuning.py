@@ -21,7 +21,7 @@ from streams.embeddings import Vectors
 
 REGULARIZATIONS = (5.0, 20.0)
 OUT_OF_SCOPE_WEIGHTS = (0.5, 1.0, 2.0)
-OUT_OF_SCOPE_SIMILARITIES = (0.25, 0.30, 0.35, 0.40)
+OUT_OF_SCOPE_SIMILARITIES = (0.25, 0.30, 0.35, 0.40, 0.45)
 
 
 @dataclass(frozen=True, slots=True)
