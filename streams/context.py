@@ -76,6 +76,10 @@ _ITS_OWN_DOING = (
 )
 """After "it takes": what only the thing talked about does ("how long will it take to reach
 Pune?", "... to recharge?"), so "it" is that thing."""
+_TAKES_ITSELF = re.compile(
+    rf"\bit\s+(?:takes?|took){_ITS_OWN_DOING}|\b(?:does|will|would)\s+it\s+take{_ITS_OWN_DOING}",
+    re.IGNORECASE,
+)
 _DUMMY = re.compile(
     r"\bit(?:[’']?s|\s+is|\s+has)?\s+(?:been|possible|urgent|says?|shows?|said|showed"
     rf"|(?:takes?|took)(?!{_ITS_OWN_DOING})|rains?|snows?)\b"
@@ -117,11 +121,16 @@ _ATTRIBUTE = re.compile(
 """What a product has, or a policy has about it ("the warranty", "EMI")."""
 
 
+_QUALIFIERS = r"starting|total|current|final|exact|actual|lowest|launch|selling|overall|average"
+"""Words before an attribute that keep it the product's ("the starting price")."""
+
+
 def _ownerless_pattern(attributes: str) -> re.Pattern[str]:
     """One of ``attributes`` with the article but no owner: "what's the battery like?"."""
     return re.compile(
         # Atomic: "the battery life of X" must not match as "the battery".
-        rf"\bthe\s+((?>(?:\w+\s+)?(?:{attributes})(?:\s+(?!(?:of|for|on)\b)\w+)?))"
+        rf"\bthe\s+((?>(?:(?:{_QUALIFIERS}|{attributes})\s+)?(?:{attributes})\b"
+        r"(?:\s+(?!(?:of|for|on)\b)\w+)?))"
         r"(?!\s+(?:of|for|on)\b)",
         re.IGNORECASE,
     )
@@ -138,9 +147,12 @@ _VARIANT = re.compile(
 )
 """A variant of the product in context: "the 12GB one", "the black version"."""
 _ATTRIBUTE_MAX_WORDS = 8
+_BARE_MAX_WORDS = 2
+"""Words of a bare attribute ("price?", "battery life?") that leans on the last question."""
+_ENDS = re.compile(r"\s*[?.!]*\s*")
 _WH_FRAGMENT = re.compile(
     r"^\s*(?:which|what|how\s+many|how\s+much)\s+(?!(?:is|are|was|were|do|does|did|can|will"
-    r"|would|should|about|if|one|ones)\b)\w+(?:\s+\w+)?\s*[?.!]*\s*$",
+    r"|would|should|about|if|one|ones)\b)\w+\s*[?.!]*\s*$",
     re.IGNORECASE,
 )
 """A question word and a noun, no verb: "which tenures?", "what colours?"."""
@@ -158,6 +170,7 @@ _PREPOSITION = re.compile(r"^\s*(?:in|with|for|on)\b", re.IGNORECASE)
 _OBJECT_OF = re.compile(r"\b(?:for|with|on|of|about|from|to|in)\s+$", re.IGNORECASE)
 """Before a pronoun, a preposition: in a question ("is there a case for it?") the noun
 before it cannot be what the pronoun stands for."""
+_OWNED = re.compile(rf"\b(?:(?:my|his|her|our)\s+\w+|{_THINGS})\b", re.IGNORECASE)
 _ASKS = re.compile(
     r"^\s*(?:is|are|do|does|can|could|will|would|should|what|which|how|when|where|any)\b",
     re.IGNORECASE,
@@ -334,15 +347,20 @@ def _on_topic(question: str, previous: str | None) -> str | None:
     if previous is None:
         return None
     rest = _OPENER.sub("", question, count=1)
+    attribute = _OWNERLESS_OWN.search(rest)
     leans = (
-        (_refers(question) and not _KIND_REFERENCE.search(question))
-        or _PREPOSITION.match(rest)
+        _TAKES_ITSELF.search(question)
+        or (
+            _PREPOSITION.match(rest)
+            and (rest != question or len(rest.split()) <= _FRAGMENT_MAX_WORDS)
+        )
         or _WH_FRAGMENT.match(rest)
         or _HOW_MUCH.match(rest)
         or _VARIANT.search(rest)
-        or _ownerless(rest, _OWNERLESS_OWN)
+        # "what's the price?", "what's the battery like?": the attribute ends the question.
+        or (attribute and _ownerless(rest) and _ENDS.fullmatch(rest[attribute.end() :]))
         or (
-            len(rest.split()) <= _FRAGMENT_MAX_WORDS
+            len(rest.split()) <= _BARE_MAX_WORDS
             and not _CLAUSE.match(rest)
             and re.search(rf"\b(?:{_OWN_ATTRIBUTES})\b", rest, re.IGNORECASE)
         )
@@ -421,7 +439,7 @@ def _references(question: str) -> list[tuple[int, int]]:
     if pronouns and words <= _PRONOUN_MAX_WORDS:
         before = question[: pronouns[0][0]]
         if (len(before.split()) <= _SHORT and not _ANTECEDENT.search(before)) or (
-            _ASKS.match(question) and _OBJECT_OF.search(before)
+            _ASKS.match(question) and _OBJECT_OF.search(before) and not _OWNED.search(before)
         ):
             spans += pronouns
     return sorted(spans)
