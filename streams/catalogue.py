@@ -5,11 +5,14 @@ Names are compared with spaces and hyphens squashed out ("power bank ultra" = "p
 ultra" = "Power-Bank Ultra"), their letters fuzzily (rapidfuzz) and their model designations
 (numbers, single letters: "14", "5G", "X") exactly, so "AeroBook 15" is not the AeroBook 14
 and "SmartWatch Pro Z" is not the SmartWatch Pro X. A name followed by a further designation
-("FitBand 4", "Nova Pro Max") is another model, not the one it starts like.
+("FitBand 4", "Nova Pro Max") is another model, not the one it starts like, and so is a name
+of ours with a designation of its own in place of ours ("Splash Max Speaker", "StudioBook Go
+15", "K10 Mechanical Keyboard"): it is never read as ours.
 
 A name we do not sell is one that looks like ours: it starts with "TechGear", with one of our
 coined product-line words (AeroBook, FitBand, ...) or with a kind word ("laptop"), and carries
-a designation ("Laptop Air 14", "Pro Z", "Nova 7"). Other brands' products ("Galaxy Watch 6",
+a designation ("Laptop Air 14", "Pro Z", "Nova 7"); "TechGear" followed by goods we do not
+sell at all is one too ("TechGear Smart TV"). Other brands' products ("Galaxy Watch 6",
 "iPhone 15", "Mi Band 8") are not unknown TechGear products but out of scope: a kind word or a
 plain product-line word ("nova") right after a word that is neither ours nor a function word
 starts no name.
@@ -124,23 +127,9 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CODE = re.compile(r"[a-hj-z][a-z]?\d{1,4}")
 """A letter-and-number model code: "k10", "x5" (not "i5", a processor)."""
 _UNITS = frozenset(
-    {
-        "inch",
-        "inches",
-        "in",
-        "cm",
-        "mm",
-        "km",
-        "kg",
-        "gb",
-        "tb",
-        "hours",
-        "hour",
-        "hrs",
-        "hr",
-        "days",
-    }
-    | {"day", "weeks", "week", "months", "month", "years", "year", "mins", "minutes", "pairs"}
+    {"inch", "inches", "in", "cm", "mm", "km", "kg", "gb", "tb", "hours", "hour", "hrs", "hr"}
+    | {"days", "day", "weeks", "week", "months", "month", "years", "year", "mins", "minutes"}
+    | {"pairs"}
     | {"pieces", "pcs", "units", "times", "percent", "rupees", "rs", "k", "lakh", "people"}
 )
 """Words after a number that make it a quantity ("14 inch", "2 years"), not a model."""

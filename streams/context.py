@@ -5,7 +5,13 @@ The worker keeps, per conversation, the products being discussed, the order id a
 topic. A follow-up that refers to them by a pronoun ("how much is it?", "what's their
 price?"), by ellipsis ("and the battery life?", "what about the warranty?") or by a model's
 designation alone ("same for the lite?") is rewritten into a standalone English question
-naming the product, which the classifier and the retriever can answer on their own.
+naming the product, which the classifier and the retriever can answer on their own. So is a
+question about a product's attribute that does not say whose ("what's the battery like?",
+"how much is the 12GB one?"); a policy asked about ("what's the return policy?") stands alone.
+
+With no product in context, a fragment ("and for cash on delivery orders?", "which
+tenures?", "how much?") is read with the last question before it, whose words say what it is
+about; a kind of which we sell one product ("do you sell smart rings?") stands for it.
 """
 
 from __future__ import annotations
