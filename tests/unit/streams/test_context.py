@@ -278,3 +278,35 @@ def test_a_kind_we_sell_one_product_of_stands_for_that_product(catalogue: Catalo
         None,
         "How much is the TechGear Ring?",
     ]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what's the petrol price today",
+        "Who wrote the Ramcharitmanas?",
+        "what causes thunderstorms",
+        "when is my bike due for its service",
+    ],
+)
+def test_questions_about_something_else_are_not_pinned_on_the_product(
+    catalogue: Catalogue, question: str
+) -> None:
+    context = ConversationContext(products=("product-fitband-3",), question="FitBand 3 price?")
+    assert standalone_question(question, context, catalogue, catalogue.find(question)) is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "will it snow in Manali next week",
+        "how much does it cost to renew a passport",
+        "in which city is your head office located",
+        "Do the prices include GST?",
+    ],
+)
+def test_whole_questions_do_not_carry_the_last_question(
+    catalogue: Catalogue, question: str
+) -> None:
+    context = ConversationContext(question="Do you ship to Goa?")
+    assert standalone_question(question, context, catalogue, catalogue.find(question)) is None
