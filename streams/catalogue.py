@@ -5,11 +5,14 @@ Names are compared with spaces and hyphens squashed out ("power bank ultra" = "p
 ultra" = "Power-Bank Ultra"), their letters fuzzily (rapidfuzz) and their model designations
 (numbers, single letters: "14", "5G", "X") exactly, so "AeroBook 15" is not the AeroBook 14
 and "SmartWatch Pro Z" is not the SmartWatch Pro X. A name followed by a further designation
-("FitBand 4", "Nova Pro Max") is another model, not the one it starts like.
+("FitBand 4", "Nova Pro Max") is another model, not the one it starts like, and so is a name
+of ours with a designation of its own in place of ours ("Splash Max Speaker", "StudioBook Go
+15", "K10 Mechanical Keyboard"): it is never read as ours.
 
 A name we do not sell is one that looks like ours: it starts with "TechGear", with one of our
 coined product-line words (AeroBook, FitBand, ...) or with a kind word ("laptop"), and carries
-a designation ("Laptop Air 14", "Pro Z", "Nova 7"). Other brands' products ("Galaxy Watch 6",
+a designation ("Laptop Air 14", "Pro Z", "Nova 7"); "TechGear" followed by goods we do not
+sell at all is one too ("TechGear Smart TV"). Other brands' products ("Galaxy Watch 6",
 "iPhone 15", "Mi Band 8") are not unknown TechGear products but out of scope: a kind word or a
 plain product-line word ("nova") right after a word that is neither ours nor a function word
 starts no name.
@@ -115,14 +118,18 @@ KINDS = frozenset(KIND_WORDS.values())
 
 _MODIFIERS = frozenset(
     {"pro", "max", "ultra", "mini", "lite", "air", "neo", "elite", "slim", "duo", "flip"}
-    | {"fold", "se", "fe"}
+    | {"fold", "se", "fe", "mega", "nano", "micro", "turbo", "xl"}
 )
 """Words that tell one model of a line from another ("Nova Pro", "Power Bank Slim")."""
 _DESIGNATION = re.compile(r"(?:\d+(?:\.\d+)?(?:g|w|m|mah)?|[b-hj-z])")
 """A model number or letter: "14", "2.1", "5g", "65w", "2m", "20000mah", "x" (not "a", "i")."""
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_CODE = re.compile(r"[a-hj-z][a-z]?\d{1,4}")
+"""A letter-and-number model code: "k10", "x5" (not "i5", a processor)."""
 _UNITS = frozenset(
-    {"inch", "inches", "in", "cm", "mm", "kg", "gb", "tb", "hours", "hour", "hrs", "hr", "days"}
-    | {"day", "weeks", "week", "months", "month", "years", "year", "mins", "minutes", "pairs"}
+    {"inch", "inches", "in", "cm", "mm", "km", "kg", "gb", "tb", "hours", "hour", "hrs", "hr"}
+    | {"days", "day", "weeks", "week", "months", "month", "years", "year", "mins", "minutes"}
+    | {"pairs"}
     | {"pieces", "pcs", "units", "times", "percent", "rupees", "rs", "k", "lakh", "people"}
 )
 """Words after a number that make it a quantity ("14 inch", "2 years"), not a model."""
@@ -144,6 +151,21 @@ _MIN_LINE_NAME = 5
 """Letters a coined product-line word needs to name its only product alone ("StudioBook")."""
 _LONGEST_NAME = 6
 """Tokens a product-like name spans at most."""
+_OTHER_GOODS = frozenset(
+    {"tv", "tvs", "television", "televisions", "tablet", "tablets", "camera", "cameras"}
+    | {"monitor", "monitors", "printer", "printers", "router", "routers", "drone", "drones"}
+    | {"projector", "projectors", "console", "consoles", "fridge", "refrigerator", "ac"}
+    | {"microwave", "fan", "fans", "bulb", "bulbs", "purifier", "vacuum", "trimmer", "shaver"}
+    | {"dryer", "iron", "oven", "geyser", "cooler", "webcam", "microphone", "mic", "pc"}
+)
+"""Kinds of goods we do not sell at all: after "TechGear" they make an unknown product name
+("TechGear Smart TV")."""
+_HOUSE_TOPICS = frozenset(
+    {"support", "care", "customer", "service", "services", "helpline", "help", "contact"}
+    | {"team", "store", "stores", "shop", "office", "website", "site", "app", "account"}
+    | {"order", "orders", "electronics", "warranty", "policy", "offer", "offers", "sale"}
+)
+"""Words after "TechGear" that name the company's services, not a product."""
 _COINED = re.compile(r"^[A-Z][a-z]+[A-Z][A-Za-z]*$")
 _HOUSE = "techgear"
 
@@ -176,6 +198,17 @@ class _Name:
     """Positions of model characters in ``squashed``: no edit may touch them."""
     allowance: int
     """Edits tolerated: none in short names, one or two in longer ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Rival:
+    """A name of ours split into its base (its words but the designations, squashed) and
+    its designations: another model shares the base and carries a designation it lacks."""
+
+    base: str
+    words: tuple[str, ...]
+    """The base's words, each of which a written one may miss by a typo."""
+    designations: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +250,8 @@ def _designates(tokens: Sequence[_Token], index: int) -> bool:
     if not _DESIGNATION.fullmatch(token):
         return False
     following = tokens[index + 1].text if index + 1 < len(tokens) else ""
-    return following not in _UNITS
+    # A unit makes a bare number a quantity; "20000mAh in stock" already has its unit.
+    return not _NUMBER.fullmatch(token) or following not in _UNITS
 
 
 def _squash(words: Iterable[str]) -> str:
@@ -257,6 +291,8 @@ class Catalogue:
             if len(line) == 1 and len(word) >= _MIN_LINE_NAME:  # "StudioBook" alone
                 self._names.append(_Name(line[0], word, frozenset(), _allowance(len(word))))
         self._squashed = [name.squashed for name in self._names]
+        self._rivals = [rival for p in self.products for rival in _rivals_of(p)]
+        self._rival_bases = [rival.base for rival in self._rivals]
         self._widest = max((len(_tokens_of(n)) for p in self.products for n in p.names), default=0)
         self._read_text = functools.lru_cache(maxsize=1024)(self._read_uncached)
         """The workflow asks ``find``, ``unknown_mentions`` and ``kinds_in`` of one text."""
@@ -337,14 +373,19 @@ class Catalogue:
         and the product-like names that are none of ours."""
         tokens = _tokens_of(text)
         matches = self._matches(tokens)
-        unknown: list[_Span] = []
-        for span in self._spans(tokens, matches):
+        unknown = self._other_models(tokens, matches)
+        matches = [m for m in matches if not any(_overlap(m, other) for other in unknown)]
+        for span in self._spans(tokens, [*matches, *unknown]):
             candidates = self._candidates(span)
             if len(candidates) == 1:  # "phone 5G", "TechGear smart ring"
                 matches.append(_Match(candidates[0], span.start, span.end))
             elif not candidates:
                 unknown.append(span)
-        return tokens, sorted(matches, key=lambda m: m.start), unknown
+        return (
+            tokens,
+            sorted(matches, key=lambda m: m.start),
+            sorted(unknown, key=lambda s: s.start),
+        )
 
     def _matches(self, tokens: Sequence[_Token]) -> list[_Match]:
         """Non-overlapping names of our products in ``tokens``, the closest first."""
@@ -377,10 +418,45 @@ class Catalogue:
                 matches.append(_Match(self._names[n].product, start, start - width))
         return matches
 
-    def _spans(self, tokens: Sequence[_Token], matches: Sequence[_Match]) -> list[_Span]:
-        """Product-like names that none of ``matches`` covers: a head (TechGear, a product
+    def _other_models(self, tokens: Sequence[_Token], matches: Sequence[_Match]) -> list[_Span]:
+        """Names that are one of ours but for a designation of their own, in a place no name
+        of ours covers: "Splash Max Speaker" (the Splash Mini Speaker's base, "max"),
+        "StudioBook Go 15", "K10 Mechanical Keyboard". The widest win."""
+        windows: list[tuple[int, int, tuple[str, ...], frozenset[str]]] = []
+        for start in range(len(tokens)):
+            for end in range(start + 1, min(start + self._widest + 1, len(tokens)) + 1):
+                if any(m.start <= start and end <= m.end for m in matches):
+                    continue
+                models = [i for i in range(start, end) if _other_designation(tokens, i)]
+                base = tuple(tokens[i].text for i in range(start, end) if i not in models)
+                if models and base:
+                    windows.append((start, end, base, frozenset(tokens[i].text for i in models)))
+        if not windows or not self._rivals:
+            return []
+        distances = cdist(
+            [_squash(base) for _, _, base, _ in windows],
+            self._rival_bases,
+            scorer=Levenshtein.distance,
+            score_cutoff=2,
+        )
+        found: list[tuple[int, int]] = []
+        for w, r in zip(*np.nonzero(distances <= 2), strict=True):
+            start, end, base, designations = windows[w]
+            rival = self._rivals[r]
+            if not designations <= rival.designations and (
+                distances[w, r] == 0 or _same_words(base, rival.words)
+            ):
+                found.append((start, end))
+        spans: list[_Span] = []
+        for start, end in sorted(set(found), key=lambda s: (s[0] - s[1], s[0])):
+            if all(end <= s.start or s.end <= start for s in spans):
+                spans.append(_Span(start, end, (), frozenset()))
+        return spans
+
+    def _spans(self, tokens: Sequence[_Token], taken: Sequence[_Match | _Span]) -> list[_Span]:
+        """Product-like names that none of ``taken`` covers: a head (TechGear, a product
         line, a kind) and the designations after it."""
-        covered = {i for m in matches for i in range(m.start, m.end)}
+        covered = {i for m in taken for i in range(m.start, m.end)}
         spans: list[_Span] = []
         index = 0
         while index < len(tokens):
@@ -397,11 +473,11 @@ class Catalogue:
             return None
         house = tokens[index].text == _HOUSE
         words: list[str] = []
-        kinds: set[str] = set()
+        kinds: frozenset[str] = frozenset()
         designated = False
         kind = _kind_at(tokens, index)
         if kind is not None:
-            kinds.add(kind[0])
+            kinds |= {kind[0]}
             end = index + kind[1]
         else:
             words.append(tokens[index].text)
@@ -413,16 +489,20 @@ class Catalogue:
                 designated = True
                 end += 1
             elif kind is not None:
-                kinds.add(kind[0])
+                kinds |= {kind[0]}
                 end += kind[1]
             elif house and tokens[end].text in self._strong_lines | self._weak_lines:
                 words.append(tokens[end].text)
                 end += 1
             else:
                 break
+        if house and not designated and end == index + 1:
+            foreign = _foreign_goods_end(tokens, end)
+            if foreign is not None:  # "TechGear Smart TV": no TV is ours
+                return _Span(index, foreign, tuple(t.text for t in tokens[end:foreign]), kinds)
         if not designated and not (house and end - index > 1):
             return None
-        return _Span(index, end, tuple(w for w in words if w != _HOUSE), frozenset(kinds))
+        return _Span(index, end, tuple(w for w in words if w != _HOUSE), kinds)
 
     def _is_head(self, tokens: Sequence[_Token], index: int) -> bool:
         """Whether a name of ours can start at ``index``: TechGear or a coined line word
@@ -454,6 +534,56 @@ def _names_of(product: Product) -> list[_Name]:
             _Name(product, squashed, protected, _allowance(len(squashed) - len(protected)))
         )
     return names
+
+
+def _rivals_of(product: Product) -> list[_Rival]:
+    """The names of ``product`` that another model could be told from: with designations
+    and a base of their own that is neither "TechGear" nor a kind word ("Power Bank" is
+    left to the kind rules)."""
+    rivals: list[_Rival] = []
+    for name in product.names:
+        tokens = _tokens_of(name)
+        designations = frozenset(
+            t.text for t in tokens if _is_model(t.text) or t.text in _MODIFIERS
+        )
+        words = tuple(t.text for t in tokens if t.text not in designations)
+        line = _squash(words).removeprefix(_HOUSE)
+        if designations and line and line not in _KIND_BY_SQUASHED:
+            rivals.append(_Rival(_squash(words), words, designations))
+    return rivals
+
+
+def _same_words(written: Sequence[str], words: Sequence[str]) -> bool:
+    """Whether ``written`` are ``words`` but for a typo or two in a long word each."""
+    return len(written) == len(words) and all(
+        a[0] == b[0] and Levenshtein.distance(a, b) <= _allowance(len(b))
+        for a, b in zip(written, words, strict=True)
+    )
+
+
+def _other_designation(tokens: Sequence[_Token], index: int) -> bool:
+    """Whether the token at ``index`` tells a model apart, model codes ("k10") included."""
+    return _designates(tokens, index) or bool(_CODE.fullmatch(tokens[index].text))
+
+
+def _foreign_goods_end(tokens: Sequence[_Token], start: int) -> int | None:
+    """Where a name of goods we do not sell ends, after "TechGear" at ``start - 1``: a few
+    words up to a kind of goods of ``_OTHER_GOODS`` or a designation, then its numbers
+    ("Smart TV 43 inch", "Vision 43"); ``None`` when the words name no such goods."""
+    for index in range(start, min(start + 3, len(tokens))):
+        token = tokens[index].text
+        if token in _LEAD_IN or token in _HOUSE_TOPICS or _kind_at(tokens, index):
+            return None
+        if token in _OTHER_GOODS or (index > start and _designates(tokens, index)):
+            end = index + 1
+            while end < len(tokens) and _DESIGNATION.fullmatch(tokens[end].text):
+                end += 2 if end + 1 < len(tokens) and tokens[end + 1].text in _UNITS else 1
+            return end
+    return None
+
+
+def _overlap(match: _Match, span: _Span) -> bool:
+    return match.start < span.end and span.start < match.end
 
 
 def _allowance(letters: int) -> int:

@@ -5,7 +5,13 @@ The worker keeps, per conversation, the products being discussed, the order id a
 topic. A follow-up that refers to them by a pronoun ("how much is it?", "what's their
 price?"), by ellipsis ("and the battery life?", "what about the warranty?") or by a model's
 designation alone ("same for the lite?") is rewritten into a standalone English question
-naming the product, which the classifier and the retriever can answer on their own.
+naming the product, which the classifier and the retriever can answer on their own. So is a
+question about a product's attribute that does not say whose ("what's the battery like?",
+"how much is the 12GB one?"); a policy asked about ("what's the return policy?") stands alone.
+
+With no product in context, a fragment ("and for cash on delivery orders?", "which
+tenures?", "how much?") is read with the last question before it, whose words say what it is
+about; a kind of which we sell one product ("do you sell smart rings?") stands for it.
 """
 
 from __future__ import annotations
@@ -71,11 +77,21 @@ _ANTECEDENT = re.compile(
 )
 """Before a pronoun, what it stands for within the question itself ("my washing machine,
 it's not draining", "my past orders and their status", "I ordered a kurta and it ...")."""
+_ITS_OWN_DOING = (
+    r"\s+to\s+(?:reach|arrive|come|get\s+(?:here|there|to)|charge|recharge|ship|dispatch)\b"
+)
+"""After "it takes": what only the thing talked about does ("how long will it take to reach
+Pune?", "... to recharge?"), so "it" is that thing."""
+_TAKES_ITSELF = re.compile(
+    rf"\bit\s+(?:takes?|took){_ITS_OWN_DOING}|\b(?:does|will|would)\s+it\s+take{_ITS_OWN_DOING}",
+    re.IGNORECASE,
+)
 _DUMMY = re.compile(
-    r"\bit(?:[’']?s|\s+is|\s+has)?\s+(?:been|possible|urgent|says?|shows?|said|showed|takes?"
-    r"|took|rains?|snows?)\b"
+    r"\bit(?:[’']?s|\s+is|\s+has)?\s+(?:been|possible|urgent|says?|shows?|said|showed"
+    rf"|(?:takes?|took)(?!{_ITS_OWN_DOING})|rains?|snows?)\b"
     r"|\b(?:is|was)\s+it\s+(?:possible|true|ok|okay|safe|normal|necessary|mandatory|required)\b"
-    r"|\b(?:does|will|would)\s+it\s+(?:take|rain|snow)\b|\bhow(?:[’']s|\s+is)\s+it\s+going\b"
+    rf"|\b(?:does|will|would)\s+it\s+(?:take(?!{_ITS_OWN_DOING})|rain|snow)\b"
+    r"|\bhow(?:[’']s|\s+is)\s+it\s+going\b"
     r"|\b(?:got|appreciate|solved|sorted|sorting|fixed|figured)\s+it\b"
     r"|\bthey\s+(?:said|told|say|charged|called|asked)\b",
     re.IGNORECASE,
@@ -96,14 +112,56 @@ _CLAUSE = re.compile(
     r"|where|why|which|who|i|you|we|my|please|pls|tell|give|show)\b",
     re.IGNORECASE,
 )
+_OWN_ATTRIBUTES = (
+    r"price|prices|cost|mrp|battery|colou?rs?|weight|size|dimensions|specs?|specifications"
+    r"|features|display|screen|camera|storage|ram|processor|charging|charger|waterproof"
+    r"|water\s+resistance|ip\s*\d+|gps|anc|noise|compatib\w*|bluetooth|sensors?|strap|box"
+    r"|accessories|variants?|models?|sound|performance|build|material"
+)
+"""What only a product has: a question about it with no owner needs one."""
 _ATTRIBUTE = re.compile(
-    r"\b(?:price|prices|cost|mrp|battery|warranty|guarantee|colou?rs?|black|white|blue|green"
-    r"|weight|size|dimensions|specs?|specifications|features|display|screen|camera|storage|ram"
-    r"|processor|charging|charger|waterproof|water\s+resistance|ip\s*\d+|gps|anc|noise"
-    r"|stock|availability|emi|offers?|discount|compatib\w*|bluetooth|sensors?|strap|box"
-    r"|accessories|variants?|models?)\b",
+    rf"\b(?:{_OWN_ATTRIBUTES}|warranty|guarantee|black|white|blue|green|stock|availability|emi"
+    r"|offers?|discount)\b",
     re.IGNORECASE,
 )
+"""What a product has, or a policy has about it ("the warranty", "EMI")."""
+
+
+_QUALIFIERS = r"starting|total|current|final|exact|actual|lowest|launch|selling|overall|average"
+"""Words before an attribute that keep it the product's ("the starting price")."""
+
+
+def _ownerless_pattern(attributes: str) -> re.Pattern[str]:
+    """One of ``attributes`` with the article but no owner: "what's the battery like?"."""
+    return re.compile(
+        # Atomic: "the battery life of X" must not match as "the battery".
+        rf"\bthe\s+((?>(?:(?:{_QUALIFIERS}|{attributes})\s+)?(?:{attributes})\b"
+        r"(?:\s+(?!(?:of|for|on)\b)\w+)?))"
+        r"(?!\s+(?:of|for|on)\b)",
+        re.IGNORECASE,
+    )
+
+
+_OWNERLESS = _ownerless_pattern(rf"{_OWN_ATTRIBUTES}|warranty|guarantee")
+_OWNERLESS_OWN = _ownerless_pattern(_OWN_ATTRIBUTES)
+"""Without "warranty": the one a question can ask of no product ("what's the warranty?")."""
+_GENERAL = re.compile(r"\b(?:polic(?:y|ies)|terms|process|rules|claims?)\b", re.IGNORECASE)
+_VARIANT = re.compile(
+    r"\bthe\s+(\w*\d\w*|black|white|blue|green|grey|gray|silver|red|pink|gold|teal|orange"
+    r"|purple)\s+(?:one|variant|version|model)\b",
+    re.IGNORECASE,
+)
+"""A variant of the product in context: "the 12GB one", "the black version"."""
+_ATTRIBUTE_MAX_WORDS = 8
+_BARE_MAX_WORDS = 2
+"""Words of a bare attribute ("price?", "battery life?") that leans on the last question."""
+_ENDS = re.compile(r"\s*[?.!]*\s*")
+_WH_FRAGMENT = re.compile(
+    r"^\s*(?:which|what|how\s+many|how\s+much)\s+(?!(?:is|are|was|were|do|does|did|can|will"
+    r"|would|should|about|if|one|ones)\b)\w+\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+"""A question word and a noun, no verb: "which tenures?", "what colours?"."""
 _HOW_MUCH = re.compile(r"^\s*how\s+much\s*(?:now|then)?\s*[?.!]*\s*$", re.IGNORECASE)
 _ORDER_WORDS = re.compile(
     r"\b(?:arrive|arriving|deliver\w*|ship\w*|dispatch\w*|track\w*|status|where\s+is|cancel\w*"
@@ -115,6 +173,22 @@ _COMPARES = re.compile(
     re.IGNORECASE,
 )
 _PREPOSITION = re.compile(r"^\s*(?:in|with|for|on)\b", re.IGNORECASE)
+_OBJECT_OF = re.compile(r"\b(?:for|with|on|of|about|from|to|in)\s+$", re.IGNORECASE)
+"""Before a pronoun, a preposition: in a question ("is there a case for it?") the noun
+before it cannot be what the pronoun stands for."""
+_OWNED = re.compile(rf"\b(?:(?:my|his|her|our)\s+\w+|{_THINGS})\b", re.IGNORECASE)
+_ASKS = re.compile(
+    r"^\s*(?:is|are|do|does|can|could|will|would|should|what|which|how|when|where|any)\b",
+    re.IGNORECASE,
+)
+_OTHER_OF_KIND = re.compile(
+    r"\b(?:my|our|his|her|mom'?s|dad'?s|a|an|another|any|other|some)\s+(?:"
+    + "|".join(sorted((re.escape(w) for w in KIND_WORDS), key=len, reverse=True))
+    + r")\b",
+    re.IGNORECASE,
+)
+"""The customer's own device ("charge my phone") or another one ("a sleeve for it"), not
+the product of that kind in context."""
 _FILLER = frozenset(
     {"the", "same", "for", "about", "what", "how", "and", "also", "question", "one", "then"}
     | {"ok", "okay", "so", "of", "version", "model", "plus", "with"}
@@ -193,13 +267,31 @@ def is_follow_up(question: str) -> bool:
         return True
     rest = _OPENER.sub("", question, count=1)
     if rest != question:
-        return bool(_WORD.search(rest)) and not _CLAUSE.match(rest)
-    if _HOW_MUCH.match(question):
+        return bool(_WORD.search(rest)) and (
+            not _CLAUSE.match(rest) or bool(_WH_FRAGMENT.match(rest))
+        )
+    if (
+        _HOW_MUCH.match(question)
+        or _WH_FRAGMENT.match(question)
+        or _VARIANT.search(question)
+        or _ownerless(question)
+    ):
         return True
     return (
         len(question.split()) <= _FRAGMENT_MAX_WORDS
         and not _CLAUSE.match(question)
         and bool(_ATTRIBUTE.search(question))
+    )
+
+
+def _ownerless(question: str, pattern: re.Pattern[str] = _OWNERLESS) -> bool:
+    """Whether a short question asks about a product's attribute without saying whose:
+    "what's the battery like?", "is the warranty extendable?" (not "the return policy")."""
+    return (
+        len(question.split()) <= _ATTRIBUTE_MAX_WORDS
+        and bool(pattern.search(question))
+        and not _GENERAL.search(question)
+        and not re.search(rf"\b(?:{_THINGS})\b", question, re.IGNORECASE)
     )
 
 
@@ -212,11 +304,13 @@ def standalone_question(
     if find_order_id(question) is not None:
         return None  # "TG12345, where is it?" refers to the order it names
     current = [p for doc_id in context.products if (p := catalogue.get(doc_id)) is not None]
+    if not current and context.question:
+        current = _only_product_asked(context.question, catalogue)
     if named:
         return _about_named(question, context, catalogue, named, current)
     if not current:
-        return _about_order(question, context.order_id)
-    if kinds := catalogue.kinds_in(question):
+        return _about_order(question, context.order_id) or _on_topic(question, context.question)
+    if kinds := catalogue.kinds_in(_OTHER_OF_KIND.sub(" ", question)):
         # "does the watch have GPS?" is about the watch in context, not the earbuds.
         current = [p for p in current if p.kind in kinds]
         if not current:
@@ -240,7 +334,44 @@ def standalone_question(
         return rewritten if rewritten != question else None
     if _HOW_MUCH.match(question):
         return f"How much is the {product.title}?"
-    return _completed(_OPENER.sub("", question, count=1), product)
+    if variant := _VARIANT.search(question):
+        name = f"the {product.title} {variant.group(1)} variant"
+        return question[: variant.start()] + name + question[variant.end() :]
+    rest = _OPENER.sub("", question, count=1)
+    if _WH_FRAGMENT.match(rest):
+        return f"{rest.strip().rstrip('?.! ')} does the {product.title} have?"
+    if rest != question or not _ownerless(question):
+        return _completed(rest, product)
+    return _OWNERLESS.sub(lambda m: f"the {product.title}'s {m.group(1)}", question, count=1)
+
+
+def _on_topic(question: str, previous: str | None) -> str | None:
+    """A fragment that leans on the last question when no product is discussed ("and for
+    cash on delivery orders?" after "what about refunds?") carries that question along:
+    its words say what the fragment is about. ``None`` for a question that stands alone,
+    a new topic included ("what about refunds?")."""
+    if previous is None:
+        return None
+    rest = _OPENER.sub("", question, count=1)
+    attribute = _OWNERLESS_OWN.search(rest)
+    leans = (
+        _TAKES_ITSELF.search(question)
+        or (
+            _PREPOSITION.match(rest)
+            and (rest != question or len(rest.split()) <= _FRAGMENT_MAX_WORDS)
+        )
+        or _WH_FRAGMENT.match(rest)
+        or _HOW_MUCH.match(rest)
+        or _VARIANT.search(rest)
+        # "what's the price?", "what's the battery like?": the attribute ends the question.
+        or (attribute and _ownerless(rest) and _ENDS.fullmatch(rest[attribute.end() :]))
+        or (
+            len(rest.split()) <= _BARE_MAX_WORDS
+            and not _CLAUSE.match(rest)
+            and re.search(rf"\b(?:{_OWN_ATTRIBUTES})\b", rest, re.IGNORECASE)
+        )
+    )
+    return f"{previous} {question}" if leans else None
 
 
 def _about_named(
@@ -274,6 +405,14 @@ def _about_named(
     return None
 
 
+def _only_product_asked(question: str, catalogue: Catalogue) -> list[Product]:
+    """The product a question asked about by its kind when we sell only one of that kind
+    ("Do you sell smart rings?": the TechGear Ring)."""
+    kinds = catalogue.kinds_in(question)
+    only = [catalogue.of_kind(kind) for kind in kinds]
+    return only[0] if len(only) == 1 and len(only[0]) == 1 else []
+
+
 def _about_order(question: str, order_id: str | None) -> str | None:
     """ "where is it?" about the order in context: "where is my order TG48213?"."""
     if order_id is None or not _ORDER_WORDS.search(question) or not _refers(question):
@@ -305,7 +444,9 @@ def _references(question: str) -> list[tuple[int, int]]:
     ]
     if pronouns and words <= _PRONOUN_MAX_WORDS:
         before = question[: pronouns[0][0]]
-        if len(before.split()) <= _SHORT and not _ANTECEDENT.search(before):
+        if (len(before.split()) <= _SHORT and not _ANTECEDENT.search(before)) or (
+            _ASKS.match(question) and _OBJECT_OF.search(before) and not _OWNED.search(before)
+        ):
             spans += pronouns
     return sorted(spans)
 

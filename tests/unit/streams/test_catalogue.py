@@ -181,3 +181,67 @@ def test_rename_replaces_a_product_however_written(catalogue: Catalogue) -> None
 def test_a_product_of_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown kind"):
         Catalogue.from_products([Product("p", "Tab 1", "tablet", ())])
+
+
+@pytest.mark.parametrize(
+    ("text", "unknown"),
+    [
+        ("is the Splash Pro Speaker loud?", ["Splash Pro Speaker"]),
+        ("wireless earbuds mini battery life", ["wireless earbuds mini"]),
+        ("StudioBook Go 14 weight", ["StudioBook Go 14"]),
+        ("does the K6 mechanical keyboard have a numpad", ["K6 mechanical keyboard"]),
+        ("can the GaN Charger 100W charge a laptop", ["GaN Charger 100W"]),
+        ("is the Power Bank Nano 5000mAh pocketable", ["Power Bank Nano 5000mAh"]),
+        ("CinemaBar 5.1 price", ["CinemaBar 5.1"]),
+    ],
+)
+def test_a_name_of_ours_with_a_designation_of_its_own_is_another_product(
+    catalogue: Catalogue, text: str, unknown: list[str]
+) -> None:
+    assert catalogue.unknown_mentions(text) == unknown
+    assert catalogue.find(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "unknown"),
+    [
+        ("how big is the TechGear Television 55 inch", ["TechGear Television 55 inch"]),
+        ("is there a TechGear tablet", ["TechGear tablet"]),
+        ("TechGear Vision 32 launch", ["TechGear Vision 32"]),
+    ],
+)
+def test_techgear_and_goods_we_do_not_sell_are_unknown(
+    catalogue: Catalogue, text: str, unknown: list[str]
+) -> None:
+    assert catalogue.unknown_mentions(text) == unknown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "TechGear customer care 1800-123-4567",
+        "TechGear 2 year warranty on laptops",
+        "Does TechGear sell TVs?",
+        "the AeroBook 14, I think, is light",
+        "the StudioBook Go 13 in grey",
+    ],
+)
+def test_company_words_and_our_own_names_after_techgear_are_not_unknown(
+    catalogue: Catalogue, text: str
+) -> None:
+    assert catalogue.unknown_mentions(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("is the splash mnii speaker loud", "Splash Mini Speaker"),
+        ("studiobook go13 weight", "StudioBook Go 13"),
+        ("k8 mechanical keybord price", "K8 Mechanical Keyboard"),
+        ("wireles earbuds elite colours", "Wireless Earbuds Elite"),
+        ("is the Power Bank Ultra 20000mAh in stock", "Power Bank Ultra 20000mAh"),
+    ],
+)
+def test_typos_of_our_names_are_still_ours(catalogue: Catalogue, text: str, expected: str) -> None:
+    assert titles(catalogue.find(text)) == [expected]
+    assert catalogue.unknown_mentions(text) == []

@@ -199,3 +199,114 @@ def test_context_round_trips_through_json_and_junk_is_empty() -> None:
     assert ConversationContext.from_json(context.to_json()) == context
     assert ConversationContext.from_json(None) == ConversationContext()
     assert ConversationContext.from_json({"products": "x", "order_id": 5}) == ConversationContext()
+
+
+@pytest.mark.parametrize(
+    "conversation",
+    [
+        [
+            ("Tell me about the K8 Mechanical Keyboard", None),
+            ("what's the weight?", "what's the K8 Mechanical Keyboard's weight?"),
+            ("is the warranty extendable?", "is the K8 Mechanical Keyboard's warranty extendable?"),
+            ("what is the return policy?", None),
+        ],
+        [
+            ("Does the TechGear Nova Pro charge wirelessly?", None),
+            ("how much is the 256GB version?", "how much is the TechGear Nova Pro 256GB variant?"),
+            ("what colours?", "what colours does the TechGear Nova Pro have?"),
+        ],
+        [
+            ("I'm looking at the Power Bank Slim", None),
+            ("can it charge my laptop?", "can the Power Bank Slim 10000mAh charge my laptop?"),
+            (
+                "how long does it take to charge?",
+                "how long does the Power Bank Slim 10000mAh take to charge?",
+            ),
+        ],
+        [
+            ("I'm buying the AeroBook Pro 16", None),
+            ("do you sell a sleeve for it?", "do you sell a sleeve for the AeroBook Pro 16?"),
+        ],
+    ],
+)
+def test_elliptic_follow_ups_without_a_pronoun_are_about_the_product_in_context(
+    catalogue: Catalogue, conversation: list[tuple[str, str | None]]
+) -> None:
+    messages = [message for message, _ in conversation]
+    assert converse(catalogue, messages) == [expected for _, expected in conversation]
+
+
+@pytest.mark.parametrize(
+    "conversation",
+    [
+        [
+            ("Can I pay with a credit card?", None),
+            ("and with debit cards?", "Can I pay with a credit card? and with debit cards?"),
+        ],
+        [
+            ("Do you deliver to Kochi?", None),
+            (
+                "how many days will it take to arrive?",
+                "Do you deliver to Kochi? how many days will it take to arrive?",
+            ),
+        ],
+        [
+            ("What's your exchange policy?", None),
+            ("what about gift cards?", None),
+            ("which brands?", "what about gift cards? which brands?"),
+        ],
+        [
+            ("Do you sell laptops?", None),
+            ("what's the price?", "Do you sell laptops? what's the price?"),
+        ],
+        [
+            ("Do you ship to Goa?", None),
+            ("what's the warranty?", None),
+            ("how do I track my order?", None),
+        ],
+    ],
+)
+def test_fragments_with_no_product_in_context_carry_the_last_question(
+    catalogue: Catalogue, conversation: list[tuple[str, str | None]]
+) -> None:
+    messages = [message for message, _ in conversation]
+    assert converse(catalogue, messages) == [expected for _, expected in conversation]
+
+
+def test_a_kind_we_sell_one_product_of_stands_for_that_product(catalogue: Catalogue) -> None:
+    assert converse(catalogue, ["Do you sell smart rings?", "how much?"]) == [
+        None,
+        "How much is the TechGear Ring?",
+    ]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what's the petrol price today",
+        "Who wrote the Ramcharitmanas?",
+        "what causes thunderstorms",
+        "when is my bike due for its service",
+    ],
+)
+def test_questions_about_something_else_are_not_pinned_on_the_product(
+    catalogue: Catalogue, question: str
+) -> None:
+    context = ConversationContext(products=("product-fitband-3",), question="FitBand 3 price?")
+    assert standalone_question(question, context, catalogue, catalogue.find(question)) is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "will it snow in Manali next week",
+        "how much does it cost to renew a passport",
+        "in which city is your head office located",
+        "Do the prices include GST?",
+    ],
+)
+def test_whole_questions_do_not_carry_the_last_question(
+    catalogue: Catalogue, question: str
+) -> None:
+    context = ConversationContext(question="Do you ship to Goa?")
+    assert standalone_question(question, context, catalogue, catalogue.find(question)) is None
