@@ -73,8 +73,8 @@ def main() -> None:
     )
     for question in asked:  # warm: the responder caches each passage's sentence vectors
         vector = embedder.embed_one(question)
-        found = retriever.search(question, vector, limit=settings.retrieval_limit)
-        responder.compose(question, vector, found)
+        passages = retriever.search(question, vector, limit=settings.retrieval_limit)
+        responder.compose(question, vector, passages)
     measure(
         "read (language, spelling, catalogue)",
         asked,
