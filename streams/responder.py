@@ -58,7 +58,8 @@ _CUES: tuple[_Cue, ...] = (
         r"\b(charges?|fees?)\b[^.]*₹|₹[^.]*\b(charges?|fees?)\b",
     ),
     _cue(
-        r"\b(limit|limits|maximum|max|minimum|min|up ?to|at least|at most)\b",
+        # Not "max" or "min": product names use them ("Splash Max").
+        r"\b(limit|limits|maximum|minimum|up ?to|at least|at most)\b",
         r"\b(up to|at least|at most|or less|or more|above|below|minimum|maximum)\b.*\d",
     ),
     _cue(r"\b(weight|weigh|weighs|heavy|grams?|kgs?)\b", r"\b\d+(\.\d+)?\s*(g|grams?|kg)\b"),
@@ -91,14 +92,18 @@ _SIMILARITY_WEIGHT = 0.65
 _OVERLAP_WEIGHT = 0.2
 _CUE_BONUS = 0.12
 _PASSAGE_WEIGHT = 0.1
-_NAMED_PRODUCT_BONUS = 0.05
-# The named product's own page is the authority on it, ahead of a guide that mentions it.
-_NAMED_PAGE_BONUS = 0.05
+# A sentence naming what the question names (a product, "return policy").
+_NAMED_BONUS = 0.05
+# The named document is the authority on its subject, ahead of a guide or another policy
+# that mentions it.
+_NAMED_PAGE_BONUS = 0.15
 _MIN_SENTENCE_SCORE = 0.33
 _SECOND_SENTENCE_MARGIN = 0.08
 # A sentence of the same section that states a fact the first one lacks (the email beside
 # the phone number) joins it from further down.
 _SECOND_FACT_MARGIN = 0.2
+# "Details are in the Cash on Delivery policy." points elsewhere and answers nothing.
+_POINTER = re.compile(r"^(more |further )?(details|information) (are|is) in\b", re.I)
 _SENTENCE_CACHE_SIZE = 4096
 _PRODUCT = "product"
 
@@ -207,7 +212,7 @@ class OfflineResponder:
         second one from the same document when it scores nearly as well or states a fact
         the first lacks."""
         question_tokens = frozenset(tokenize(question))
-        named = _named_products(question_tokens, passages)
+        named = _named_documents(question_tokens, passages)
         sections = [(p, self._sentences_of(p)) for p in _focus_on_named(named, passages)]
         weights = _idf([tokens for _, sentences in sections for tokens in sentences.tokens])
         asked = [i for i, cue in enumerate(_CUES) if cue.asks.search(question)]
@@ -219,13 +224,15 @@ class OfflineResponder:
             for index, (text, tokens) in enumerate(
                 zip(sentences.texts, sentences.tokens, strict=True)
             ):
+                if _POINTER.search(text):
+                    continue
                 facts = frozenset(i for i in asked if _CUES[i].states.search(text))
                 score = (
                     _SIMILARITY_WEIGHT * float(similarities[index])
                     + _OVERLAP_WEIGHT * _overlap(question_tokens, tokens, weights)
                     + _CUE_BONUS * len(facts)
                     + _PASSAGE_WEIGHT * passage.score
-                    + (_NAMED_PRODUCT_BONUS if any(n <= tokens for n in named.values()) else 0.0)
+                    + (_NAMED_BONUS if any(n <= tokens for n in named.values()) else 0.0)
                     + (_NAMED_PAGE_BONUS if passage.doc_id in named else 0.0)
                 )
                 candidates.append(_Candidate(score, rank * 1000 + index, text, passage, facts))
@@ -267,8 +274,10 @@ def _second_sentence(best: _Candidate, others: Sequence[_Candidate]) -> list[_Ca
             continue
         if best.score - other.score <= _SECOND_SENTENCE_MARGIN:
             return [other]
-        states_another_fact = other.passage.chunk_id == best.passage.chunk_id and bool(
-            other.facts - best.facts
+        states_another_fact = (
+            other.passage.chunk_id == best.passage.chunk_id
+            and bool(best.facts)
+            and bool(other.facts - best.facts)
         )
         if states_another_fact and best.score - other.score <= _SECOND_FACT_MARGIN:
             return [other]
@@ -294,22 +303,25 @@ def _overlap(
     return sum(weights[token] for token in question & sentence) / total
 
 
-def _named_products(
+def _named_documents(
     question: frozenset[str], passages: Sequence[Passage]
 ) -> dict[str, frozenset[str]]:
-    """doc_id → name tokens of the product pages among ``passages`` that the question names.
-    A name is its title's words without model numbers ("Power Bank Slim" names the Power
-    Bank Slim 10000mAh); when several match ("AeroBook", "AeroBook Pro"), the fullest wins."""
-    names = {
-        p.doc_id: frozenset(t for t in tokenize(p.title) if not _NUMBER.search(t))
-        for p in passages
-        if p.category == _PRODUCT
+    """doc_id → name tokens of the documents among ``passages`` whose title the question
+    names ("return policy", "Power Bank Slim"). A name is its title's words without model
+    numbers ("Power Bank Slim" names the Power Bank Slim 10000mAh); when several product
+    names match ("AeroBook", "AeroBook Pro"), the fullest wins."""
+    names = {p.doc_id: (p.category == _PRODUCT, _name(p.title)) for p in passages}
+    named = {doc_id: entry for doc_id, entry in names.items() if entry[1] and entry[1] <= question}
+    fullest = max((len(name) for product, name in named.values() if product), default=0)
+    return {
+        doc_id: name
+        for doc_id, (product, name) in named.items()
+        if not product or len(name) == fullest
     }
-    named = {doc_id: name for doc_id, name in names.items() if name and name <= question}
-    if not named:
-        return {}
-    fullest = max(len(name) for name in named.values())
-    return {doc_id: name for doc_id, name in named.items() if len(name) == fullest}
+
+
+def _name(title: str) -> frozenset[str]:
+    return frozenset(token for token in tokenize(title) if not _NUMBER.search(token))
 
 
 def _focus_on_named(
@@ -317,6 +329,7 @@ def _focus_on_named(
 ) -> Sequence[Passage]:
     """When the question names a product, no other product's page; the pages that are not
     about one product (troubleshooting, FAQ, policies) stay."""
-    if not named:
+    products = {p.doc_id for p in passages if p.category == _PRODUCT and p.doc_id in named}
+    if not products:
         return passages
-    return [p for p in passages if p.category != _PRODUCT or p.doc_id in named]
+    return [p for p in passages if p.category != _PRODUCT or p.doc_id in products]

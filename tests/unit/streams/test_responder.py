@@ -172,6 +172,31 @@ async def test_a_question_asking_two_facts_gets_both_sentences(embedder: OnnxEmb
     assert "1800-555-0199" in reply.text and "care@example.in" in reply.text
 
 
+async def test_the_document_the_question_names_answers_it(embedder: OnnxEmbedder) -> None:
+    swap_policy = passage(
+        "policy-swaps",
+        "Swap Policy",
+        "Further details are in the Swap Policy. "
+        "Our swap policy lets a faulty item be swapped for the same model within 10 days.",
+        score=0.55,
+    )
+    credit_policy = passage(
+        "policy-store-credit",
+        "Store Credit",
+        "An item handed back under the 10-day swap policy earns store credit for its price.",
+        score=0.65,
+    )
+    question = "swap policy?"
+
+    reply = await OfflineResponder(embedder).answer(
+        question, embedder.embed_one(question), [credit_policy, swap_policy]
+    )
+
+    assert reply is not None
+    assert reply.text.startswith("Our swap policy lets a faulty item")
+    assert reply.sources[0].doc_id == "policy-swaps"
+
+
 def test_sentences_split_on_boundaries_and_bullets() -> None:
     text = "First sentence here. Second one costs ₹1,999.\n- A bullet point item"
     assert split_sentences(text) == [
