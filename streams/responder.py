@@ -208,7 +208,7 @@ class OfflineResponder:
         self, question: str, question_vector: Vectors, passages: Sequence[Passage]
     ) -> Reply | None:
         """The best sentence for ``question`` (by embedding similarity, IDF-weighted overlap
-        of stemmed words, the kind of fact asked for, and the product named), with a
+        of stemmed words, the kind of fact asked for, and the document named), with a
         second one from the same document when it scores nearly as well or states a fact
         the first lacks."""
         question_tokens = frozenset(tokenize(question))
