@@ -9,40 +9,103 @@ Gemini with a prompt that confines it to the same passages.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from threading import Lock
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from schemas import Source
 from streams.embeddings import OnnxEmbedder, Vectors
+from streams.lexical import tokenize
 from streams.memory import Turn
 from streams.store import Passage
 
 _SENTENCE_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9₹\"'(])|\n+")
-_WORD = re.compile(r"[a-z0-9₹][a-z0-9₹,.\-]*[a-z0-9]|[a-z0-9]", re.IGNORECASE)
-_STOPWORDS = frozenset(
-    "a an the is are was were be been do does did i me my you your we our it its this that "
-    "of to in on for with at by from and or can could would should will what which who how "
-    "when where why much many any there their them they please tell know about have has".split()
+_NUMBER = re.compile(r"\d")
+_DURATION = (
+    r"\b\d+(\.\d+)?(\s*(-|to)\s*\d+(\.\d+)?)?[\s-]*(business\s+)?"
+    r"(minutes?|hours?|days?|weeks?|months?|years?)\b"
 )
-# Questions with these cues want a sentence carrying the matching kind of fact.
-_CUES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
-    (re.compile(r"\b(price|cost|how much|priced|rate|mrp)\b", re.I), re.compile(r"₹")),
-    (
-        re.compile(r"\b(how long|how many days|when will|timeline|days)\b", re.I),
-        re.compile(r"\b\d+(\s*(-|to)\s*\d+)?\s*(business\s+)?(day|days|hours?|weeks?)\b", re.I),
+_PHONE = r"\b\d{3,5}(-\d{3,5}){1,3}\b"
+_EMAIL = r"\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b"
+
+
+class _Cue(NamedTuple):
+    asks: re.Pattern[str]
+    """Found in a question that asks for a kind of fact."""
+    states: re.Pattern[str]
+    """Found in a sentence that states a fact of that kind."""
+
+
+def _cue(asks: str, states: str) -> _Cue:
+    return _Cue(re.compile(asks, re.I), re.compile(states, re.I))
+
+
+# A question asking for a kind of fact wants a sentence that states one. Word overlap and
+# embeddings cannot tell "costs ₹1,499" from "weighs 210 grams" for "how heavy is it?".
+_CUES: tuple[_Cue, ...] = (
+    _cue(
+        r"\b(price|prices|cost|costs|priced|mrp|how much (is|are|does|do|for))\b",
+        r"\b(costs?|priced at|for|at)\s+₹",
     ),
-    (re.compile(r"\bwarrant", re.I), re.compile(r"\bwarrant", re.I)),
-    (re.compile(r"\bbattery|charge|backup\b", re.I), re.compile(r"\bbattery|hours?|days?\b", re.I)),
+    _cue(
+        r"\b(fee|fees|shipping charges?|delivery charges?|extra charges?)\b",
+        r"\b(charges?|fees?)\b[^.]*₹|₹[^.]*\b(charges?|fees?)\b",
+    ),
+    _cue(
+        # Not "max" or "min": product names use them ("Splash Max").
+        r"\b(limit|limits|maximum|minimum|up ?to|at least|at most)\b",
+        r"\b(up to|at least|at most|or less|or more|above|below|minimum|maximum)\b.*\d",
+    ),
+    _cue(r"\b(weight|weigh|weighs|heavy|grams?|kgs?)\b", r"\b\d+(\.\d+)?\s*(g|grams?|kg)\b"),
+    _cue(r"\b(watts?|wattage|adapter|charger power)\b", r"\b\d+\s?W\b"),
+    _cue(r"\bhow many times\b", r"\b\d+(\s*(-|to)\s*\d+)?\s+times\b"),
+    _cue(
+        r"\b(water\w*|pool|swim\w*|rain|shower|wet|sweat|dust\w*|submerge\w*|ip ?rating)\b",
+        r"\bIP[X\d]\d\b",
+    ),
+    _cue(
+        r"\b(reset|restart|reboot|how (do|can|should) i|how to|steps?)\b",
+        r"\b(hold|press|tap|open|go to|select|choose|click|switch off|turn off|place)\b",
+    ),
+    _cue(
+        r"\b(how long|how fast|how quickly|how soon|how many (days|hours|weeks|months|years)"
+        r"|when will|timeline|turnaround|duration)\b",
+        _DURATION,
+    ),
+    _cue(r"\b(battery|backup|playback|last|lasts)\b", r"\b\d+(\.\d+)?\s*(hours?|days?)\b"),
+    _cue(r"\bwarrant", r"\b\d+[\s-]*(months?|years?)\b[^.]*warrant"),
+    _cue(
+        r"\b(what time|timings?|opening hours|open|closed?|working hours|holidays?)\b",
+        r"\b\d{1,2}(:\d\d)?\s*(AM|PM)\b|\b(mondays?|sundays?|holidays?)\b",
+    ),
+    _cue(r"\b(contact|get in touch|reach|call|phone|helpline|toll|ring)\b", _PHONE),
+    _cue(r"\b(contact|get in touch|reach|e-?mail|mail|write)\b", _EMAIL),
+    _cue(r"\bhow (much|many|long|big|heavy|fast)\b", r"\d"),
 )
-_MIN_SENTENCE_SCORE = 0.38
+_SIMILARITY_WEIGHT = 0.65
+_OVERLAP_WEIGHT = 0.2
+_CUE_BONUS = 0.12
+_PASSAGE_WEIGHT = 0.1
+# A sentence naming what the question names (a product, "return policy").
+_NAMED_BONUS = 0.05
+# The named document is the authority on its subject, ahead of a guide or another policy
+# that mentions it.
+_NAMED_PAGE_BONUS = 0.15
+_MIN_SENTENCE_SCORE = 0.33
 _SECOND_SENTENCE_MARGIN = 0.08
+# A sentence of the same section that states a fact the first one lacks (the email beside
+# the phone number) joins it from further down.
+_SECOND_FACT_MARGIN = 0.2
+# "Details are in the Cash on Delivery policy." points elsewhere and answers nothing.
+_POINTER = re.compile(r"^(more |further )?(details|information) (are|is) in\b", re.I)
 _SENTENCE_CACHE_SIZE = 4096
+_PRODUCT = "product"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +150,6 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def content_words(text: str) -> set[str]:
-    return {w.lower().strip(",.") for w in _WORD.findall(text)} - _STOPWORDS
-
-
 def sources_of(passages: Sequence[Passage]) -> list[Source]:
     """One source per document, with its best passage score, best first."""
     best: dict[str, Passage] = {}
@@ -103,13 +162,33 @@ def sources_of(passages: Sequence[Passage]) -> list[Source]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Sentences:
+    """A passage's sentences with their embeddings and lexical tokens."""
+
+    texts: list[str]
+    vectors: Vectors
+    tokens: list[frozenset[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    score: float
+    order: int
+    """Position in the passages, to quote chosen sentences in reading order."""
+    text: str
+    passage: Passage
+    facts: frozenset[int]
+    """The cues (indexes into ``_CUES``) whose kind of fact the sentence states."""
+
+
 class OfflineResponder:
     name = "offline"
-    prompt_version = "extractive-v1"
+    prompt_version = "extractive-v2"
 
     def __init__(self, embedder: OnnxEmbedder) -> None:
         self._embedder = embedder
-        self._sentences: OrderedDict[str, tuple[list[str], Vectors]] = OrderedDict()
+        self._sentences: OrderedDict[str, _Sentences] = OrderedDict()
         self._lock = Lock()
 
     async def answer(
@@ -128,63 +207,129 @@ class OfflineResponder:
     def compose(
         self, question: str, question_vector: Vectors, passages: Sequence[Passage]
     ) -> Reply | None:
-        candidates = _focus_on_named_documents(question, passages)
-        scored: list[tuple[float, int, str, Passage]] = []
-        question_words = content_words(question)
-        cues = [wanted for asked, wanted in _CUES if asked.search(question)]
-        for rank, passage in enumerate(candidates):
-            sentences, vectors = self._sentence_vectors(passage)
-            if not sentences:
+        """The best sentence for ``question`` (by embedding similarity, IDF-weighted overlap
+        of stemmed words, the kind of fact asked for, and the document named), with a
+        second one from the same document when it scores nearly as well or states a fact
+        the first lacks."""
+        question_tokens = frozenset(tokenize(question))
+        named = _named_documents(question_tokens, passages)
+        sections = [(p, self._sentences_of(p)) for p in _focus_on_named(named, passages)]
+        weights = _idf([tokens for _, sentences in sections for tokens in sentences.tokens])
+        asked = [i for i, cue in enumerate(_CUES) if cue.asks.search(question)]
+        candidates: list[_Candidate] = []
+        for rank, (passage, sentences) in enumerate(sections):
+            if not sentences.texts:
                 continue
-            similarities = vectors @ question_vector
-            for index, (sentence, similarity) in enumerate(
-                zip(sentences, similarities, strict=True)
+            similarities = sentences.vectors @ question_vector
+            for index, (text, tokens) in enumerate(
+                zip(sentences.texts, sentences.tokens, strict=True)
             ):
-                overlap = len(question_words & content_words(sentence)) / max(
-                    len(question_words), 1
+                if _POINTER.search(text):
+                    continue
+                facts = frozenset(i for i in asked if _CUES[i].states.search(text))
+                score = (
+                    _SIMILARITY_WEIGHT * float(similarities[index])
+                    + _OVERLAP_WEIGHT * _overlap(question_tokens, tokens, weights)
+                    + _CUE_BONUS * len(facts)
+                    + _PASSAGE_WEIGHT * passage.score
+                    + (_NAMED_BONUS if any(n <= tokens for n in named.values()) else 0.0)
+                    + (_NAMED_PAGE_BONUS if passage.doc_id in named else 0.0)
                 )
-                cue_bonus = sum(0.12 for wanted in cues if wanted.search(sentence))
-                score = 0.65 * float(similarity) + 0.25 * overlap + cue_bonus + 0.1 * passage.score
-                scored.append((score, rank * 1000 + index, sentence, passage))
-        if not scored:
+                candidates.append(_Candidate(score, rank * 1000 + index, text, passage, facts))
+        if not candidates:
             return None
-        scored.sort(key=lambda item: item[0], reverse=True)
-        best_score, _, _, best_passage = scored[0]
-        if best_score < _MIN_SENTENCE_SCORE:
+        candidates.sort(key=lambda c: c.score, reverse=True)
+        best = candidates[0]
+        if best.score < _MIN_SENTENCE_SCORE:
             return None
-        chosen = [scored[0]]
-        for candidate in scored[1:]:
-            if len(chosen) == 2:
-                break
-            same_document = candidate[3].doc_id == best_passage.doc_id
-            if same_document and best_score - candidate[0] <= _SECOND_SENTENCE_MARGIN:
-                chosen.append(candidate)
-        chosen.sort(key=lambda item: item[1])
-        cited = [item[3] for item in chosen]
-        text = " ".join(item[2] for item in chosen)
+        chosen = [best, *_second_sentence(best, candidates[1:])]
+        chosen.sort(key=lambda c: c.order)
+        cited = [c.passage for c in chosen]
+        text = " ".join(c.text for c in chosen)
         titles = ", ".join(dict.fromkeys(p.title for p in cited))
         return Reply(text=f"{text}\n\nSource: {titles}.", sources=sources_of(cited))
 
-    def _sentence_vectors(self, passage: Passage) -> tuple[list[str], Vectors]:
+    def _sentences_of(self, passage: Passage) -> _Sentences:
         with self._lock:
             cached = self._sentences.get(passage.text)
             if cached is not None:
                 self._sentences.move_to_end(passage.text)
                 return cached
-        sentences = split_sentences(passage.text)
-        vectors = self._embedder.embed(sentences) if sentences else np.zeros((0, 1), np.float32)
+        texts = split_sentences(passage.text)
+        sentences = _Sentences(
+            texts,
+            self._embedder.embed(texts) if texts else np.zeros((0, 1), np.float32),
+            [frozenset(tokenize(text)) for text in texts],
+        )
         with self._lock:
-            self._sentences[passage.text] = (sentences, vectors)
+            self._sentences[passage.text] = sentences
             if len(self._sentences) > _SENTENCE_CACHE_SIZE:
                 self._sentences.popitem(last=False)
-        return sentences, vectors
+        return sentences
 
 
-def _focus_on_named_documents(question: str, passages: Sequence[Passage]) -> Sequence[Passage]:
-    """When the question names a document's title (a product), answer only from that one."""
-    lowered = question.lower()
-    named = [p for p in passages if p.title.lower() in lowered]
-    if not named:
+def _second_sentence(best: _Candidate, others: Sequence[_Candidate]) -> list[_Candidate]:
+    for other in others:
+        if other.passage.doc_id != best.passage.doc_id:
+            continue
+        if best.score - other.score <= _SECOND_SENTENCE_MARGIN:
+            return [other]
+        states_another_fact = (
+            other.passage.chunk_id == best.passage.chunk_id
+            and bool(best.facts)
+            and bool(other.facts - best.facts)
+        )
+        if states_another_fact and best.score - other.score <= _SECOND_FACT_MARGIN:
+            return [other]
+    return []
+
+
+def _idf(sentences: Sequence[frozenset[str]]) -> dict[str, float]:
+    """Inverse frequency of each token among the candidate sentences: the product's name,
+    repeated in every sentence of its page, weighs little; the asked-for word weighs most."""
+    frequency = Counter(token for tokens in sentences for token in tokens)
+    return {token: math.log(1 + len(sentences) / n) for token, n in frequency.items()}
+
+
+def _overlap(
+    question: frozenset[str], sentence: frozenset[str], weights: dict[str, float]
+) -> float:
+    """Share of the question's token weight that the sentence holds; a question token no
+    sentence holds (a typo, a word the knowledge base lacks) weighs like the rarest."""
+    if not question or not weights:
+        return 0.0
+    rarest = max(weights.values())
+    total = sum(weights.get(token, rarest) for token in question)
+    return sum(weights[token] for token in question & sentence) / total
+
+
+def _named_documents(
+    question: frozenset[str], passages: Sequence[Passage]
+) -> dict[str, frozenset[str]]:
+    """doc_id → name tokens of the documents among ``passages`` whose title the question
+    names ("return policy", "Power Bank Slim"). A name is its title's words without model
+    numbers ("Power Bank Slim" names the Power Bank Slim 10000mAh); when several product
+    names match ("AeroBook", "AeroBook Pro"), the fullest wins."""
+    names = {p.doc_id: (p.category == _PRODUCT, _name(p.title)) for p in passages}
+    named = {doc_id: entry for doc_id, entry in names.items() if entry[1] and entry[1] <= question}
+    fullest = max((len(name) for product, name in named.values() if product), default=0)
+    return {
+        doc_id: name
+        for doc_id, (product, name) in named.items()
+        if not product or len(name) == fullest
+    }
+
+
+def _name(title: str) -> frozenset[str]:
+    return frozenset(token for token in tokenize(title) if not _NUMBER.search(token))
+
+
+def _focus_on_named(
+    named: dict[str, frozenset[str]], passages: Sequence[Passage]
+) -> Sequence[Passage]:
+    """When the question names a product, no other product's page; the pages that are not
+    about one product (troubleshooting, FAQ, policies) stay."""
+    products = {p.doc_id for p in passages if p.category == _PRODUCT and p.doc_id in named}
+    if not products:
         return passages
-    longest = max(len(p.title) for p in named)
-    return [p for p in named if len(p.title) == longest]
+    return [p for p in passages if p.category != _PRODUCT or p.doc_id in products]
