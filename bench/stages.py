@@ -26,6 +26,7 @@ from bench.load import questions
 from streams.components import build_workflow, load_local_models
 from streams.context import ConversationContext
 from streams.responder import OfflineResponder
+from streams.sentences import SentenceCache
 from streams.settings import WorkerSettings
 from streams.understanding import understand
 
@@ -64,7 +65,7 @@ def main() -> None:
     workflow = build_workflow(settings, models)
     embedder, classifier, store = models.embedder, models.classifier, models.store
     retriever, snapshot = models.retriever, models.snapshots.current()
-    responder = OfflineResponder(embedder)
+    responder = OfflineResponder(SentenceCache(embedder))
     source = questions(0.0)
     asked = [next(source) for _ in range(args.questions)]
     print(

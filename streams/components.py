@@ -18,6 +18,7 @@ from streams.language import default_glossary, preload
 from streams.llm_guard import GuardedResponder
 from streams.responder import OfflineResponder, Responder
 from streams.retrieval import HybridRetriever
+from streams.sentences import SentenceCache
 from streams.settings import WorkerSettings
 from streams.simulated import SimulatedResponder
 from streams.store import KnowledgeStore, open_client
@@ -81,13 +82,13 @@ def build_cache(settings: WorkerSettings) -> AnswerCache:
 
 
 def build_responder(
-    settings: WorkerSettings, embedder: OnnxEmbedder, chat_model: BaseChatModel | None
+    settings: WorkerSettings, sentences: SentenceCache, chat_model: BaseChatModel | None
 ) -> Responder:
     llm: Responder
     if settings.responder == "simulated":
         log.warning("RESPONDER=simulated: answers are slowed down for benchmarks")
         llm = SimulatedResponder(
-            OfflineResponder(embedder),
+            OfflineResponder(sentences),
             latency_s=settings.simulated_latency_s,
             failure_rate=settings.simulated_failure_rate,
             failure_mode=settings.simulated_failure_mode,
@@ -96,7 +97,7 @@ def build_responder(
     elif chat_model is not None:
         llm = GeminiResponder(chat_model)
     else:
-        return OfflineResponder(embedder)
+        return OfflineResponder(sentences)
     return GuardedResponder(
         llm,
         timeout_s=settings.llm_timeout_s,
@@ -116,6 +117,7 @@ class LocalModels:
     classifier: QuestionClassifier
     snapshots: KnowledgeSnapshots
     retriever: HybridRetriever
+    sentences: SentenceCache
 
 
 def load_local_models(settings: WorkerSettings) -> LocalModels:
@@ -133,7 +135,7 @@ def load_local_models(settings: WorkerSettings) -> LocalModels:
     retriever = HybridRetriever(store)
     preload()
     snapshots = KnowledgeSnapshots(retriever, vocabulary=default_glossary().entries())
-    return LocalModels(embedder, store, classifier, snapshots, retriever)
+    return LocalModels(embedder, store, classifier, snapshots, retriever, SentenceCache(embedder))
 
 
 def build_workflow(settings: WorkerSettings, models: LocalModels | None = None) -> AnswerWorkflow:
@@ -144,7 +146,8 @@ def build_workflow(settings: WorkerSettings, models: LocalModels | None = None) 
         classifier=models.classifier,
         snapshots=models.snapshots,
         retriever=models.retriever,
-        responder=build_responder(settings, models.embedder, chat_model),
+        sentences=models.sentences,
+        responder=build_responder(settings, models.sentences, chat_model),
         cache=build_cache(settings),
         retrieval_limit=settings.retrieval_limit,
         relevance_threshold=settings.relevance_threshold,

@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from streams.catalogue import Catalogue
-from streams.responder import split_sentences
+from streams.sentences import split_sentences
 from streams.store import Passage
 
 

@@ -11,21 +11,18 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from threading import Lock
 from typing import NamedTuple, Protocol
 
-import numpy as np
-
 from schemas import Source
-from streams.embeddings import OnnxEmbedder, Vectors
+from streams.embeddings import Vectors
 from streams.lexical import tokenize
 from streams.memory import Turn
+from streams.sentences import SentenceCache
 from streams.store import Passage
 
-_SENTENCE_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9₹\"'(])|\n+")
 _NUMBER = re.compile(r"\d")
 _DURATION = (
     r"\b\d+(\.\d+)?(\s*(-|to)\s*\d+(\.\d+)?)?[\s-]*(business\s+)?"
@@ -104,7 +101,6 @@ _SECOND_SENTENCE_MARGIN = 0.08
 _SECOND_FACT_MARGIN = 0.2
 # "Details are in the Cash on Delivery policy." points elsewhere and answers nothing.
 _POINTER = re.compile(r"^(more |further )?(details|information) (are|is) in\b", re.I)
-_SENTENCE_CACHE_SIZE = 4096
 _PRODUCT = "product"
 
 
@@ -141,15 +137,6 @@ class Responder(Protocol):
         ...
 
 
-def split_sentences(text: str) -> list[str]:
-    sentences = []
-    for raw in _SENTENCE_BOUNDARY.split(text):
-        sentence = raw.strip().lstrip("-*• ").strip()
-        if len(sentence) >= 12:
-            sentences.append(sentence)
-    return sentences
-
-
 def sources_of(passages: Sequence[Passage]) -> list[Source]:
     """One source per document, with its best passage score, best first."""
     best: dict[str, Passage] = {}
@@ -160,15 +147,6 @@ def sources_of(passages: Sequence[Passage]) -> list[Source]:
     return [
         Source(doc_id=p.doc_id, title=p.title, score=max(-1.0, min(1.0, p.score))) for p in ranked
     ]
-
-
-@dataclass(frozen=True, slots=True)
-class _Sentences:
-    """A passage's sentences with their embeddings and lexical tokens."""
-
-    texts: list[str]
-    vectors: Vectors
-    tokens: list[frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +164,8 @@ class OfflineResponder:
     name = "offline"
     prompt_version = "extractive-v2"
 
-    def __init__(self, embedder: OnnxEmbedder) -> None:
-        self._embedder = embedder
-        self._sentences: OrderedDict[str, _Sentences] = OrderedDict()
-        self._lock = Lock()
+    def __init__(self, sentences: SentenceCache) -> None:
+        self._sentences = sentences
 
     async def answer(
         self,
@@ -213,7 +189,7 @@ class OfflineResponder:
         the first lacks."""
         question_tokens = frozenset(tokenize(question))
         named = _named_documents(question_tokens, passages)
-        sections = [(p, self._sentences_of(p)) for p in _focus_on_named(named, passages)]
+        sections = [(p, self._sentences.of(p.text)) for p in _focus_on_named(named, passages)]
         weights = _idf([tokens for _, sentences in sections for tokens in sentences.tokens])
         asked = [i for i, cue in enumerate(_CUES) if cue.asks.search(question)]
         candidates: list[_Candidate] = []
@@ -248,24 +224,6 @@ class OfflineResponder:
         text = " ".join(c.text for c in chosen)
         titles = ", ".join(dict.fromkeys(p.title for p in cited))
         return Reply(text=f"{text}\n\nSource: {titles}.", sources=sources_of(cited))
-
-    def _sentences_of(self, passage: Passage) -> _Sentences:
-        with self._lock:
-            cached = self._sentences.get(passage.text)
-            if cached is not None:
-                self._sentences.move_to_end(passage.text)
-                return cached
-        texts = split_sentences(passage.text)
-        sentences = _Sentences(
-            texts,
-            self._embedder.embed(texts) if texts else np.zeros((0, 1), np.float32),
-            [frozenset(tokenize(text)) for text in texts],
-        )
-        with self._lock:
-            self._sentences[passage.text] = sentences
-            if len(self._sentences) > _SENTENCE_CACHE_SIZE:
-                self._sentences.popitem(last=False)
-        return sentences
 
 
 def _second_sentence(best: _Candidate, others: Sequence[_Candidate]) -> list[_Candidate]:

@@ -42,6 +42,7 @@ from streams.metrics import RETRIEVAL
 from streams.outcome import Outcome
 from streams.responder import DeltaSink, Responder, sources_of
 from streams.retrieval import HybridRetriever, relevant
+from streams.sentences import SentenceCache
 from streams.store import Passage
 from streams.understanding import (
     KnowledgeSnapshot,
@@ -95,6 +96,7 @@ class AnswerWorkflow:
         classifier: QuestionClassifier,
         snapshots: KnowledgeSnapshots,
         retriever: HybridRetriever,
+        sentences: SentenceCache,
         responder: Responder,
         cache: AnswerCache,
         retrieval_limit: int,
@@ -110,6 +112,7 @@ class AnswerWorkflow:
         self._classifier = classifier
         self._snapshots = snapshots
         self._retriever = retriever
+        self._sentences = sentences
         self._rewriter = rewriter
         self._responder = responder
         self._cache = cache
@@ -304,7 +307,13 @@ class AnswerWorkflow:
 
     async def _grade(self, state: _State) -> _State:
         understood, catalogue = state["understood"], state["snapshot"].catalogue
-        graded = relevant(state["passages"], self._relevance_threshold)
+        vector = state["vector"]
+        graded = await asyncio.to_thread(
+            relevant,
+            state["passages"],
+            self._relevance_threshold,
+            lambda passage: self._sentences.nearest(passage.text, vector),
+        )
         return {
             "relevant": focused(graded, catalogue, understood.allowed_documents),
             "escalation_reason": EscalationReason.NO_RELEVANT_KNOWLEDGE,

@@ -12,6 +12,7 @@ from streams.knowledge import load_documents
 from streams.language import default_glossary
 from streams.responder import OfflineResponder
 from streams.retrieval import HybridRetriever
+from streams.sentences import SentenceCache
 from streams.store import KnowledgeStore, open_client
 from streams.understanding import KnowledgeSnapshots
 from streams.workflow import AnswerWorkflow
@@ -63,12 +64,14 @@ def workflow(
     retriever: HybridRetriever,
     snapshots: KnowledgeSnapshots,
 ) -> AnswerWorkflow:
+    sentences = SentenceCache(embedder)
     return AnswerWorkflow(
         embedder=embedder,
         classifier=classifier,
         snapshots=snapshots,
         retriever=retriever,
-        responder=OfflineResponder(embedder),
+        sentences=sentences,
+        responder=OfflineResponder(sentences),
         cache=NoCache(),
         retrieval_limit=5,
         relevance_threshold=0.45,

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from streams.embeddings import OnnxEmbedder
-from streams.responder import OfflineResponder, split_sentences
+from streams.responder import OfflineResponder
+from streams.sentences import SentenceCache, split_sentences
 from streams.store import KnowledgeStore, Passage
 
 
@@ -33,7 +34,7 @@ LITE = passage(
 
 
 async def test_price_question_gets_the_named_products_price(embedder: OnnxEmbedder) -> None:
-    responder = OfflineResponder(embedder)
+    responder = OfflineResponder(SentenceCache(embedder))
     question = "How much is the SmartWatch Pro X?"
 
     reply = await responder.answer(question, embedder.embed_one(question), [LITE, PRO_X])
@@ -45,7 +46,7 @@ async def test_price_question_gets_the_named_products_price(embedder: OnnxEmbedd
 
 
 async def test_unrelated_passages_give_no_answer(embedder: OnnxEmbedder) -> None:
-    responder = OfflineResponder(embedder)
+    responder = OfflineResponder(SentenceCache(embedder))
     question = "Can I pay my electricity bill here?"
     unrelated = passage(
         "product-splash", "Splash Mini Speaker", "The Splash Mini Speaker floats on water."
@@ -71,7 +72,7 @@ async def test_answers_come_from_the_knowledge_base(
     vector = embedder.embed_one(question)
     passages = [p for p in store.search(vector, limit=5) if p.score >= 0.45]
 
-    reply = await OfflineResponder(embedder).answer(question, vector, passages)
+    reply = await OfflineResponder(SentenceCache(embedder)).answer(question, vector, passages)
 
     assert reply is not None and expected in reply.text
 
@@ -122,7 +123,7 @@ HELP_DESK = passage(
 async def test_picks_the_sentence_that_states_the_asked_fact(
     embedder: OnnxEmbedder, question: str, expected: str
 ) -> None:
-    reply = await OfflineResponder(embedder).answer(
+    reply = await OfflineResponder(SentenceCache(embedder)).answer(
         question, embedder.embed_one(question), [LANTERN_PAGE, LANTERN_GUIDE]
     )
 
@@ -134,7 +135,7 @@ async def test_a_guide_sentence_about_another_product_is_not_the_answer(
 ) -> None:
     question = "How many times can the Trail Lantern X2 charge a phone?"
 
-    reply = await OfflineResponder(embedder).answer(
+    reply = await OfflineResponder(SentenceCache(embedder)).answer(
         question, embedder.embed_one(question), [LANTERN_GUIDE, LANTERN_PAGE]
     )
 
@@ -153,7 +154,7 @@ async def test_a_named_product_keeps_the_guides_but_not_other_products_pages(
     )
     question = "How do I restore the Trail Lantern X2 to factory settings?"
 
-    reply = await OfflineResponder(embedder).answer(
+    reply = await OfflineResponder(SentenceCache(embedder)).answer(
         question, embedder.embed_one(question), [other_page, LANTERN_GUIDE, LANTERN_PAGE]
     )
 
@@ -164,7 +165,7 @@ async def test_a_named_product_keeps_the_guides_but_not_other_products_pages(
 async def test_a_question_asking_two_facts_gets_both_sentences(embedder: OnnxEmbedder) -> None:
     question = "How can I get in touch with you?"
 
-    reply = await OfflineResponder(embedder).answer(
+    reply = await OfflineResponder(SentenceCache(embedder)).answer(
         question, embedder.embed_one(question), [HELP_DESK]
     )
 
@@ -188,7 +189,7 @@ async def test_the_document_the_question_names_answers_it(embedder: OnnxEmbedder
     )
     question = "swap policy?"
 
-    reply = await OfflineResponder(embedder).answer(
+    reply = await OfflineResponder(SentenceCache(embedder)).answer(
         question, embedder.embed_one(question), [credit_policy, swap_policy]
     )
 

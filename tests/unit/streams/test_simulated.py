@@ -9,6 +9,7 @@ import pytest
 from runtime.errors import LlmUnavailableError
 from streams.embeddings import OnnxEmbedder
 from streams.responder import OfflineResponder
+from streams.sentences import SentenceCache
 from streams.simulated import SimulatedResponder
 from streams.store import Passage
 
@@ -30,7 +31,7 @@ async def test_streams_the_grounded_answer_over_its_latency(embedder: OnnxEmbedd
     async def sink(text: str) -> None:
         received.append(text)
 
-    responder = SimulatedResponder(OfflineResponder(embedder), latency_s=0.3)
+    responder = SimulatedResponder(OfflineResponder(SentenceCache(embedder)), latency_s=0.3)
     question = "How much is the FitBand 3?"
     started = time.perf_counter()
     reply = await responder.answer(question, embedder.embed_one(question), PASSAGES, on_delta=sink)
@@ -41,7 +42,9 @@ async def test_streams_the_grounded_answer_over_its_latency(embedder: OnnxEmbedd
 
 
 async def test_failure_mode_raises_a_retryable_llm_error(embedder: OnnxEmbedder) -> None:
-    responder = SimulatedResponder(OfflineResponder(embedder), latency_s=0.0, failure_rate=1.0)
+    responder = SimulatedResponder(
+        OfflineResponder(SentenceCache(embedder)), latency_s=0.0, failure_rate=1.0
+    )
     with pytest.raises(LlmUnavailableError):
         await responder.answer("q", embedder.embed_one("q"), PASSAGES)
 
@@ -50,7 +53,9 @@ async def test_outage_file_fails_every_call_while_it_exists(
     embedder: OnnxEmbedder, tmp_path: Path
 ) -> None:
     outage = tmp_path / "llm-outage"
-    responder = SimulatedResponder(OfflineResponder(embedder), latency_s=0.0, outage_file=outage)
+    responder = SimulatedResponder(
+        OfflineResponder(SentenceCache(embedder)), latency_s=0.0, outage_file=outage
+    )
     question = "How much is the FitBand 3?"
     vector = embedder.embed_one(question)
     assert await responder.answer(question, vector, PASSAGES) is not None
@@ -63,7 +68,10 @@ async def test_outage_file_fails_every_call_while_it_exists(
 
 async def test_timeout_mode_never_replies(embedder: OnnxEmbedder) -> None:
     responder = SimulatedResponder(
-        OfflineResponder(embedder), latency_s=0.0, failure_rate=1.0, failure_mode="timeout"
+        OfflineResponder(SentenceCache(embedder)),
+        latency_s=0.0,
+        failure_rate=1.0,
+        failure_mode="timeout",
     )
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(responder.answer("q", embedder.embed_one("q"), PASSAGES), 0.2)
