@@ -97,6 +97,7 @@ def test_answer_follows_the_contract(client: TestClient, bridge: ScriptedBridge)
         "expected_response_by",
         "conversation_seq",
         "conversation_token",
+        "language",
     }
     [asked] = bridge.asked
     assert (asked.conversation_id, asked.correlation_id) == ("c-1", "trace-1")
