@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -118,6 +119,8 @@ def main() -> None:
     asyncio.run(whole_runs("workflow, one at a time", run, fresh, at_once=False))
     fresh = [next(source) for _ in range(args.questions)]
     asyncio.run(whole_runs("workflow, all at once", run, fresh, at_once=True))
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{'peak RSS of this process':34s} {peak_mib:6.0f} MiB")
 
 
 if __name__ == "__main__":
