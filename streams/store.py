@@ -250,22 +250,11 @@ class KnowledgeStore:
             changed=changed,
         )
 
-    def chunks(self) -> list[StoredChunk]:
-        """Every chunk in the collection; chunks stored before kinds and aliases were
-        recorded read as having none."""
-        chunks, _ = self._read_chunks(include_vectors=False)
-        return chunks
-
-    def chunks_with_vectors(self) -> tuple[list[StoredChunk], Vectors]:
-        """Every chunk and its embedding (row ``i`` is chunk ``i``'s), read at one moment."""
-        return self._read_chunks(include_vectors=True)
-
     @_reaching_chroma
-    def _read_chunks(self, *, include_vectors: bool) -> tuple[list[StoredChunk], Vectors]:
-        include: list[Any] = ["documents", "metadatas"]
-        if include_vectors:
-            include.append("embeddings")
-        result = self._collection.get(include=include)
+    def chunks_with_vectors(self) -> tuple[list[StoredChunk], Vectors]:
+        """Every chunk and its embedding (row ``i`` is chunk ``i``'s), read at one moment;
+        chunks stored before kinds and aliases were recorded read as having none."""
+        result = self._collection.get(include=["documents", "metadatas", "embeddings"])
         documents = result["documents"] or []
         metadatas = result["metadatas"] or []
         chunks = [
@@ -281,7 +270,7 @@ class KnowledgeStore:
             )
             for chunk_id, text, meta in zip(result["ids"], documents, metadatas, strict=True)
         ]
-        if not include_vectors or not chunks:
+        if not chunks:
             return chunks, np.zeros((0, DIMENSIONS), dtype=np.float32)
         return chunks, np.asarray(result["embeddings"], dtype=np.float32)
 
