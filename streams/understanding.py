@@ -79,7 +79,6 @@ def build_snapshot(
 
 @dataclass(frozen=True, slots=True)
 class UnderstoodMessage:
-    original: str
     language: DetectedLanguage
     english: str
     """The message in English words with its typos corrected (the original when the
@@ -117,7 +116,6 @@ def understand(
     standalone = completed or english
     kinds = frozenset(catalogue.kinds_in(english))
     return UnderstoodMessage(
-        original=message,
         language=language,
         english=english,
         standalone=standalone,

@@ -192,7 +192,6 @@ class AnswerWorkflow:
         reread = understand(standalone, context, snapshot)
         return replace(
             reread,
-            original=question,
             language=understood.language,
             used_context=bool(history),
             context=reread.context.updated(
