@@ -25,6 +25,10 @@ CORRELATION_HEADER = "correlation_id"
 REQUEST_ID_HEADER = "request_id"
 REPLAYED_FROM_HEADER = "replayed_from"
 """Set by ``techgear dlq replay`` on a republished record: the ``dead_letter_id`` it came from."""
+REPLY_PARTITION_HEADER = "reply_partition"
+"""Set by a gateway on each ``chat.request``: the partition (ASCII decimal) of
+``support.answers`` and ``support.answer-deltas`` it reads, where the request's answer and
+deltas go. Without it (another producer) they go to the key's partition."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Set
+from typing import cast
 
 import faust
 from aiokafka.errors import KafkaError
@@ -17,7 +18,8 @@ from pydantic import BaseModel
 
 from runtime.envelope import envelope
 from schemas.topics import REQUESTS, TOPICS, TopicSpec
-from streams.commits import LedgerApp
+from streams import metrics
+from streams.commits import DeliveringProducer, LedgerApp
 from streams.dispatch import ConversationDispatcher
 from streams.handler import RequestHandler
 from streams.inbound import InboundMessage
@@ -60,16 +62,33 @@ class FaustPublisher:
         key: str,
         headers: Mapping[str, bytes],
         wait: bool = True,
+        partition: int | None = None,
     ) -> None:
         channel = self._topics.get(topic)
         if channel is None:
             channel = self._topics[topic] = self._app.topic(topic, value_type=bytes, key_type=bytes)
+        if partition is not None:
+            partition = await self._existing(topic, partition)
         record = envelope(event, source=SOURCE, key=key, headers=headers)
         delivery = await channel.send(
-            key=record.key, value=record.value, headers=record.headers, force=True
+            key=record.key,
+            value=record.value,
+            partition=partition,
+            headers=record.headers,
+            force=True,
         )
         if wait:
             await delivery
+
+    async def _existing(self, topic: str, partition: int) -> int | None:
+        """``partition`` if ``topic`` has it, else ``None`` (the key's partition): the
+        producer would refuse a partition its metadata does not show."""
+        producer = cast(DeliveringProducer, self._app.producer)
+        if partition in await producer.partitions_for(topic):
+            return partition
+        metrics.REPLY_PARTITION_INVALID.inc()
+        log.warning("%s has no partition %d: sent to the key's partition", topic, partition)
+        return None
 
 
 def memory_changelog(settings: WorkerSettings) -> TopicSpec:

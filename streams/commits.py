@@ -139,6 +139,11 @@ class DeliveringProducer(faust_aiokafka.Producer):
     def _settings_extra(self) -> Mapping[str, Any]:
         return {**super()._settings_extra(), **PRODUCER_DELIVERY}
 
+    async def partitions_for(self, topic: str) -> Set[int]:
+        """The partitions of ``topic`` in the producer's metadata (fetched if not known)."""
+        partitions: Set[int] = await self._ensure_producer().partitions_for(topic)
+        return partitions
+
 
 class LedgerTransport(faust_aiokafka.Transport):
     Consumer: ClassVar[type[ConsumerT]] = LedgerConsumer

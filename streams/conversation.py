@@ -30,6 +30,7 @@ from streams import escalations, metrics, replies, triage
 from streams.handoff import HandoffMachine
 from streams.memory import ConversationState, TicketRef, Turn
 from streams.publisher import Publisher
+from streams.routing import Outbound
 from streams.transcript import TranscriptWriter
 from streams.workflow import AnswerWorkflow
 
@@ -41,14 +42,13 @@ HANDOFF_RESPONDER = "handoff"
 
 
 class DeltaEmitter:
-    """Publishes one request's answer deltas with consecutive ``seq`` numbers."""
+    """Publishes one request's answer deltas with consecutive ``seq`` numbers, on its
+    reply partition."""
 
-    def __init__(
-        self, publisher: Publisher, request: ChatRequest, headers: Mapping[str, bytes]
-    ) -> None:
+    def __init__(self, publisher: Publisher, request: ChatRequest, outbound: Outbound) -> None:
         self._publisher = publisher
         self._request = request
-        self._headers = headers
+        self._outbound = outbound
         self.sent = 0
 
     async def emit(self, text: str) -> None:
@@ -66,8 +66,9 @@ class DeltaEmitter:
             ANSWER_DELTAS,
             delta,
             key=self._request.conversation_id,
-            headers=self._headers,
+            headers=self._outbound.headers,
             wait=False,
+            partition=self._outbound.reply_partition,
         )
 
     async def emit_whole(self, text: str) -> None:
@@ -97,18 +98,20 @@ class Conversations:
         self._clock = clock
 
     async def on_request(
-        self, request: ChatRequest, state: ConversationState, headers: Mapping[str, bytes]
+        self, request: ChatRequest, state: ConversationState, outbound: Outbound
     ) -> None:
         now = self._clock()
-        transcript = TranscriptWriter(self._publisher, request, state, headers, self._clock)
+        transcript = TranscriptWriter(
+            self._publisher, request, state, outbound.headers, self._clock
+        )
         match state.handoff:
             case HandoffState.BOT:
-                await self._answer(request, state, transcript, headers, now)
+                await self._answer(request, state, transcript, outbound, now)
             case HandoffState.AWAITING_AGENT | HandoffState.AGENT:
-                await self._forward(request, state, transcript, headers)
+                await self._forward(request, state, transcript, outbound)
             case HandoffState.CLOSED:
                 await self._publish_answer(
-                    request, headers, replies.CONVERSATION_CLOSED, state.handoff
+                    request, outbound, replies.CONVERSATION_CLOSED, state.handoff
                 )
                 log.info("refused: the conversation is closed")
 
@@ -133,14 +136,14 @@ class Conversations:
         request: ChatRequest,
         state: ConversationState,
         transcript: TranscriptWriter,
-        headers: Mapping[str, bytes],
+        outbound: Outbound,
         now: datetime,
     ) -> None:
         await transcript.message(request.request_id, TranscriptRole.CUSTOMER, request.message)
         promise = self._machine.promise(now)
         # Live chat streams the answer; an API caller waits for the whole of it.
         deltas = (
-            DeltaEmitter(self._publisher, request, headers) if request.channel == "chat" else None
+            DeltaEmitter(self._publisher, request, outbound) if request.channel == "chat" else None
         )
         outcome = await asyncio.wait_for(
             self._workflow.run(
@@ -172,7 +175,7 @@ class Conversations:
                 language=outcome.language,
             )
             await self._publisher.publish(
-                ESCALATIONS, escalation, key=request.conversation_id, headers=headers
+                ESCALATIONS, escalation, key=request.conversation_id, headers=outbound.headers
             )
             state.ticket = ticket
             metrics.ESCALATIONS.labels(
@@ -203,7 +206,7 @@ class Conversations:
             transcript_seq=answer_seq,
             language=outcome.language,
         )
-        await self._publisher.publish(ANSWERS, answer, key=request.conversation_id, headers=headers)
+        await self._send(answer, outbound)
         _count(request, outcome.category, "escalated" if outcome.escalated else "answered")
         metrics.CONFIDENCE.observe(outcome.confidence)
         log.info(
@@ -225,7 +228,7 @@ class Conversations:
         request: ChatRequest,
         state: ConversationState,
         transcript: TranscriptWriter,
-        headers: Mapping[str, bytes],
+        outbound: Outbound,
     ) -> None:
         """The person who owns the conversation gets the message; the bot stays silent."""
         seq = await transcript.message(
@@ -237,11 +240,11 @@ class Conversations:
                 ESCALATIONS,
                 escalations.customer_message(request, state.ticket, state, expected_by),
                 key=request.conversation_id,
-                headers=headers,
+                headers=outbound.headers,
             )
         await self._publish_answer(
             request,
-            headers,
+            outbound,
             replies.forwarded(state.agent_name),
             state.handoff,
             forwarded=True,
@@ -254,7 +257,7 @@ class Conversations:
     async def _publish_answer(
         self,
         request: ChatRequest,
-        headers: Mapping[str, bytes],
+        outbound: Outbound,
         text: str,
         handoff: HandoffState,
         *,
@@ -277,8 +280,17 @@ class Conversations:
             expected_response_by=expected_by,
             transcript_seq=seq,
         )
-        await self._publisher.publish(ANSWERS, answer, key=request.conversation_id, headers=headers)
+        await self._send(answer, outbound)
         _count(request, Category.HUMAN_AGENT, "forwarded" if forwarded else handoff.value)
+
+    async def _send(self, answer: ChatAnswer, outbound: Outbound) -> None:
+        await self._publisher.publish(
+            ANSWERS,
+            answer,
+            key=answer.conversation_id,
+            headers=outbound.headers,
+            partition=outbound.reply_partition,
+        )
 
 
 def _count(request: ChatRequest, category: Category, outcome: str) -> None:

@@ -36,6 +36,7 @@ from streams.deadletters import bounded_headers, dead_letter_for
 from streams.inbound import InboundMessage
 from streams.memory import ConversationMemory, ConversationState
 from streams.publisher import Publisher
+from streams.routing import Outbound, reply_partition
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class RequestHandler:
                 event.message[:_LOGGED_CHARS],
                 extra={"partition": message.partition, "offset": message.offset},
             )
-        headers = _outbound_headers(event)
+        outbound = Outbound(_outbound_headers(event), reply_partition(message.headers))
         for attempt in range(1, self._attempts + 1):
             state: ConversationState | None = None
             try:
@@ -100,9 +101,9 @@ class RequestHandler:
                     log.info("already applied; skipped (redelivered)")
                     return
                 if isinstance(event, ChatRequest):
-                    await self._conversations.on_request(event, state, headers)
+                    await self._conversations.on_request(event, state, outbound)
                 else:
-                    await self._conversations.on_action(event, state, headers)
+                    await self._conversations.on_action(event, state, outbound.headers)
                 state.mark_applied(_event_id(event))
                 self._memory.save(event.conversation_id, state)
                 log.info("processed in %.1f ms", (time.perf_counter() - started) * 1000)

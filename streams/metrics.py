@@ -71,6 +71,12 @@ SKIPPED_OFFSETS = Counter(
     "Request offsets that never reached the worker although later ones of their partition "
     "did: questions that will not be answered until their partition is read again.",
 )
+REPLY_PARTITION_INVALID = Counter(
+    "techgear_worker_reply_partition_invalid_total",
+    "Answers and deltas whose request named a reply partition the topic does not have: "
+    "sent to the key's partition instead (a gateway reading a topic with more partitions "
+    "than this worker's metadata shows, or a hostile producer).",
+)
 HANDOFF_FIRST_AGENT_REPLY = Histogram(
     "techgear_handoff_first_agent_reply_seconds",
     "From a conversation's handover to a person until that person's first message.",

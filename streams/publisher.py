@@ -18,7 +18,9 @@ class Publisher(Protocol):
         key: str,
         headers: Mapping[str, bytes],
         wait: bool = True,
+        partition: int | None = None,
     ) -> None:
         """Write ``event`` to ``topic``; with ``wait``, return only once the broker has
-        acknowledged it (without, once it is queued in order behind earlier messages)."""
+        acknowledged it (without, once it is queued in order behind earlier messages).
+        ``partition`` (a reply partition) is used when ``topic`` has it, else the key's."""
         ...

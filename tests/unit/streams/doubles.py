@@ -35,12 +35,14 @@ OPEN_MONDAY = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 
 
 class RecordingPublisher:
-    """Deltas and transcript events apart from the rest (``sent``), in publishing order."""
+    """Deltas and transcript events apart from the rest (``sent``), in publishing order;
+    the partition asked for each event, by topic, in ``partitions``."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, BaseModel, str, Mapping[str, bytes]]] = []
         self.deltas: list[ChatDelta] = []
         self.transcript: list[ConversationMessage | HandoffChanged] = []
+        self.partitions: dict[str, list[int | None]] = {}
 
     async def publish(
         self,
@@ -50,7 +52,9 @@ class RecordingPublisher:
         key: str,
         headers: Mapping[str, bytes],
         wait: bool = True,
+        partition: int | None = None,
     ) -> None:
+        self.partitions.setdefault(topic, []).append(partition)
         if topic == ANSWER_DELTAS:
             assert isinstance(event, ChatDelta) and not wait
             self.deltas.append(event)
@@ -103,9 +107,19 @@ ESCALATED = Outcome(
 )
 
 
-def message(value: bytes, key: bytes | None = b"conv-1", offset: int = 41) -> InboundMessage:
+def message(
+    value: bytes,
+    key: bytes | None = b"conv-1",
+    offset: int = 41,
+    headers: Mapping[str, bytes] | None = None,
+) -> InboundMessage:
     return InboundMessage(
-        topic="support.requests", partition=2, offset=offset, key=key, value=value, headers={}
+        topic="support.requests",
+        partition=2,
+        offset=offset,
+        key=key,
+        value=value,
+        headers=headers or {},
     )
 
 

@@ -198,10 +198,13 @@ class RefusingPublisher(RecordingPublisher):
         key: str,
         headers: Mapping[str, bytes],
         wait: bool = True,
+        partition: int | None = None,
     ) -> None:
         if topic == DEADLETTER and len(encode(event)) > self.max_bytes:
             raise MessageSizeTooLargeError()
-        await super().publish(topic, event, key=key, headers=headers, wait=wait)
+        await super().publish(
+            topic, event, key=key, headers=headers, wait=wait, partition=partition
+        )
 
 
 async def test_oversized_record_gets_a_bounded_dead_letter_naming_its_source() -> None:
