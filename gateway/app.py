@@ -30,6 +30,7 @@ from gateway.ownership import ConversationRegistry
 from gateway.projection import TranscriptProjection
 from gateway.ratelimit import RateLimiter
 from gateway.reminders import HandoffReminders
+from gateway.reply_partitions import ReplyPartition
 from gateway.settings import GatewaySettings
 from gateway.socket_limits import OpenSockets
 from gateway.tickets import TicketConversations
@@ -50,15 +51,17 @@ def create_app(
     projection and the reminder timer, Kafka's too, then do not run."""
     settings = settings or GatewaySettings()
     own_kafka = bridge is None
+    tokens = token_service(settings)
+    redis = redis_client(settings, max_connections=64) if settings.redis_url else None
     bridge = bridge or KafkaBridge(
         settings.kafka,
         create_topics=settings.kafka_create_topics,
         replication_factor=settings.kafka_replication_factor,
         worker_group=settings.worker_app_id,
         publish_timeout_s=settings.kafka_publish_timeout_s,
+        routing=settings.answer_routing,
+        reply_partition=ReplyPartition(redis, fixed=settings.gateway_reply_partition),
     )
-    tokens = token_service(settings)
-    redis = redis_client(settings, max_connections=64) if settings.redis_url else None
     answer_cache = AnswerCacheReader(
         redis_client(settings, timeout_s=LOOKUP_TIMEOUT_S) if settings.redis_url else None
     )

@@ -1,11 +1,15 @@
 """The gateway's side of Kafka: publish a request, wait for its answer.
 
-Every gateway instance reads all partitions of ``support.answers`` (and of
-``support.deadletter``, to fail a caller whose request could not be processed) without a
-consumer group and resolves the callers it is holding; events for other instances'
-callers are skipped. This keeps any number of gateways stateless behind a load balancer.
-The same reader takes ``support.conversation-events`` from its end and hands each event of a
-conversation with a socket open here to that socket (``gateway/live.py``).
+Each request names this gateway's reply partition (``gateway/reply_partitions.py``) in
+its ``reply_partition`` header, and the workers send its answer and deltas there. The
+gateway reads, without a consumer group, that partition of ``support.answers`` and
+``support.answer-deltas`` (every partition with ``ANSWER_ROUTING=broadcast``) and all of
+``support.deadletter``, to fail a caller whose request could not be processed, and
+resolves the callers it is holding; events for other instances' callers are skipped (and
+counted). This keeps any number of gateways stateless behind a load balancer.
+The same reader takes ``support.conversation-events`` from its end, every partition, and
+hands each event of a conversation with a socket open here to that socket
+(``gateway/live.py``): a customer's socket may be on any gateway.
 Reading is the ``AnswerListener``'s job (``gateway/listener.py``); what the records mean
 is this module's. Agents' actions are published here too, on the requests' topic, so the
 worker sees a conversation's questions and actions in one order.
@@ -26,7 +30,8 @@ from aiokafka.structs import ConsumerRecord, RecordMetadata
 from gateway.conversation_events import decode_event
 from gateway.listener import AnswerListener
 from gateway.live import LiveConversations
-from gateway.metrics import KAFKA_PRODUCE_ERRORS, KAFKA_PRODUCE_LATENCY
+from gateway.metrics import FOREIGN_ANSWER_RECORDS, KAFKA_PRODUCE_ERRORS, KAFKA_PRODUCE_LATENCY
+from gateway.reply_partitions import AnswerRouting, ReplyPartition
 from runtime.codec import decode
 from runtime.envelope import envelope
 from runtime.errors import (
@@ -45,6 +50,7 @@ from schemas.topics import (
     ANSWERS,
     CONVERSATION_EVENTS,
     DEADLETTER,
+    REPLY_PARTITION_HEADER,
     REQUEST_ID_HEADER,
     REQUESTS,
 )
@@ -57,6 +63,7 @@ _PUBLISH_GRACE_S = 1.0
 """Past the producer's own deadline, in case it never reports back."""
 _METADATA_ATTEMPTS = 20
 _LISTENED = frozenset({ANSWERS, ANSWER_DELTAS, DEADLETTER, CONVERSATION_EVENTS})
+_REPLY_TOPICS = frozenset({ANSWERS, ANSWER_DELTAS})
 
 DeltaCallback = Callable[[ChatDelta], None]
 """Called on the event loop for each delta; must not block."""
@@ -96,8 +103,13 @@ class KafkaBridge:
         replication_factor: int = 1,
         worker_group: str = WORKER_GROUP_ID,
         publish_timeout_s: float = 5.0,
+        routing: AnswerRouting = AnswerRouting.PARTITION,
+        reply_partition: ReplyPartition | None = None,
     ) -> None:
+        """``reply_partition`` defaults to the fixed partition 0."""
         self._kafka = connection
+        self._routing = routing
+        self._reply = reply_partition or ReplyPartition(None)
         self._create_topics = create_topics
         self._replication_factor = replication_factor
         self._worker_group = worker_group
@@ -122,7 +134,9 @@ class KafkaBridge:
                 await ensure_topics(self._kafka, replication_factor=self._replication_factor)
             await self._admin.start()
             await self._producer.start()
-            await self._listener.start(await self._listened_partitions())
+            partitions = await self._listened_partitions()
+            await self._reply.start(sum(tp.topic == ANSWERS for tp in partitions))
+            await self._listener.start(self._read(partitions))
         except BaseException:
             await self.stop()
             raise
@@ -139,8 +153,26 @@ class KafkaBridge:
             await asyncio.sleep(0.5)
         raise BrokerUnavailableError(f"no partition metadata for {sorted(_LISTENED)}: {last!r}")
 
+    def _read(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """What the listener reads of ``partitions``: in ``partition`` routing, only the
+        reply partition of each reply topic (all of one that lacks it: its records then
+        go to their key's partition)."""
+        if self._routing is AnswerRouting.BROADCAST:
+            return partitions
+        reply = self._reply.partition
+        lacking = {tp.topic for tp in partitions} & _REPLY_TOPICS
+        lacking -= {tp.topic for tp in partitions if tp.partition == reply}
+        if lacking:
+            log.error("%s lack reply partition %d: reading them whole", sorted(lacking), reply)
+        return [
+            tp
+            for tp in partitions
+            if tp.topic not in _REPLY_TOPICS or tp.topic in lacking or tp.partition == reply
+        ]
+
     async def stop(self) -> None:
         await self._listener.stop()
+        await self._reply.stop()
         for future in self._waiting.values():
             future.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -161,7 +193,8 @@ class KafkaBridge:
             log.warning("request %s not published: %r", request.request_id, exc)
 
     def _send(self, request: ChatRequest) -> Awaitable[RecordMetadata]:
-        record = envelope(request, source=SOURCE, key=request.conversation_id)
+        reply_to = {REPLY_PARTITION_HEADER: str(self._reply.partition).encode()}
+        record = envelope(request, source=SOURCE, key=request.conversation_id, headers=reply_to)
         return record.send(self._producer, REQUESTS)
 
     async def publish_action(self, action: AgentAction) -> None:
@@ -211,8 +244,15 @@ class KafkaBridge:
             # The key is the conversation: other gateways' conversations are not decoded.
             if record.value and record.key and record.key.decode(errors="replace") in self.live:
                 self.live.deliver(decode_event(record.value))
-        elif record.value and self._concerns_us(record.headers):
-            self._resolve(record.topic, record.value)
+        elif record.topic == DEADLETTER:
+            if record.value and self._concerns_us(record.headers):
+                self._fail(record.value)
+        elif not (
+            record.value
+            and self._concerns_us(record.headers)
+            and self._resolve(record.topic, record.value)
+        ):
+            FOREIGN_ANSWER_RECORDS.inc()
 
     def _concerns_us(self, headers: Iterable[tuple[str, bytes | None]]) -> bool:
         """Whether an event may be for a caller of this gateway. The request id header
@@ -223,22 +263,27 @@ class KafkaBridge:
             return True
         return request_id in self._waiting or request_id in self._delta_routes
 
-    def _resolve(self, topic: str, value: bytes) -> None:
+    def _resolve(self, topic: str, value: bytes) -> bool:
+        """Hands an answer or delta to its caller; whether one here waited for it."""
         if topic == ANSWER_DELTAS:
             delta = decode(value, ChatDelta)
             if route := self._delta_routes.get(delta.request_id):
                 route.forward(delta)
-        elif topic == ANSWERS:
+                return True
+        else:
             answer = decode(value, ChatAnswer)
             if future := self._pending(answer.request_id):
                 future.set_result(answer)
-        else:
-            letter = decode(value, DeadLetter)
-            if future := self._pending(letter.request_id):
-                failure = f"{letter.error_class}: {letter.error_message}"
-                refused = letter.error_class == _NOT_OWNED
-                error = ConversationNotOwnedError if refused else ProcessingFailedError
-                future.set_exception(error(failure))
+                return True
+        return False
+
+    def _fail(self, value: bytes) -> None:
+        letter = decode(value, DeadLetter)
+        if future := self._pending(letter.request_id):
+            failure = f"{letter.error_class}: {letter.error_message}"
+            refused = letter.error_class == _NOT_OWNED
+            error = ConversationNotOwnedError if refused else ProcessingFailedError
+            future.set_exception(error(failure))
 
     def _pending(self, request_id: str) -> asyncio.Future[ChatAnswer] | None:
         future = self._waiting.get(request_id)
@@ -247,7 +292,12 @@ class KafkaBridge:
     def probe_listener(self) -> Probe:
         """Whether answers are being read: without that every caller would wait in vain."""
         reading, detail = self._listener.health()
-        return Probe(reading, 0.0, detail)
+        routing = (
+            "; reading every answer partition (broadcast)"
+            if self._routing is AnswerRouting.BROADCAST
+            else ""
+        )
+        return Probe(reading, 0.0, f"{detail}; {self._reply.describe()}{routing}")
 
     async def probe_kafka(self) -> Probe:
         started = time.perf_counter()

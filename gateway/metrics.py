@@ -68,6 +68,12 @@ ANSWER_RECORDS_SKIPPED = Counter(
     "Records of the answer and dead-letter topics skipped because handling them failed.",
     ["reason"],
 )
+FOREIGN_ANSWER_RECORDS = Counter(
+    "techgear_gateway_foreign_answer_records_total",
+    "Records of support.answers and support.answer-deltas read that no caller here waited "
+    "for: other gateways' callers (ANSWER_ROUTING=broadcast, or a shared reply partition), "
+    "callers that gave up, and questions this gateway answered from the cache.",
+)
 ANSWER_LISTENER_RESTARTS = Counter(
     "techgear_gateway_answer_listener_restarts_total",
     "Times the reader of the answer topics died and was restarted.",

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from gateway.reply_partitions import AnswerRouting
 from runtime.chroma import ChromaServerSettings
 from runtime.settings import RuntimeSettings
 
@@ -47,6 +48,14 @@ class GatewaySettings(RuntimeSettings, ChromaServerSettings):
     """How long a caller waits for the worker's answer before a 504."""
     kafka_publish_timeout_s: float = Field(default=5.0, gt=0)
     """How long Kafka may take to accept a question before the caller gets a 503."""
+    answer_routing: AnswerRouting = AnswerRouting.PARTITION
+    """``partition``: read only this gateway's reply partition of the answer topics (the
+    workers send each answer to the partition its request names). ``broadcast``: read every
+    partition, while workers that predate reply partitions still run (a rolling upgrade),
+    or to measure what routing saves. Requests name the reply partition either way."""
+    gateway_reply_partition: int | None = Field(default=None, ge=0, le=9999)
+    """A fixed reply partition (e.g. a StatefulSet's ordinal); unset: leased in Redis, one
+    partition per gateway while there are enough (partition 0 without ``REDIS_URL``)."""
     max_body_bytes: int = Field(default=16_384, ge=1024)
     readiness_cache_s: float = Field(default=2.0, ge=0)
     """Readiness probes hit Kafka at most this often; Kubernetes probes every few seconds."""

@@ -41,6 +41,10 @@ HELPDESK_TICKET_PREFIX = "techgear:ticket-conversation:"
 # Gateways: each conversation's transcript and handoff state (projected from
 # support.conversation-events) and the index of conversations awaiting a person.
 TRANSCRIPT_PREFIX = "techgear:transcript:"
+# Gateways: the lease of each reply partition of support.answers (``<prefix><partition>``
+# -> the holding instance's id); expires LEASE_TTL_S (gateway/reply_partitions.py) after
+# its last renewal, so a killed gateway's partition is free again within that.
+REPLY_PARTITION_PREFIX = "techgear:reply-partition:"
 
 _POOL_WAIT_S = 1.0
 

@@ -38,6 +38,7 @@ from schemas.topics import (
     ESCALATIONS,
     HELPDESK_DEADLETTER,
     REPLAYED_FROM_HEADER,
+    REPLY_PARTITION_HEADER,
     REQUEST_ID_HEADER,
     REQUESTS,
     TOPICS,
@@ -117,8 +118,18 @@ _OPERATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
             "Pushes agent messages and handoff changes to the customer's sockets; keeps "
             "the transcript (consumer group techgear-gateway-transcripts).",
         ),
-        ("receive", ANSWERS, "Reads every partition; answers the caller waiting on this gateway."),
-        ("receive", ANSWER_DELTAS, "Streams pieces of an answer to a WebSocket client."),
+        (
+            "receive",
+            ANSWERS,
+            "Reads its reply partition (the one its requests name in `reply_partition`; "
+            "every partition with ANSWER_ROUTING=broadcast); answers the caller waiting on "
+            "this gateway.",
+        ),
+        (
+            "receive",
+            ANSWER_DELTAS,
+            "Streams pieces of an answer to a WebSocket client; the same partition as its answers.",
+        ),
         ("receive", DEADLETTER, "Fails the caller whose request could not be processed."),
     ),
     "worker": (
@@ -133,8 +144,18 @@ _OPERATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
             CONVERSATION_EVENTS,
             "Numbers each message and handoff change of a conversation's transcript.",
         ),
-        ("send", ANSWERS, "Publishes the answer to a request."),
-        ("send", ANSWER_DELTAS, "Publishes an answer as it is produced (channel `chat` only)."),
+        (
+            "send",
+            ANSWERS,
+            "Publishes the answer to a request, on the partition its `reply_partition` "
+            "header names (else the key's).",
+        ),
+        (
+            "send",
+            ANSWER_DELTAS,
+            "Publishes an answer as it is produced (channel `chat` only), on the answer's "
+            "partition.",
+        ),
         ("send", ESCALATIONS, "Hands a conversation over to a person."),
         ("send", DEADLETTER, "Sets aside a request it cannot decode or keeps failing on."),
     ),
@@ -273,6 +294,14 @@ def _cloudevents_headers(event_type: str, *, replayable: bool) -> dict[str, Any]
         REQUEST_ID_HEADER: {"type": "string", "description": "The event's request_id."},
         CORRELATION_HEADER: {"type": "string", "description": "The event's correlation_id."},
     }
+    if event_type == _event_type(ChatRequest):
+        properties[REPLY_PARTITION_HEADER] = {
+            "type": "string",
+            "pattern": "^[0-9]{1,4}$",
+            "description": "Set by the gateway: the partition of support.answers and "
+            "support.answer-deltas it reads, where this request's answer and deltas go. "
+            "Absent or not one of those partitions: the key's partition.",
+        }
     if replayable:
         properties[REPLAYED_FROM_HEADER] = {
             "type": "string",

@@ -24,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from gateway.answer_cache import LOOKUP_TIMEOUT_S, AnswerCacheReader
 from gateway.ownership import ConversationRegistry
 from gateway.ratelimit import RateLimiter
+from gateway.reply_partitions import LeaseState, ReplyPartition, lease_key
 from gateway.tickets import TicketConversations
 from gateway.transcripts import RedisTranscripts
 from runtime.redis import (
@@ -34,6 +35,7 @@ from runtime.redis import (
     HELPDESK_PREFIX,
     HELPDESK_TICKET_PREFIX,
     RATE_LIMIT_PREFIX,
+    REPLY_PARTITION_PREFIX,
     TRANSCRIPT_PREFIX,
     RedisSettings,
     answer_key,
@@ -66,10 +68,11 @@ TLS_REDIS_PORT = int(os.environ.get("TEST_TLS_REDIS_PORT", "16680"))
 ACL_RULES = {
     "gateway": (
         f"~{RATE_LIMIT_PREFIX}* ~{AUTH_FAILURES_PREFIX}* ~{CONVERSATION_OWNER_PREFIX}* "
-        f"~{TRANSCRIPT_PREFIX}* %R~{ANSWER_PREFIX}* %R~{ANSWER_SCOPE_KEY} "
-        f"%R~{HELPDESK_TICKET_PREFIX}* resetchannels -@all +ping +select +get "
-        "+evalsha +script|load +time +hmget +hset +hget +pexpire +set +expire +zadd +zcount "
-        "+zrange +zrangebyscore +zremrangebyrank +zrem +multi +exec +discard"
+        f"~{TRANSCRIPT_PREFIX}* ~{REPLY_PARTITION_PREFIX}* %R~{ANSWER_PREFIX}* "
+        f"%R~{ANSWER_SCOPE_KEY} %R~{HELPDESK_TICKET_PREFIX}* "
+        "resetchannels -@all +ping +select +get +evalsha +script|load +time +hmget +hset "
+        "+hget +pexpire +set +expire +zadd +zcount "
+        "+zrange +zrangebyscore +zremrangebyrank +zrem +del +multi +exec +discard"
     ),
     "worker": (
         f"~{ANSWER_PREFIX}* ~{ANSWER_SCOPE_KEY} resetchannels -@all +ping +select +get +set"
@@ -165,6 +168,20 @@ async def gateway_redis(secured_redis: SecuredRedis) -> AsyncIterator[Redis]:
     client = redis_client(secured_redis.settings("gateway"))
     yield client
     await client.aclose()
+
+
+async def test_gateway_leases_and_releases_a_reply_partition_as_its_own_user(
+    gateway_redis: Redis,
+) -> None:
+    reply = ReplyPartition(gateway_redis)
+    partition = await reply.start(partitions=6)
+    leased = reply.state
+    await reply.renew()
+    renewed = reply.state
+    await reply.stop()
+
+    assert leased is renewed is LeaseState.LEASED
+    assert await gateway_redis.get(lease_key(partition)) is None  # released
 
 
 async def test_gateway_rate_limits_and_conversation_claims_work_as_its_own_user(

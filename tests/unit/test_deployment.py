@@ -358,6 +358,8 @@ def test_compose_redis_users_reach_their_own_keys_only(
     assert bucket(keys=["techgear:ratelimit:minute:key"]) == 1
     assert gateway.set("techgear:conversation:owner:c", "p", nx=True, ex=60)
     assert gateway.expire("techgear:authfail:10.0.0.1", 60) == 0
+    assert gateway.set("techgear:reply-partition:0", "gateway-1", nx=True, px=30_000)
+    assert gateway.delete("techgear:reply-partition:0") == 1  # released at a clean stop
     assert gateway.get("techgear:answer:v1:q") == b"answer"
     assert gateway.get("techgear:answer-scope:v1") == b"scope"
 

@@ -2,15 +2,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
+from prometheus_client import REGISTRY
 
 from gateway.bridge import KafkaBridge, _DeltaRoute
+from gateway.reply_partitions import AnswerRouting, ReplyPartition
 from runtime.codec import encode
 from runtime.errors import EventDecodeError
 from runtime.kafka import KafkaConnection
-from schemas import ChatAnswer, ChatDelta
-from schemas.topics import ANSWERS
+from schemas import ChatAnswer, ChatDelta, ChatRequest
+from schemas.topics import ANSWER_DELTAS, ANSWERS, CONVERSATION_EVENTS, DEADLETTER, REQUESTS
 from tests.unit.gateway.fake_kafka import record
 
 
@@ -88,3 +92,87 @@ async def test_a_record_that_is_not_its_topics_event_raises_for_the_listener(val
 
     with pytest.raises(EventDecodeError):
         bridge._on_record(record(ANSWERS, 0, value, [("request_id", b"mine")]))
+
+
+def every_partition(topic_counts: dict[str, int]) -> list[TopicPartition]:
+    return [TopicPartition(t, p) for t, count in topic_counts.items() for p in range(count)]
+
+
+TOPICS = {ANSWERS: 6, ANSWER_DELTAS: 6, DEADLETTER: 1, CONVERSATION_EVENTS: 6}
+
+
+async def started_bridge(routing: AnswerRouting, fixed: int) -> KafkaBridge:
+    bridge = KafkaBridge(
+        KafkaConnection("127.0.0.1:1"),
+        routing=routing,
+        reply_partition=ReplyPartition(None, fixed=fixed),
+    )
+    await bridge._reply.start(partitions=6)
+    return bridge
+
+
+async def test_partition_routing_reads_only_the_reply_partition_of_answers_and_deltas() -> None:
+    bridge = await started_bridge(AnswerRouting.PARTITION, fixed=4)
+
+    read = bridge._read(every_partition(TOPICS))
+
+    assert sorted((tp.topic, tp.partition) for tp in read) == sorted(
+        [(ANSWERS, 4), (ANSWER_DELTAS, 4), (DEADLETTER, 0)]
+        + [(CONVERSATION_EVENTS, p) for p in range(6)]
+    )
+
+
+async def test_broadcast_routing_reads_every_partition() -> None:
+    bridge = await started_bridge(AnswerRouting.BROADCAST, fixed=4)
+    partitions = every_partition(TOPICS)
+
+    assert bridge._read(partitions) == partitions
+
+
+async def test_a_reply_topic_without_the_reply_partition_is_read_whole() -> None:
+    bridge = await started_bridge(AnswerRouting.PARTITION, fixed=4)
+
+    read = bridge._read(every_partition(TOPICS | {ANSWER_DELTAS: 2}))
+
+    assert {tp.partition for tp in read if tp.topic == ANSWER_DELTAS} == {0, 1}
+    assert {tp.partition for tp in read if tp.topic == ANSWERS} == {4}
+
+
+class RecordingProducer:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send_and_wait(self, topic: str, **record: Any) -> None:
+        self.sent.append({"topic": topic, **record})
+
+
+@pytest.mark.parametrize("routing", list(AnswerRouting))
+async def test_every_request_names_the_reply_partition(routing: AnswerRouting) -> None:
+    bridge = await started_bridge(routing, fixed=3)
+    producer = bridge._producer = RecordingProducer()
+    request = ChatRequest(request_id="r", conversation_id="c", correlation_id="k", message="hi")
+
+    await bridge._send(request)
+
+    [sent] = producer.sent
+    assert sent["topic"] == REQUESTS and ("reply_partition", b"3") in sent["headers"]
+
+
+def foreign() -> float:
+    return REGISTRY.get_sample_value("techgear_gateway_foreign_answer_records_total") or 0.0
+
+
+async def test_answers_and_deltas_for_no_caller_here_are_counted_as_foreign() -> None:
+    bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
+    mine = bridge._waiting["mine"] = asyncio.get_running_loop().create_future()
+    before = foreign()
+
+    bridge._on_record(record(ANSWERS, 0, encode(answer("theirs")), [("request_id", b"theirs")]))
+    bridge._on_record(record(ANSWERS, 1, encode(answer("theirs-too")), []))  # decoded to see
+    bridge._on_record(record(ANSWER_DELTAS, 0, encode(delta(0, "x")), [("request_id", b"r")]))
+    bridge._on_record(record(ANSWERS, 2, None, [("request_id", b"mine")]))
+    counted_foreign = foreign() - before
+    bridge._on_record(record(ANSWERS, 3, encode(answer("mine")), [("request_id", b"mine")]))
+
+    assert counted_foreign == 4
+    assert foreign() - before == 4 and mine.result().answer == "Yes."

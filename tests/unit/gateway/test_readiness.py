@@ -46,6 +46,7 @@ def test_ready_fails_while_the_answer_listener_is_dead_and_passes_after_its_rest
     bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
 
     async def start() -> None:  # the listener alone: no broker here
+        await bridge._reply.start(partitions=1)
         await bridge._listener.start([TP])
 
     monkeypatch.setattr(bridge, "start", start)
@@ -63,7 +64,9 @@ def test_ready_fails_while_the_answer_listener_is_dead_and_passes_after_its_rest
         restarted = ready_until(client, lambda r: r.status_code == 200)
 
     assert healthy.status_code == 200
-    assert healthy.json()["checks"]["answer_listener"]["detail"] == "reading 1 partition(s)"
+    assert healthy.json()["checks"]["answer_listener"]["detail"] == (
+        "reading 1 partition(s); reply partition 0 (fixed)"
+    )
     listener = dead.json()["checks"]["answer_listener"]
     assert listener["required"] is True and listener["ok"] is False
     assert listener["detail"].startswith("not reading answers: died of RuntimeError")
