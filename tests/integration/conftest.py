@@ -155,12 +155,15 @@ async def produce_raw(
     value: bytes,
     key: bytes | None = None,
     headers: Sequence[tuple[str, bytes | None]] = (),
+    partition: int | None = None,
 ) -> RecordMetadata:
     """One record exactly as given; a header value may be ``None`` (``kcat -H name``)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        return await producer.send_and_wait(topic, value=value, key=key, headers=list(headers))
+        return await producer.send_and_wait(
+            topic, value=value, key=key, headers=list(headers), partition=partition
+        )
     finally:
         await producer.stop()
 

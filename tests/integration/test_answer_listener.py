@@ -39,8 +39,19 @@ async def test_hostile_answer_records_are_skipped_and_the_next_caller_is_answere
     gateway_url: str, kafka_bootstrap: str
 ) -> None:
     before = skipped_undecodable(gateway_url)
+    # The gateway reads only its reply partition of the answers, which /ready names.
+    detail = httpx.get(f"{gateway_url}/ready", timeout=10).json()["checks"]["answer_listener"]
+    found = re.search(r"reply partition (\d+)", detail["detail"])
+    assert found, "/ready names the reply partition"
     for value, headers in HOSTILE:
-        await produce_raw(kafka_bootstrap, ANSWERS, value, key=b"conv-hostile", headers=headers)
+        await produce_raw(
+            kafka_bootstrap,
+            ANSWERS,
+            value,
+            key=b"conv-hostile",
+            headers=headers,
+            partition=int(found.group(1)),
+        )
     wait_for(
         lambda: skipped_undecodable(gateway_url) - before >= len(HOSTILE),
         "the gateway read and skipped every hostile record",
