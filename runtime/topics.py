@@ -8,9 +8,14 @@ import asyncio
 import logging
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
+from aiokafka.errors import (
+    InvalidPartitionsError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
 
 from runtime.kafka import KafkaConnection
 from schemas.topics import TOPICS, TopicSpec
@@ -29,8 +34,9 @@ async def ensure_topics(
     timeout_s: float = 30.0,
 ) -> list[str]:
     """Create the missing topics and bring existing ones' managed configuration (retention,
-    cleanup policy) in line; return the names created. Partition counts of existing topics
-    are never changed: that would move keys, and so conversations, between partitions."""
+    cleanup policy) in line; return the names created. Partitions are added only to
+    ``growable`` topics that have fewer than their spec: on any other topic that would move
+    keys, and so conversations, between partitions (docs/capacity.md, "Partitions")."""
     admin = connection.admin(request_timeout_ms=10_000)
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
@@ -47,6 +53,8 @@ async def ensure_topics(
         for spec in specs:
             if spec.name in existing:
                 await _align_configs(admin, spec)
+                if spec.growable:
+                    await _grow(admin, spec)
         return [topic.name for topic in missing]
     finally:
         await admin.close()
@@ -82,6 +90,18 @@ def _new_topic(spec: TopicSpec, replication_factor: int) -> NewTopic:
         replication_factor=replication_factor,
         topic_configs=spec.configs,
     )
+
+
+async def _grow(admin: AIOKafkaAdminClient, spec: TopicSpec) -> None:
+    have = len(await partitions_of(admin, spec.name))
+    if have >= spec.partitions:
+        return
+    try:
+        await admin.create_partitions({spec.name: NewPartitions(total_count=spec.partitions)})
+    except InvalidPartitionsError:
+        log.info("partitions of %s added concurrently by another process", spec.name)
+        return
+    log.info("grew %s from %d to %d partitions", spec.name, have, spec.partitions)
 
 
 async def _align_configs(admin: AIOKafkaAdminClient, spec: TopicSpec) -> None:

@@ -37,6 +37,10 @@ class TopicSpec:
     partitions: int
     retention_ms: int
     cleanup_policy: str = "delete"
+    growable: bool = False
+    """Whether ``ensure_topics`` adds partitions to an existing topic that has fewer: only
+    where nothing is kept per partition by key (a reply goes to the partition its request
+    names), so adding partitions moves nothing."""
 
     @property
     def configs(self) -> dict[str, str]:
@@ -47,13 +51,15 @@ class TopicSpec:
 TOPICS: tuple[TopicSpec, ...] = (
     # Requests are replayable for a week: long enough to reprocess after an outage.
     TopicSpec(REQUESTS, partitions=6, retention_ms=7 * _DAY_MS),
-    # Answers only matter to a caller still waiting; a day leaves room for debugging.
-    TopicSpec(ANSWERS, partitions=6, retention_ms=1 * _DAY_MS),
+    # Answers only matter to a caller still waiting; a day leaves room for debugging. Each
+    # gateway reads one partition of answers and of deltas (its reply partition): as many
+    # partitions as gateways may ever run (the gateway autoscaler's maximum is 10).
+    TopicSpec(ANSWERS, partitions=12, retention_ms=1 * _DAY_MS, growable=True),
     # Transcripts and handoff changes: a customer may come back to a conversation within
     # its lifetime (CONVERSATION_TTL_S, a week by default); co-partitioned with requests.
     TopicSpec(CONVERSATION_EVENTS, partitions=6, retention_ms=7 * _DAY_MS),
     # Deltas only matter while an answer streams; an hour is plenty.
-    TopicSpec(ANSWER_DELTAS, partitions=6, retention_ms=_HOUR_MS),
+    TopicSpec(ANSWER_DELTAS, partitions=12, retention_ms=_HOUR_MS, growable=True),
     # Helpdesk bridges may be down for a while; keep escalations a month.
     TopicSpec(ESCALATIONS, partitions=3, retention_ms=30 * _DAY_MS),
     # Dead letters wait for an operator; a month.

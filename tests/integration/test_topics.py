@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from runtime.kafka import KafkaConnection
-from runtime.topics import ensure_topics, topic_configs
-from schemas.topics import ESCALATIONS, TOPICS
+from runtime.topics import ensure_topics, partitions_of, topic_configs
+from schemas.topics import ESCALATIONS, TOPICS, TopicSpec
 from streams.app import memory_changelog
 from streams.settings import WorkerSettings
 from tests.conftest import REPO, WorkerProcess, process_env
+from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +42,38 @@ async def test_drifted_configuration_is_put_back_and_other_overrides_kept(
     assert configs["retention.ms"][0] == str(spec.retention_ms)
     assert configs["cleanup.policy"][0] == "delete"
     assert configs["max.message.bytes"] == ("2000000", True)
+
+
+async def test_only_growable_topics_get_the_partitions_their_spec_adds(
+    kafka_bootstrap: str,
+) -> None:
+    nonce = uuid.uuid4().hex[:8]
+    replies = TopicSpec(f"test.replies-{nonce}", partitions=2, retention_ms=60_000)
+    keyed = TopicSpec(f"test.keyed-{nonce}", partitions=2, retention_ms=60_000)
+    connection = KafkaConnection(kafka_bootstrap)
+    assert await ensure_topics(connection, specs=(replies, keyed)) == [replies.name, keyed.name]
+
+    grown = (
+        TopicSpec(replies.name, partitions=5, retention_ms=60_000, growable=True),
+        TopicSpec(keyed.name, partitions=5, retention_ms=60_000),
+    )
+    assert await ensure_topics(connection, specs=grown) == []
+    assert await ensure_topics(connection, specs=grown) == []  # nothing left to add
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    counts: dict[str, int] = {}
+
+    async def described() -> bool:  # the brokers' metadata catches up with the controller
+        for name in (replies.name, keyed.name):
+            counts[name] = len(await partitions_of(admin, name))
+        return counts[replies.name] == 5
+
+    try:
+        await wait_until(described, "the growable topic's new partitions")
+    finally:
+        await admin.close()
+    assert counts == {replies.name: 5, keyed.name: 2}
 
 
 def test_describe_shows_every_topic_and_the_worker_group_lag(
