@@ -147,6 +147,8 @@ _LEAD_IN = frozenset(
 other word ("Galaxy Watch 6") it names another brand's product."""
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.,][0-9][A-Za-z0-9]*)*")
 _CONTRACTION = frozenset({"s", "t", "d", "m", "ll", "re", "ve"})
+_NAME_ENDS = frozenset("()[]{},;:!?.")
+"""Punctuation no product name runs across: "the FitBand 3 (212993)" names the FitBand 3."""
 _MIN_LINE_NAME = 5
 """Letters a coined product-line word needs to name its only product alone ("StudioBook")."""
 _LONGEST_NAME = 6
@@ -188,6 +190,8 @@ class _Token:
     """Lowercased, thousands separators removed ("20,000mAh" → "20000mah")."""
     start: int
     end: int
+    opens: bool
+    """Whether a name may not run into it from the token before (punctuation between)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,11 +235,25 @@ class _Span:
 def _tokens_of(text: str) -> list[_Token]:
     """Lowercased words and numbers of ``text`` with their places, without the ends of
     contractions ("TechGear's" is "techgear")."""
-    return [
-        _Token(m.group().lower().replace(",", ""), m.start(), m.end())
-        for m in _TOKEN.finditer(text)
-        if not (m.start() and text[m.start() - 1] in "'’" and m.group().lower() in _CONTRACTION)
-    ]
+    tokens: list[_Token] = []
+    previous_end: int | None = None
+    for m in _TOKEN.finditer(text):
+        if m.start() and text[m.start() - 1] in "'’" and m.group().lower() in _CONTRACTION:
+            continue
+        opens = previous_end is None or not _NAME_ENDS.isdisjoint(text[previous_end : m.start()])
+        tokens.append(_Token(m.group().lower().replace(",", ""), m.start(), m.end(), opens))
+        previous_end = m.end()
+    return tokens
+
+
+def _unbroken(tokens: Sequence[_Token], start: int, end: int) -> bool:
+    """Whether a name could span ``tokens[start:end]``: no punctuation ends it inside."""
+    return not any(token.opens for token in tokens[start + 1 : end])
+
+
+def _continues(tokens: Sequence[_Token], index: int) -> bool:
+    """Whether the token at ``index`` exists and a name may run on into it."""
+    return index < len(tokens) and not tokens[index].opens
 
 
 def _is_model(token: str) -> bool:
@@ -269,7 +287,7 @@ def _kind_at(tokens: Sequence[_Token], index: int) -> tuple[str, int] | None:
     bank" and "powerbank" alike); the longest wins ("laptop sleeve" is a sleeve)."""
     for width in range(min(_KIND_WIDTH + 1, len(tokens) - index), 0, -1):
         kind = _KIND_BY_SQUASHED.get(_squash(t.text for t in tokens[index : index + width]))
-        if kind is not None:
+        if kind is not None and _unbroken(tokens, index, index + width):
             return kind, width
     return None
 
@@ -395,6 +413,7 @@ class Catalogue:
             (start, end)
             for start in range(len(tokens))
             for end in range(start + 1, min(start + self._widest + 1, len(tokens)) + 1)
+            if _unbroken(tokens, start, end)
         ]
         texts = [_squash(t.text for t in tokens[start:end]) for start, end in windows]
         distances = cdist(texts, self._squashed, scorer=Levenshtein.distance, score_cutoff=2)
@@ -405,7 +424,7 @@ class Catalogue:
             if (
                 distance <= name.allowance
                 and texts[w] not in _KIND_BY_SQUASHED
-                and not (end < len(tokens) and _designates(tokens, end))
+                and not (_continues(tokens, end) and _designates(tokens, end))
                 and (distance == 0 or _keeps_models(texts[w], tokens[start:end], name))
             ):
                 candidates.append((distance, start - end, start, int(n)))
@@ -425,7 +444,9 @@ class Catalogue:
         windows: list[tuple[int, int, tuple[str, ...], frozenset[str]]] = []
         for start in range(len(tokens)):
             for end in range(start + 1, min(start + self._widest + 1, len(tokens)) + 1):
-                if any(m.start <= start and end <= m.end for m in matches):
+                if not _unbroken(tokens, start, end) or any(
+                    m.start <= start and end <= m.end for m in matches
+                ):
                     continue
                 models = [i for i in range(start, end) if _other_designation(tokens, i)]
                 base = tuple(tokens[i].text for i in range(start, end) if i not in models)
@@ -482,7 +503,7 @@ class Catalogue:
         else:
             words.append(tokens[index].text)
             end = index + 1
-        while end < len(tokens) and end - index < _LONGEST_NAME:
+        while _continues(tokens, end) and end - index < _LONGEST_NAME:
             kind = _kind_at(tokens, end) if house else None
             if _designates(tokens, end):
                 words.append(tokens[end].text)

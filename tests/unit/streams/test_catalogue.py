@@ -131,6 +131,20 @@ def test_other_brands_quantities_and_our_own_names_are_not_unknown(
 
 
 @pytest.mark.parametrize(
+    ("text", "product"),
+    [
+        ("Tell me about the FitBand 3 (212993)", "product-fitband-3"),
+        ("my FitBand 3: 2 days and it won't charge", "product-fitband-3"),
+        ("Is the K8 keyboard, 2 of them, in stock?", "product-k8-mechanical-keyboard"),
+        ("I bought a FitBand 3. 5 days later it broke", "product-fitband-3"),
+    ],
+)
+def test_punctuation_ends_a_name(catalogue: Catalogue, text: str, product: str) -> None:
+    assert [p.doc_id for p in catalogue.find(text)] == [product]
+    assert catalogue.unknown_mentions(text) == []
+
+
+@pytest.mark.parametrize(
     ("text", "kinds"),
     [
         ("which laptops do you sell", {"laptop"}),
