@@ -10,6 +10,11 @@ metric, and another principal sending the same value gets unrelated ids. The mes
 not in it: one ``X-Request-ID`` names one call, so a different message sent with a value
 already used is that call again and gets its answer. Without the header every call gets
 random ids.
+
+A publishable key is every visitor of a page, so a conversation it starts always gets a
+random id: derived, one visitor's ``X-Request-ID`` would lead another into the first
+one's conversation. Its calls in a conversation (named by the visitor's token) are
+retried safely like any other's.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import hmac
 
 import orjson
 
+from gateway.auth import Principal
 from schemas import new_id
 
 KEY_LABEL = "call-ids"
@@ -32,12 +38,13 @@ class CallIds:
     def __init__(self, key: bytes) -> None:
         self._key = key
 
-    def new_conversation_id(self, principal: str, supplied: str | None) -> str:
+    def new_conversation_id(self, principal: Principal, supplied: str | None) -> str:
         """The id of the conversation the call starts, if it starts one."""
-        return self._derive("conversation", principal, _NEW_CONVERSATION, supplied)
+        named = None if principal.publishable else supplied
+        return self._derive("conversation", principal.identity, _NEW_CONVERSATION, named)
 
-    def request_id(self, principal: str, conversation_id: str, supplied: str | None) -> str:
-        return self._derive("request", principal, conversation_id, supplied)
+    def request_id(self, principal: Principal, conversation_id: str, supplied: str | None) -> str:
+        return self._derive("request", principal.identity, conversation_id, supplied)
 
     def _derive(self, kind: str, principal: str, conversation: str, supplied: str | None) -> str:
         if supplied is None:

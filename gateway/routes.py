@@ -48,11 +48,11 @@ async def chat(request: Request) -> Response:
             principal,
             body.conversation_id,
             token,
-            new_conversation_id=call_ids.new_conversation_id(principal.identity, supplied),
+            new_conversation_id=call_ids.new_conversation_id(principal, supplied),
         )
     except ConversationNotFoundError:
         return _not_found(new_id())  # nothing was asked: an id for the caller's report
-    request_id = call_ids.request_id(principal.identity, conversation_id, supplied)
+    request_id = call_ids.request_id(principal, conversation_id, supplied)
     if await is_closed(request.app.state.transcripts, conversation_id):
         return error_response(
             409,

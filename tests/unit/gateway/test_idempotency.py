@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+from gateway.auth import Principal
 from gateway.idempotency import KEY_LABEL, CallIds
 from gateway.tokens import TokenService
 
-ALICE, BOB = "key:alice", "user:bob"
+ALICE, BOB = Principal("key:alice"), Principal("user:bob")
+PAGE = Principal("key:shop-page", publishable=True)
 
 
 def call_ids(secret: str = "s" * 32) -> CallIds:
@@ -47,6 +49,12 @@ def test_a_new_conversation_and_a_request_never_share_an_id() -> None:
 
 def test_gateways_with_another_secret_derive_other_ids() -> None:
     assert call_ids("t" * 32).request_id(ALICE, "c", "r") != call_ids().request_id(ALICE, "c", "r")
+
+
+def test_a_publishable_key_starts_a_new_conversation_on_every_call() -> None:
+    ids = call_ids()
+    assert ids.new_conversation_id(PAGE, "r-1") != ids.new_conversation_id(PAGE, "r-1")
+    assert ids.request_id(PAGE, "c-1", "r-1") == ids.request_id(PAGE, "c-1", "r-1")
 
 
 def test_without_a_supplied_request_id_every_call_is_new() -> None:

@@ -399,6 +399,20 @@ def test_publishable_key_resumes_only_with_its_conversation_token(
     assert resumed == 200 and body["conversation_id"] == first["conversation_id"]
 
 
+def test_visitors_of_a_page_sending_one_request_id_never_share_a_conversation(
+    keyed_client: TestClient,
+) -> None:
+    named = publishable() | {"X-Request-ID": "1"}
+    _, one_visitor = ask(keyed_client, named)
+    _, another_visitor = ask(keyed_client, named)
+    token = {"X-Conversation-Token": one_visitor["conversation_token"]}
+    _, retried = ask(keyed_client, named | token)
+    _, retried_again = ask(keyed_client, named | token)
+
+    assert one_visitor["conversation_id"] != another_visitor["conversation_id"]
+    assert retried["request_id"] == retried_again["request_id"]
+
+
 def test_customer_carried_by_the_token_is_verified_and_the_body_cannot_change_it(
     keyed_client: TestClient, bridge: ScriptedBridge
 ) -> None:
