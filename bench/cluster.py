@@ -44,6 +44,7 @@ from bench.load import (
     percentiles,
     questions,
 )
+from gateway.keys import digest
 from techgear.processes import stop
 from techgear.services import ServicesSettings, services
 
@@ -63,6 +64,9 @@ class Role:
 class ProcessCost:
     name: str
     cpu_ms_per_answer: float
+    """Over every answer of the run."""
+    cpu_ms_per_answer_served: float | None = None
+    """Serving gateways only: over the answers this gateway gave its own callers."""
     foreign_records: int | None = None
     """Gateways only: records of other gateways' answers read during the run."""
 
@@ -80,24 +84,37 @@ def costs(
     cpu_before: Mapping[str, float],
     cpu_after: Mapping[str, float],
     answers: int,
+    served: Mapping[str, int],
     foreign: Mapping[str, float],
 ) -> list[ProcessCost]:
-    """Each process's CPU over the run divided by the answers served in it."""
-    return [
-        ProcessCost(
-            name,
-            round((cpu_after[name] - cpu_before[name]) * 1000 / max(answers, 1), 2),
-            round(foreign[name]) if name in foreign else None,
+    """Each process's CPU over the run divided by the answers of the run, and for a
+    serving gateway also by the answers it served."""
+
+    def per(cpu_s: float, count: int) -> float:
+        return round(cpu_s * 1000 / max(count, 1), 2)
+
+    rows = []
+    for name, before in cpu_before.items():
+        cpu_s = cpu_after[name] - before
+        rows.append(
+            ProcessCost(
+                name,
+                per(cpu_s, answers),
+                per(cpu_s, served[name]) if name in served else None,
+                round(foreign[name]) if name in foreign else None,
+            )
         )
-        for name in cpu_before
-    ]
+    return rows
 
 
 def table(rows: Sequence[ProcessCost]) -> str:
-    lines = [f"{'process':14s} {'CPU ms/answer':>14s} {'foreign records':>16s}"]
+    lines = [f"{'process':14s} {'CPU ms/answer':>14s} {'ms/served':>10s} {'foreign':>8s}"]
     for row in rows:
+        served = (
+            "" if row.cpu_ms_per_answer_served is None else f"{row.cpu_ms_per_answer_served:.2f}"
+        )
         foreign = "" if row.foreign_records is None else str(row.foreign_records)
-        lines.append(f"{row.name:14s} {row.cpu_ms_per_answer:14.2f} {foreign:>16s}")
+        lines.append(f"{row.name:14s} {row.cpu_ms_per_answer:14.2f} {served:>10s} {foreign:>8s}")
     total = sum(row.cpu_ms_per_answer for row in rows)
     lines.append(f"{'all':14s} {total:14.2f}")
     return "\n".join(lines)
@@ -172,7 +189,7 @@ def child_environment(args: argparse.Namespace, kafka: str, redis: str) -> dict[
         **{k: v for k, v in os.environ.items() if k not in {"GEMINI_API_KEY", "API_KEYS"}},
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "REDIS_URL": redis,
-        "API_KEYS": API_KEY,
+        "API_KEY_DIGESTS": f"{digest(API_KEY).hex()}=chat+admin",  # admin: /metrics
         "RATE_LIMIT_PER_MINUTE": "10000000",
         "RATE_LIMIT_PER_HOUR": "100000000",
         "REQUEST_TIMEOUT_S": "60",
@@ -185,10 +202,10 @@ def child_environment(args: argparse.Namespace, kafka: str, redis: str) -> dict[
 
 
 async def foreign_records(urls: Mapping[str, str]) -> dict[str, float]:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers={"X-API-Key": API_KEY}) as session:
 
         async def scrape(url: str) -> float:
-            async with session.get(f"{url}/metrics") as response:
+            async with session.get(f"{url}/metrics", raise_for_status=True) as response:
                 return metric_total(await response.text(), FOREIGN_RECORDS)
 
         values = await asyncio.gather(*(scrape(url) for url in urls.values()))
@@ -220,6 +237,7 @@ async def drive(
 async def measure(
     args: argparse.Namespace, roles: list[Role], urls: list[str], gateway_urls: dict[str, str]
 ) -> dict[str, object]:
+    """Serving gateways take the questions in turn: each serves ``1 / len(urls)`` of them."""
     source = questions(0.0)
     await drive(args, urls, source, args.warmup)
     foreign_before = await foreign_records(gateway_urls)
@@ -235,7 +253,8 @@ async def measure(
         if s.status != "200":
             errors[s.status] = errors.get(s.status, 0) + 1
     foreign = {name: foreign_after[name] - foreign_before[name] for name in gateway_urls}
-    rows = costs(cpu_before, cpu_after, len(ok), foreign)
+    served = {name: len(ok) // len(urls) for name, url in gateway_urls.items() if url in urls}
+    rows = costs(cpu_before, cpu_after, len(ok), served, foreign)
     print(table(rows))
     return {
         "answers": len(ok),
