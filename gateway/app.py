@@ -61,7 +61,6 @@ def create_app(
         publish_timeout_s=settings.kafka_publish_timeout_s,
         routing=settings.answer_routing,
         reply_partition=ReplyPartition(redis, fixed=settings.gateway_reply_partition),
-        live_events_fetch_wait_ms=settings.live_events_fetch_wait_ms,
     )
     answer_cache = AnswerCacheReader(
         redis_client(settings, timeout_s=LOOKUP_TIMEOUT_S) if settings.redis_url else None

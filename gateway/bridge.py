@@ -7,12 +7,9 @@ gateway reads, without a consumer group, that partition of ``support.answers`` a
 ``support.deadletter``, to fail a caller whose request could not be processed, and
 resolves the callers it is holding; events for other instances' callers are skipped (and
 counted). This keeps any number of gateways stateless behind a load balancer.
-A second reader takes ``support.conversation-events`` from its end, every partition, and
+The same reader takes ``support.conversation-events`` from its end, every partition, and
 hands each event of a conversation with a socket open here to that socket
-(``gateway/live.py``): a customer's socket may be on any gateway. Every gateway reads
-every one of those events, so that reader lets the broker gather them for up to
-``LIVE_EVENTS_FETCH_WAIT_MS`` per fetch, instead of a fetch per event or two; the answers'
-reader is not slowed by it.
+(``gateway/live.py``): a customer's socket may be on any gateway.
 Reading is the ``AnswerListener``'s job (``gateway/listener.py``); what the records mean
 is this module's. Agents' actions are published here too, on the requests' topic, so the
 worker sees a conversation's questions and actions in one order.
@@ -66,8 +63,6 @@ _PUBLISH_GRACE_S = 1.0
 """Past the producer's own deadline, in case it never reports back."""
 _METADATA_ATTEMPTS = 20
 _LISTENED = frozenset({ANSWERS, ANSWER_DELTAS, DEADLETTER, CONVERSATION_EVENTS})
-_LIVE_FETCH_MIN_BYTES = 1024 * 1024
-"""More than the conversation events of one wait: the broker answers at the wait's end."""
 _REPLY_TOPICS = frozenset({ANSWERS, ANSWER_DELTAS})
 
 DeltaCallback = Callable[[ChatDelta], None]
@@ -110,7 +105,6 @@ class KafkaBridge:
         publish_timeout_s: float = 5.0,
         routing: AnswerRouting = AnswerRouting.PARTITION,
         reply_partition: ReplyPartition | None = None,
-        live_events_fetch_wait_ms: int = 100,
     ) -> None:
         """``reply_partition`` defaults to the fixed partition 0."""
         self._kafka = connection
@@ -122,10 +116,8 @@ class KafkaBridge:
         self._publish_timeout_s = publish_timeout_s
         self._waiting: dict[str, asyncio.Future[ChatAnswer]] = {}
         self._delta_routes: dict[str, _DeltaRoute] = {}
-        self._live_events_fetch_wait_ms = live_events_fetch_wait_ms
         self._listener = AnswerListener(self._new_consumer, self._on_record)
-        self._events = AnswerListener(self._new_events_consumer, self._on_record)
-        self.live = LiveConversations(lambda: self._events.positions(CONVERSATION_EVENTS))
+        self.live = LiveConversations(lambda: self._listener.positions(CONVERSATION_EVENTS))
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -144,23 +136,13 @@ class KafkaBridge:
             await self._producer.start()
             partitions = await self._listened_partitions()
             await self._reply.start(sum(tp.topic == ANSWERS for tp in partitions))
-            read = self._read(partitions)
-            await self._listener.start([tp for tp in read if tp.topic != CONVERSATION_EVENTS])
-            await self._events.start([tp for tp in read if tp.topic == CONVERSATION_EVENTS])
+            await self._listener.start(self._read(partitions))
         except BaseException:
             await self.stop()
             raise
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         return self._kafka.consumer(group_id=None, enable_auto_commit=False)
-
-    def _new_events_consumer(self) -> AIOKafkaConsumer:
-        return self._kafka.consumer(
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_min_bytes=_LIVE_FETCH_MIN_BYTES,
-            fetch_max_wait_ms=self._live_events_fetch_wait_ms,
-        )
 
     async def _listened_partitions(self) -> list[TopicPartition]:
         for _ in range(_METADATA_ATTEMPTS):  # a topic created a moment ago may lack metadata
@@ -190,7 +172,6 @@ class KafkaBridge:
 
     async def stop(self) -> None:
         await self._listener.stop()
-        await self._events.stop()
         await self._reply.stop()
         for future in self._waiting.values():
             future.cancel()
@@ -309,12 +290,8 @@ class KafkaBridge:
         return future if future is not None and not future.done() else None
 
     def probe_listener(self) -> Probe:
-        """Whether answers and conversation events are being read: without that every
-        caller would wait in vain, or every customer miss their agent's messages."""
+        """Whether answers are being read: without that every caller would wait in vain."""
         reading, detail = self._listener.health()
-        events_reading, events_detail = self._events.health()
-        if not events_reading:
-            reading, detail = False, f"conversation events' reader: {events_detail}"
         routing = (
             "; reading every answer partition (broadcast)"
             if self._routing is AnswerRouting.BROADCAST

@@ -56,12 +56,6 @@ class GatewaySettings(RuntimeSettings, ChromaServerSettings):
     gateway_reply_partition: int | None = Field(default=None, ge=0, le=9999)
     """A fixed reply partition (e.g. a StatefulSet's ordinal); unset: leased in Redis, one
     partition per gateway while there are enough (partition 0 without ``REDIS_URL``)."""
-    live_events_fetch_wait_ms: int = Field(default=100, ge=10, le=1000)
-    """How long the broker may gather ``support.conversation-events`` for one fetch of
-    this gateway's live reader. Every gateway reads every event (a socket may be on any
-    gateway), so a fetch per event costs each one CPU per turn; this many ms per fetch
-    bounds that to a fixed rate of fetches, and adds up to it to an agent's message on
-    its way to the customer's socket. Answers are read without that wait."""
     max_body_bytes: int = Field(default=16_384, ge=1024)
     readiness_cache_s: float = Field(default=2.0, ge=0)
     """Readiness probes hit Kafka at most this often; Kubernetes probes every few seconds."""

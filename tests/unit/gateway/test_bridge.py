@@ -176,19 +176,3 @@ async def test_answers_and_deltas_for_no_caller_here_are_counted_as_foreign() ->
 
     assert counted_foreign == 4
     assert foreign() - before == 4 and mine.result().answer == "Yes."
-
-
-def test_the_live_events_reader_lets_the_broker_gather_events_and_the_answers_reader_not(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    made: list[dict[str, Any]] = []
-    monkeypatch.setattr("runtime.kafka.AIOKafkaConsumer", lambda **options: made.append(options))
-    bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"), live_events_fetch_wait_ms=250)
-
-    bridge._new_consumer()
-    bridge._new_events_consumer()
-
-    answers, events = made
-    assert "fetch_max_wait_ms" not in answers and "fetch_min_bytes" not in answers
-    assert events["fetch_max_wait_ms"] == 250
-    assert events["fetch_min_bytes"] >= 64 * 1024

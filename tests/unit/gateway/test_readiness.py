@@ -14,12 +14,11 @@ from gateway.app import create_app
 from gateway.bridge import KafkaBridge, Probe
 from gateway.settings import GatewaySettings
 from runtime.kafka import KafkaConnection
-from schemas.topics import ANSWERS, CONVERSATION_EVENTS
+from schemas.topics import ANSWERS
 from tests.unit.gateway.fake_kafka import FakeConsumer, FakeConsumers
 
 KEY = "k" * 32
 TP = TopicPartition(ANSWERS, 0)
-EVENTS_TP = TopicPartition(CONVERSATION_EVENTS, 0)
 
 
 async def reachable() -> Probe:
@@ -41,9 +40,7 @@ def test_ready_fails_while_the_answer_listener_is_dead_and_passes_after_its_rest
 ) -> None:
     die, allow_restart = threading.Event(), threading.Event()
     consumers = FakeConsumers(
-        FakeConsumer({TP: 0}, die=die),
-        FakeConsumer({EVENTS_TP: 0}),
-        FakeConsumer({TP: 0}, hold_start=allow_restart),
+        FakeConsumer({TP: 0}, die=die), FakeConsumer({TP: 0}, hold_start=allow_restart)
     )
     monkeypatch.setattr("runtime.kafka.AIOKafkaConsumer", consumers)
     bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
@@ -51,14 +48,9 @@ def test_ready_fails_while_the_answer_listener_is_dead_and_passes_after_its_rest
     async def start() -> None:  # the listener alone: no broker here
         await bridge._reply.start(partitions=1)
         await bridge._listener.start([TP])
-        await bridge._events.start([EVENTS_TP])
-
-    async def stop() -> None:
-        await bridge._listener.stop()
-        await bridge._events.stop()
 
     monkeypatch.setattr(bridge, "start", start)
-    monkeypatch.setattr(bridge, "stop", stop)
+    monkeypatch.setattr(bridge, "stop", bridge._listener.stop)
     monkeypatch.setattr(bridge, "probe_kafka", reachable)
     monkeypatch.setattr(bridge, "probe_workers", reachable)
     settings = GatewaySettings(_env_file=None, api_keys=[SecretStr(KEY)], readiness_cache_s=60)  # type: ignore[call-arg]
@@ -80,4 +72,4 @@ def test_ready_fails_while_the_answer_listener_is_dead_and_passes_after_its_rest
     assert listener["detail"].startswith("not reading answers: died of RuntimeError")
     assert still_dead.status_code == 503  # the new consumer has not started yet
     assert restarted.json()["checks"]["answer_listener"]["ok"] is True
-    assert len(consumers.made) == 3
+    assert len(consumers.made) == 2
