@@ -3,14 +3,15 @@
     .venv/bin/python -m bench.cluster --workers 1 --gateways 2 --bystanders 1 \\
         --routing partition --rate 12 --duration 40 --llm-latency 0.5 [--clients C]
 
-Starts (or reuses) Kafka and Redis (``techgear/services.py``, ports and state folder from
-``KAFKA_PORT``, ``REDIS_PORT``, ``TECHGEAR_STATE_DIR``), ingests the knowledge base, then
-starts ``--workers`` workers with the simulated LLM, ``--gateways`` gateways that share
+Starts (or reuses) Kafka, Redis and a Chroma server (``techgear/services.py``, ports and
+state folder from ``KAFKA_PORT``, ``REDIS_PORT``, ``LOCAL_CHROMA_PORT``,
+``TECHGEAR_STATE_DIR``), ingests the knowledge base into Chroma, then starts
+``--workers`` workers with the simulated LLM, ``--gateways`` gateways that share
 the load and ``--bystanders`` gateways that get none (they still read the shared topics).
 After a warm-up it drives ``--rate`` questions a second open loop (or ``--clients``
 callers closed loop) for ``--duration`` seconds, and prints for every process its CPU
 time per answer served (from /proc), and for every gateway the records of other
-gateways' answers it read. Each worker embeds its own copy of the knowledge base.
+gateways' answers it read. The workers share the Chroma server.
 Everything it started is stopped at the end; logs stay under the state folder.
 """
 
@@ -21,7 +22,6 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -46,9 +46,10 @@ from bench.load import (
 )
 from gateway.keys import digest
 from techgear.processes import stop
-from techgear.services import ServicesSettings, services
+from techgear.services import LocalChroma, ServicesSettings, services
 
 API_KEY = "bench-cluster-key-0123456789abcdef"
+CHROMA_COLLECTION = "bench-cluster"
 FOREIGN_RECORDS = "techgear_gateway_foreign_answer_records_total"
 _READY_TIMEOUT_S = 180.0
 
@@ -131,13 +132,9 @@ class Cluster:
 
     def start_workers(self) -> None:
         for i in range(self._args.workers):
-            chroma = self._state / f"chroma-{i}"
-            shutil.rmtree(chroma, ignore_errors=True)
-            shutil.copytree(self._state / "chroma", chroma)
             self._spawn(
                 f"worker-{i}",
                 "worker",
-                CHROMA_PATH=str(chroma),
                 WORKER_DATA_DIR=str(self._state / f"faust-{i}"),
                 WORKER_METRICS_PORT=str(self._args.base_port + 100 + i),
             )
@@ -288,20 +285,17 @@ def main() -> None:
     state = settings.techgear_state_dir.resolve() / "bench-cluster"
     state.mkdir(parents=True, exist_ok=True)
     kafka, redis = services(settings)
-    started = [service for service in (kafka, redis) if service.start().started]
+    chroma = LocalChroma(settings)
+    started = [service for service in (kafka, redis, chroma) if service.start().started]
     env = child_environment(args, kafka.address, f"redis://{redis.address}/0")
+    env |= chroma.client_env() | {"CHROMA_COLLECTION": CHROMA_COLLECTION}
     cluster = Cluster(args, state, env)
     try:
-        subprocess.run(
-            [sys.executable, "-m", "techgear", "ingest", "--quiet"],
-            env=env | {"CHROMA_PATH": str(state / "chroma")},
-            cwd=REPO,
-            check=True,
-        )
+        print(chroma.ingest(REPO / "data" / "knowledge", CHROMA_COLLECTION))
         cluster.start_workers()
         serving, bystanders = cluster.start_gateways()
         roles = [Role(name, child.pid) for name, child in cluster.children.items()]
-        roles += [Role(s.name, pid) for s in (kafka, redis) if (pid := s.running_pid())]
+        roles += [Role(s.name, pid) for s in (kafka, redis, chroma) if (pid := s.running_pid())]
         gateway_urls = dict(
             zip(
                 [name for name in cluster.children if not name.startswith("worker")],
