@@ -22,9 +22,9 @@ import platform
 import random
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import numpy as np
@@ -68,7 +68,7 @@ class Report:
     machine: str = ""
 
 
-def questions(repeat_share: float) -> Any:
+def questions(repeat_share: float) -> Iterator[str]:
     lines = [
         json.loads(line) for line in (REPO / "data/classifier/eval.jsonl").read_text().splitlines()
     ]
@@ -114,42 +114,93 @@ async def sample_rss(pids: dict[str, int], peaks: dict[str, float], stop: asynci
         await asyncio.sleep(0.5)
 
 
-async def run_http(args: argparse.Namespace, samples: list[Sample]) -> None:
-    source = questions(args.repeat_share)
+class ChatClient:
+    """Asks ``POST /v1/chat`` of any gateway and records each answer as a ``Sample``."""
+
+    def __init__(self, session: aiohttp.ClientSession, api_key: str) -> None:
+        self._session = session
+        self._headers = {"X-API-Key": api_key}
+
+    async def ask(self, url: str, question: str) -> Sample:
+        started = time.perf_counter()
+        try:
+            async with self._session.post(
+                f"{url}/v1/chat", json={"message": question}, headers=self._headers
+            ) as response:
+                status = str(response.status)
+                cached = response.status == 200 and response.headers.get("X-Cache") == "HIT"
+                body = await response.read()
+            escalated = response.status == 200 and bool(json.loads(body).get("escalated"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, cached, escalated = type(exc).__name__, False, False
+        return Sample(started, time.perf_counter() - started, status, None, cached, escalated)
+
+
+def chat_session(max_in_flight: int) -> aiohttp.ClientSession:
     # aiohttp: a few times less CPU per request than httpx, so the generator stays
     # out of the way of what it measures on a small machine.
-    connector = aiohttp.TCPConnector(limit=args.max_in_flight)
-    timeout = aiohttp.ClientTimeout(total=60)
-    headers = {"X-API-Key": args.api_key}
-    async with aiohttp.ClientSession(args.url, connector=connector, timeout=timeout) as client:
+    connector = aiohttp.TCPConnector(limit=max_in_flight)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
 
-        async def one(question: str) -> None:
-            started = time.perf_counter()
-            try:
-                async with client.post(
-                    "/v1/chat", json={"message": question}, headers=headers
-                ) as response:
-                    status = str(response.status)
-                    cached = response.status == 200 and response.headers.get("X-Cache") == "HIT"
-                    body = await response.read()
-                escalated = response.status == 200 and bool(json.loads(body).get("escalated"))
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                status, cached, escalated = type(exc).__name__, False, False
-            samples.append(
-                Sample(started, time.perf_counter() - started, status, None, cached, escalated)
-            )
 
-        tasks = []
-        begin = time.perf_counter()
-        interval = 1 / args.rate
-        n = 0
-        while (now := time.perf_counter()) - begin < args.duration:
-            due = begin + n * interval
-            if due > now:
-                await asyncio.sleep(due - now)
-            tasks.append(asyncio.create_task(one(next(source))))
-            n += 1
-        await asyncio.gather(*tasks)
+async def open_loop(
+    client: ChatClient,
+    urls: list[str],
+    source: Iterator[str],
+    *,
+    rate: float,
+    duration_s: float,
+    samples: list[Sample],
+) -> None:
+    """``rate`` questions a second for ``duration_s``, new ones not waiting for old ones,
+    spread over ``urls`` in turn."""
+
+    async def one(url: str, question: str) -> None:
+        samples.append(await client.ask(url, question))
+
+    tasks = []
+    begin = time.perf_counter()
+    interval = 1 / rate
+    n = 0
+    while (now := time.perf_counter()) - begin < duration_s:
+        due = begin + n * interval
+        if due > now:
+            await asyncio.sleep(due - now)
+        tasks.append(asyncio.create_task(one(urls[n % len(urls)], next(source))))
+        n += 1
+    await asyncio.gather(*tasks)
+
+
+async def closed_loop(
+    client: ChatClient,
+    urls: list[str],
+    source: Iterator[str],
+    *,
+    clients: int,
+    duration_s: float,
+    samples: list[Sample],
+) -> None:
+    """``clients`` callers, each asking its next question once the last is answered; caller
+    ``i`` uses ``urls[i % len(urls)]``."""
+    deadline = time.perf_counter() + duration_s
+
+    async def caller(url: str) -> None:
+        while time.perf_counter() < deadline:
+            samples.append(await client.ask(url, next(source)))
+
+    await asyncio.gather(*(caller(urls[i % len(urls)]) for i in range(clients)))
+
+
+async def run_http(args: argparse.Namespace, samples: list[Sample]) -> None:
+    async with chat_session(args.max_in_flight) as session:
+        await open_loop(
+            ChatClient(session, args.api_key),
+            [args.url],
+            questions(args.repeat_share),
+            rate=args.rate,
+            duration_s=args.duration,
+            samples=samples,
+        )
 
 
 async def run_ws(args: argparse.Namespace, samples: list[Sample]) -> None:

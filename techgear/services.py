@@ -1,8 +1,9 @@
-"""Local Kafka and Redis for development and tests, without Docker.
+"""Local Kafka, Redis and Chroma for development and tests, without Docker.
 
 Kafka is a single-node KRaft broker assembled from the official Maven Central artifacts
 (``docker/kafka/pom.xml``), plain or, for tests of authenticated clients, secured (SASL_SSL
-with SCRAM, mutual TLS, ACLs); Redis is Debian's ``redis-server``. Starting reuses a server
+with SCRAM, mutual TLS, ACLs); Redis is Debian's ``redis-server``; Chroma is the chromadb
+package's own server (``chroma run``), which several workers can share. Starting reuses a server
 already listening on the port, waits until it answers, and keeps data under the state
 folder. Only a process this module started has a pid file, so stopping ends exactly what
 was started and never a server someone else runs.
@@ -20,12 +21,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,6 +50,8 @@ class ServicesSettings(BaseSettings):
     kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
     kafka_heap: str = "512m"
     redis_port: int = Field(default=6379, ge=1, le=65535)
+    local_chroma_port: int = Field(default=8100, ge=1, le=65535)
+    """Port of ``LocalChroma``; the workers reach it with ``CHROMA_HOST``/``CHROMA_PORT``."""
     service_start_timeout_s: float = Field(default=90.0, gt=0)
 
 
@@ -486,6 +491,71 @@ class LocalRedis(_LocalService):
         with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
             sock.sendall(b"PING\r\n")
             return sock.recv(16).startswith(b"+PONG")
+
+
+class LocalChroma(_LocalService):
+    """A ``chroma run`` server: the vector store several workers share."""
+
+    name = "chroma"
+    marker = "chroma run"
+
+    @property
+    def port(self) -> int:
+        return self.settings.local_chroma_port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def command(self) -> list[str]:
+        chroma = Path(sys.executable).parent / "chroma"
+        if not chroma.exists():
+            raise ServiceError(f"{chroma} not found: the chromadb package installs it")
+        return [
+            str(chroma),
+            "run",
+            "--path",
+            str(self.home / "data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+
+    def ready(self) -> bool:
+        return httpx.get(f"{self.url}/api/v2/heartbeat", timeout=2).status_code == 200
+
+    def client_env(self) -> dict[str, str]:
+        """The environment variables that point a worker (or ``techgear ingest``) here."""
+        return {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(self.port)}
+
+    def ingest(self, knowledge: Path, collection: str) -> str:
+        """Embed the knowledge base at ``knowledge`` into ``collection`` (incrementally);
+        returns ``techgear ingest``'s summary line."""
+        done = ingest_into_chroma_server(
+            {**self.client_env(), "CHROMA_COLLECTION": collection}, knowledge
+        )
+        if done.returncode != 0:
+            raise ServiceError(f"techgear ingest into {self.url} failed: {done.stderr}")
+        return done.stdout.strip()
+
+
+def ingest_into_chroma_server(
+    chroma_env: Mapping[str, str], knowledge: Path
+) -> subprocess.CompletedProcess[str]:
+    """``techgear ingest --quiet`` of ``knowledge`` into the Chroma server ``chroma_env``
+    (``CHROMA_*`` variables) names, in a process of its own: chromadb's HTTP client never
+    closes its connection, which would warn in a test's process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHROMA_", "KAFKA_"))}
+    env |= {**chroma_env, "KNOWLEDGE_PATH": str(knowledge)}
+    return subprocess.run(
+        [sys.executable, "-m", "techgear", "ingest", "--quiet"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 _TOOL_JVM = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")

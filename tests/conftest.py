@@ -36,13 +36,14 @@ from streams.settings import WorkerSettings
 from streams.worker import ingest
 from techgear.processes import stop as stop_process
 from techgear.records import end_offsets
-from techgear.services import LocalKafka, LocalRedis, ServicesSettings
+from techgear.services import LocalChroma, LocalKafka, LocalRedis, ServicesSettings
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_DIR = REPO / ".local" / "test"
 KAFKA_PORT = int(os.environ.get("TEST_KAFKA_PORT", "19092"))
 REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "16379"))
 GATEWAY_PORT = int(os.environ.get("TEST_GATEWAY_PORT", "18000"))
+CHROMA_PORT = int(os.environ.get("TEST_CHROMA_PORT", "16690"))
 API_KEY = "test-key-" + "x" * 24
 T = TypeVar("T")
 
@@ -63,6 +64,7 @@ def services_settings() -> ServicesSettings:
         kafka_port=KAFKA_PORT,
         kafka_controller_port=KAFKA_PORT + 1,
         redis_port=REDIS_PORT,
+        local_chroma_port=CHROMA_PORT,
         # A bound, not a pause: on a loaded machine Kafka's JVM may take minutes to start.
         service_start_timeout_s=300,
     )
@@ -96,6 +98,16 @@ def local_redis(services_settings: ServicesSettings) -> Iterator[tuple[LocalRedi
 @pytest.fixture(scope="session")
 def redis_url(local_redis: tuple[LocalRedis, bool]) -> str:
     return f"redis://{local_redis[0].address}/0"
+
+
+@pytest.fixture(scope="session")
+def local_chroma(services_settings: ServicesSettings) -> Iterator[LocalChroma]:
+    """A ``chroma run`` server on the test port, stopped at the end if the tests started it."""
+    chroma = LocalChroma(services_settings)
+    handle = chroma.start()
+    yield chroma
+    if handle.started:
+        chroma.stop()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from gateway.readiness import probe_chroma
 from runtime.chroma import ChromaServerSettings, verify_chroma_server
 from runtime.errors import ChromaSetupError
 from techgear.processes import stop as stop_process
-from tests.conftest import REPO
+from techgear.services import LocalChroma, ingest_into_chroma_server
 from tests.integration.conftest import wait_for
 from tests.nginx_config import local_chroma_proxy_config
 
@@ -29,7 +28,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed"),
 ]
 
-CHROMA_PORT = int(os.environ.get("TEST_CHROMA_PORT", "16690"))
 PROXY_PORT = int(os.environ.get("TEST_CHROMA_PROXY_PORT", "16691"))
 PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
 TOKEN = SecretStr(secrets.token_hex(32))
@@ -43,27 +41,12 @@ def _status(url: str, headers: dict[str, str] | None = None) -> int | None:
 
 
 @pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("chroma-server")
-    chroma = Path(sys.executable).parent / "chroma"
-    command = [str(chroma), "run", "--path", str(home / "db"), "--host", "127.0.0.1"]
-    with (home / "chroma.log").open("ab") as log:  # the child keeps its own
-        process = subprocess.Popen(
-            [*command, "--port", str(CHROMA_PORT)], stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{CHROMA_PORT}"
-    try:
-        wait_for(lambda: _status(f"{url}/api/v2/heartbeat") == 200, "chroma run", timeout_s=60)
-        yield f"127.0.0.1:{CHROMA_PORT}"
-    finally:
-        stop_process(process)
-
-
-@pytest.fixture(scope="module")
-def chroma_proxy(chroma_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def chroma_proxy(
+    local_chroma: LocalChroma, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     prefix = tmp_path_factory.mktemp("chroma-nginx")
     config = local_chroma_proxy_config(
-        prefix, f"127.0.0.1:{PROXY_PORT}", chroma_server, TOKEN.get_secret_value()
+        prefix, f"127.0.0.1:{PROXY_PORT}", local_chroma.address, TOKEN.get_secret_value()
     )
     nginx = subprocess.Popen(["nginx", "-c", str(config), "-p", str(prefix), "-g", "daemon off;"])
     try:
@@ -89,26 +72,15 @@ def test_requests_without_the_token_or_with_another_are_refused(chroma_proxy: st
 
 
 def ingest(kb: Path, token: SecretStr | None) -> subprocess.CompletedProcess[str]:
-    """``techgear ingest`` through the proxy: the workers' own client code, in a process of
-    its own (chromadb's HTTP client never closes its connection, which would warn in this
-    one)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHROMA_", "KAFKA_"))}
-    env |= {
+    """``techgear ingest`` through the proxy: the workers' own client code."""
+    env = {
         "CHROMA_HOST": "127.0.0.1",
         "CHROMA_PORT": str(PROXY_PORT),
         "CHROMA_COLLECTION": f"kb-auth-{secrets.token_hex(4)}",
-        "KNOWLEDGE_PATH": str(kb),
     }
     if token is not None:
         env["CHROMA_AUTH_TOKEN"] = token.get_secret_value()
-    return subprocess.run(
-        [sys.executable, "-m", "techgear", "ingest", "--quiet"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return ingest_into_chroma_server(env, kb)
 
 
 def test_ingestion_with_the_token_writes_through_the_proxy_and_a_wrong_one_stops_at_once(
