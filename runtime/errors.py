@@ -35,7 +35,9 @@
         ├── ChromaSetupError             the Chroma server unreachable, or refusing
         │                                CHROMA_AUTH_TOKEN, at a worker's start
         ├── KeyConfigError               gateway: a malformed API_KEY_DIGESTS entry
-        └── EmbeddingModelMismatchError  worker: the collection was built by another model
+        ├── EmbeddingModelMismatchError  worker: the collection was built by another model
+        └── PartitionsMismatchError      worker: support.requests and the conversation
+                                         memory's changelog have different partition counts
 
 Where each branch is caught:
 
@@ -195,6 +197,11 @@ class KeyConfigError(ConfigurationError):
 
 class EmbeddingModelMismatchError(ConfigurationError):
     """The collection was built with another embedding model than the one querying it."""
+
+
+class PartitionsMismatchError(ConfigurationError):
+    """Topics that must be co-partitioned are not: someone added partitions to one of them,
+    which moved keys, and so conversations, away from their memory."""
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -17,6 +17,7 @@ from aiokafka.errors import (
     for_code,
 )
 
+from runtime.errors import PartitionsMismatchError
 from runtime.kafka import KafkaConnection
 from schemas.topics import TOPICS, TopicSpec
 
@@ -58,6 +59,28 @@ async def ensure_topics(
         return [topic.name for topic in missing]
     finally:
         await admin.close()
+
+
+async def require_co_partitioned(
+    connection: KafkaConnection, *topics: str, timeout_s: float = 30.0
+) -> None:
+    """Raise ``PartitionsMismatchError`` unless those of ``topics`` that exist have one
+    partition count: a key's partition in one must be its partition in the others."""
+    admin = connection.admin(request_timeout_ms=10_000)
+    await asyncio.wait_for(admin.start(), timeout_s)
+    try:
+        existing = set(await admin.list_topics())
+        counts = {
+            topic: len(await partitions_of(admin, topic)) for topic in topics if topic in existing
+        }
+    finally:
+        await admin.close()
+    if len(set(counts.values())) > 1:
+        shown = ", ".join(f"{topic} has {n}" for topic, n in counts.items())
+        raise PartitionsMismatchError(
+            f"topics keyed alike have different partition counts ({shown}): partitions were "
+            "added to one of them; see docs/capacity.md, section Partitions"
+        )
 
 
 async def partitions_of(admin: AIOKafkaAdminClient, *topics: str) -> list[TopicPartition]:

@@ -11,8 +11,8 @@ from prometheus_client import start_http_server
 from tqdm import tqdm
 
 from runtime.kafka import verify_connection
-from runtime.topics import ensure_topics
-from schemas.topics import TOPICS
+from runtime.topics import ensure_topics, require_co_partitioned
+from schemas.topics import REQUESTS, TOPICS
 from streams.app import create_app, memory_changelog
 from streams.components import build_workflow, drop_collection, open_store
 from streams.conversation import Conversations
@@ -68,8 +68,9 @@ def run_worker(settings: WorkerSettings) -> None:
 
 
 async def _prepare_kafka(settings: WorkerSettings) -> None:
-    """Fail at once on a broker that is unreachable or refuses us; create the topics
-    when allowed (Faust creates the changelog itself where it is not)."""
+    """Fail at once on a broker that is unreachable or refuses us, or on requests whose
+    partitions no longer match the memory's (someone added some); create the topics when
+    allowed (Faust creates the changelog itself where it is not)."""
     await verify_connection(settings.kafka)
     if settings.kafka_create_topics:
         await ensure_topics(
@@ -77,6 +78,7 @@ async def _prepare_kafka(settings: WorkerSettings) -> None:
             replication_factor=settings.kafka_replication_factor,
             specs=(*TOPICS, memory_changelog(settings)),
         )
+    await require_co_partitioned(settings.kafka, REQUESTS, memory_changelog(settings).name)
 
 
 def ingest(

@@ -7,11 +7,12 @@ import sys
 import uuid
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from runtime.errors import PartitionsMismatchError
 from runtime.kafka import KafkaConnection
-from runtime.topics import ensure_topics, partitions_of, topic_configs
+from runtime.topics import ensure_topics, partitions_of, require_co_partitioned, topic_configs
 from schemas.topics import ESCALATIONS, TOPICS, TopicSpec
 from streams.app import memory_changelog
 from streams.settings import WorkerSettings
@@ -108,3 +109,28 @@ async def test_conversation_changelog_forgets_conversations_after_their_ttl(
 
     assert configs["cleanup.policy"][0] == "compact,delete"
     assert configs["retention.ms"][0] == str(7 * 24 * 3600 * 1000)
+
+
+async def test_keyed_topics_whose_partition_counts_drifted_apart_are_refused(
+    kafka_bootstrap: str,
+) -> None:
+    nonce = uuid.uuid4().hex[:8]
+    requests = TopicSpec(f"test.requests-{nonce}", partitions=3, retention_ms=60_000)
+    changelog = TopicSpec(f"test.changelog-{nonce}", partitions=3, retention_ms=60_000)
+    connection = KafkaConnection(kafka_bootstrap)
+    await ensure_topics(connection, specs=(requests, changelog))
+    await require_co_partitioned(connection, requests.name, changelog.name, "test.absent")
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_partitions({requests.name: NewPartitions(total_count=4)})
+
+        async def grown() -> bool:  # the brokers' metadata catches up with the controller
+            return len(await partitions_of(admin, requests.name)) == 4
+
+        await wait_until(grown, "the added partition")
+    finally:
+        await admin.close()
+    with pytest.raises(PartitionsMismatchError, match=f"{requests.name} has 4"):
+        await require_co_partitioned(connection, requests.name, changelog.name)
