@@ -23,6 +23,7 @@ from gateway.client_ip import parse_networks
 from gateway.conversations import ConversationAccess
 from gateway.correlation import CorrelationMiddleware
 from gateway.errors import http_exception_handler
+from gateway.idempotency import KEY_LABEL, CallIds
 from gateway.keys import ApiKeyEntry, KeyRing, digest, parse_entries
 from gateway.metrics import MetricsMiddleware, metrics_endpoint
 from gateway.middleware import RateLimitMiddleware
@@ -173,6 +174,7 @@ def create_app(
     app.state.tickets = TicketConversations(redis)
     app.state.tokens = tokens
     app.state.conversations = ConversationAccess(registry, tokens, settings.conversation_ttl_s)
+    app.state.call_ids = CallIds(tokens.derived_key(KEY_LABEL))
     app.state.readiness = readiness.ReadinessChecks(
         bridge,
         limiter,

@@ -82,6 +82,15 @@ class _DeltaRoute:
             self.callback(delta)
 
 
+@dataclass(slots=True)
+class _Pending:
+    """The answer awaited for one request id, by every caller here asking it: a retry
+    while the first call still waits shares its wait rather than publishing again."""
+
+    future: asyncio.Future[ChatAnswer]
+    callers: int = 0
+
+
 _NOT_OWNED = ConversationOwnershipError.__name__
 """The worker's error class for that refusal, named in the letter."""
 
@@ -114,7 +123,7 @@ class KafkaBridge:
         self._replication_factor = replication_factor
         self._worker_group = worker_group
         self._publish_timeout_s = publish_timeout_s
-        self._waiting: dict[str, asyncio.Future[ChatAnswer]] = {}
+        self._waiting: dict[str, _Pending] = {}
         self._delta_routes: dict[str, _DeltaRoute] = {}
         self._listener = AnswerListener(self._new_consumer, self._on_record)
         self.live = LiveConversations(lambda: self._listener.positions(CONVERSATION_EVENTS))
@@ -173,8 +182,8 @@ class KafkaBridge:
     async def stop(self) -> None:
         await self._listener.stop()
         await self._reply.stop()
-        for future in self._waiting.values():
-            future.cancel()
+        for pending in self._waiting.values():
+            pending.future.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self._producer.stop()
         await self._admin.close()
@@ -217,25 +226,48 @@ class KafkaBridge:
         self, request: ChatRequest, *, timeout_s: float, on_delta: DeltaCallback | None = None
     ) -> ChatAnswer:
         """Publish ``request`` and wait for its answer; ``TimeoutError`` after ``timeout_s``.
-        ``on_delta`` receives the answer's deltas as the worker streams them."""
-        future: asyncio.Future[ChatAnswer] = asyncio.get_running_loop().create_future()
-        self._waiting[request.request_id] = future
-        if on_delta is not None:
-            self._delta_routes[request.request_id] = _DeltaRoute(on_delta)
+        ``on_delta`` receives the answer's deltas as the worker streams them. A request
+        already awaited here is not published again: its callers share the answer, and
+        one caller's timeout or cancellation ends only its own wait."""
+        request_id = request.request_id
+        pending = self._waiting.get(request_id)
+        first = pending is None
+        if pending is None:
+            future: asyncio.Future[ChatAnswer] = asyncio.get_running_loop().create_future()
+            pending = self._waiting[request_id] = _Pending(future)
+        pending.callers += 1
+        route = _DeltaRoute(on_delta) if on_delta is not None else None
+        if route is not None:
+            self._delta_routes[request_id] = route
         try:
-            started = time.perf_counter()
-            try:
-                await asyncio.wait_for(
-                    self._send(request), min(timeout_s, self._publish_timeout_s + _PUBLISH_GRACE_S)
-                )
-            except (KafkaError, TimeoutError) as exc:
-                KAFKA_PRODUCE_ERRORS.inc()
-                raise BrokerUnavailableError(f"Kafka did not accept the request: {exc!r}") from exc
-            KAFKA_PRODUCE_LATENCY.observe(time.perf_counter() - started)
-            return await asyncio.wait_for(future, timeout_s)
+            if first:
+                await self._publish_awaited(request, pending.future, timeout_s)
+            return await asyncio.wait_for(asyncio.shield(pending.future), timeout_s)
         finally:
-            self._waiting.pop(request.request_id, None)
-            self._delta_routes.pop(request.request_id, None)
+            pending.callers -= 1
+            if pending.callers == 0:
+                self._waiting.pop(request_id, None)
+            if route is not None and self._delta_routes.get(request_id) is route:
+                del self._delta_routes[request_id]
+
+    async def _publish_awaited(
+        self, request: ChatRequest, answer: asyncio.Future[ChatAnswer], timeout_s: float
+    ) -> None:
+        """Publish ``request``; when Kafka does not take it, ``answer`` (which every caller
+        of the request awaits) fails with ``BrokerUnavailableError``."""
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(
+                self._send(request), min(timeout_s, self._publish_timeout_s + _PUBLISH_GRACE_S)
+            )
+        except (KafkaError, TimeoutError) as exc:
+            KAFKA_PRODUCE_ERRORS.inc()
+            error = BrokerUnavailableError(f"Kafka did not accept the request: {exc!r}")
+            error.__cause__ = exc
+            if not answer.done():
+                answer.set_exception(error)
+            return
+        KAFKA_PRODUCE_LATENCY.observe(time.perf_counter() - started)
 
     def _on_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Resolves the caller ``record`` answers, if this gateway holds it; raises
@@ -286,8 +318,8 @@ class KafkaBridge:
             future.set_exception(error(failure))
 
     def _pending(self, request_id: str) -> asyncio.Future[ChatAnswer] | None:
-        future = self._waiting.get(request_id)
-        return future if future is not None and not future.done() else None
+        pending = self._waiting.get(request_id)
+        return pending.future if pending is not None and not pending.future.done() else None
 
     def probe_listener(self) -> Probe:
         """Whether answers are being read: without that every caller would wait in vain."""

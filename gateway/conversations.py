@@ -39,8 +39,16 @@ class ConversationAccess:
         self._tokens = tokens
         self._ttl_s = ttl_s
 
-    async def open(self, principal: Principal, requested: str | None, token: str | None) -> str:
-        """The id of the conversation ``principal`` may use, claimed for it; raises
+    async def open(
+        self,
+        principal: Principal,
+        requested: str | None,
+        token: str | None,
+        *,
+        new_conversation_id: str | None = None,
+    ) -> str:
+        """The id of the conversation ``principal`` may use, claimed for it (when naming
+        none, a new one: ``new_conversation_id`` or a random id); raises
         ``ConversationNotFoundError``."""
         conversation_id = requested
         if token is not None:
@@ -56,7 +64,7 @@ class ConversationAccess:
             conversation_id = grant.conversation_id
         elif requested is not None and principal.publishable:
             raise ConversationNotFoundError
-        conversation_id = conversation_id or new_id()
+        conversation_id = conversation_id or new_conversation_id or new_id()
         if not await self._registry.claim(conversation_id, principal.identity):
             raise ConversationNotFoundError
         return conversation_id

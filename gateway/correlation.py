@@ -24,9 +24,14 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("gateway.access")
 
 
+def supplied_request_id(headers: Headers) -> str | None:
+    """The caller's ``X-Request-ID`` when it is a safe token."""
+    supplied = headers.get(REQUEST_ID_HEADER)
+    return supplied if supplied and _SAFE_ID.match(supplied) else None
+
+
 def correlation_id_of(scope: Scope) -> str:
-    supplied = Headers(scope=scope).get(REQUEST_ID_HEADER)
-    return supplied if supplied and _SAFE_ID.match(supplied) else new_id()
+    return supplied_request_id(Headers(scope=scope)) or new_id()
 
 
 class CorrelationMiddleware:

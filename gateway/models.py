@@ -59,6 +59,9 @@ class ChatResponse(BaseModel):
     language: str | None = None
     """The language the question was read in (BCP 47: ``en``, ``hi-Latn`` for Hinglish,
     ``hi``…); absent when not known (answers from the cache, or by a person)."""
+    replayed: bool = False
+    """The answer to an earlier call with the same ``X-Request-ID``, sent again: the
+    question was not processed a second time."""
     conversation_token: str | None = None
     """Brings the caller back into this conversation (``X-Conversation-Token``); the only
     way back for a publishable key. Absent on WebSocket answers (``ready`` carries it)."""
@@ -80,6 +83,7 @@ class ChatResponse(BaseModel):
             expected_response_by=answer.expected_response_by,
             conversation_seq=answer.transcript_seq,
             language=answer.language,
+            replayed=answer.replayed,
         )
 
     @classmethod

@@ -78,6 +78,9 @@ def document() -> dict[str, Any]:
                             "name": "X-Request-ID",
                             "in": "header",
                             "required": False,
+                            "description": "names the call: a retry with the same value gets "
+                            "the same request_id and conversation, and the first answer "
+                            "(replayed: true) rather than a second one",
                             "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
                         },
                         {

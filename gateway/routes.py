@@ -12,8 +12,10 @@ from gateway.auth import authorize
 from gateway.body import parse_body
 from gateway.bridge import KafkaBridge
 from gateway.conversations import CONVERSATION_NOT_FOUND, TOKEN_HEADER, ConversationAccess
+from gateway.correlation import supplied_request_id
 from gateway.errors import error_response
 from gateway.handoff import CONVERSATION_CLOSED, is_closed
+from gateway.idempotency import CallIds
 from gateway.metrics import ANSWER_CACHE
 from gateway.models import ChatBody, ChatResponse
 from gateway.settings import GatewaySettings
@@ -38,12 +40,19 @@ async def chat(request: Request) -> Response:
     if isinstance(body, Response):
         return body
 
-    request_id = new_id()
+    call_ids: CallIds = request.app.state.call_ids
+    supplied = supplied_request_id(request.headers)
     token = request.headers.get(TOKEN_HEADER)
     try:
-        conversation_id = await access.open(principal, body.conversation_id, token)
+        conversation_id = await access.open(
+            principal,
+            body.conversation_id,
+            token,
+            new_conversation_id=call_ids.new_conversation_id(principal, supplied),
+        )
     except ConversationNotFoundError:
-        return _not_found(request_id)
+        return _not_found(new_id())  # nothing was asked: an id for the caller's report
+    request_id = call_ids.request_id(principal, conversation_id, supplied)
     if await is_closed(request.app.state.transcripts, conversation_id):
         return error_response(
             409,

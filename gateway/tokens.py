@@ -15,6 +15,8 @@ so that neither passes for the other:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
@@ -65,6 +67,16 @@ class TokenService:
         self._signing_key = signing_key
         self._verifying_key = verifying_key
         self.ttl_s = ttl_s
+
+    def derived_key(self, label: str) -> bytes:
+        """A key for ``label``'s purpose, from the signing key every gateway shares, so
+        that each purpose has its own key and none reveals the signing key."""
+        signing_key = (
+            self._signing_key.encode() if isinstance(self._signing_key, str) else self._signing_key
+        )
+        return hmac.new(
+            signing_key, f"techgear-derived-key:{label}".encode(), hashlib.sha256
+        ).digest()
 
     def issue(
         self,

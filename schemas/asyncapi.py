@@ -148,7 +148,8 @@ _OPERATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
             "send",
             ANSWERS,
             "Publishes the answer to a request, on the partition its `reply_partition` "
-            "header names (else the key's).",
+            "header names (else the key's); a request that arrives again once answered gets "
+            "that answer again, marked `replayed`.",
         ),
         (
             "send",

@@ -138,7 +138,12 @@ class ChatAnswer(Event):
     """The reply to one ``ChatRequest``, published by the worker on ``support.answers``.
 
     While a person owns the conversation the bot does not answer: the reply then says the
-    message was passed on (``forwarded``) and ``handoff_state`` is not ``bot``."""
+    message was passed on (``forwarded``) and ``handoff_state`` is not ``bot``.
+
+    A request that arrives again once answered (a caller's retry with the same
+    ``X-Request-ID``, a redelivery) is not processed again: its answer is sent again,
+    unchanged but for ``replayed: true``, with the same CloudEvents ``ce_id``. Consumers
+    that count answers skip replayed ones."""
 
     event_type: Literal["chat.answer"] = "chat.answer"
     answer: str
@@ -162,6 +167,8 @@ class ChatAnswer(Event):
     """The reply's ``seq`` in the conversation's transcript (``support.conversation-events``)."""
     language: LanguageTag | None = None
     """The language the customer wrote in, when it was detected."""
+    replayed: bool = False
+    """This request's answer sent again because the request arrived again (see above)."""
 
 
 class ChatDelta(Event):

@@ -111,9 +111,24 @@ class Conversations:
                 await self._forward(request, state, transcript, outbound)
             case HandoffState.CLOSED:
                 await self._publish_answer(
-                    request, outbound, replies.CONVERSATION_CLOSED, state.handoff
+                    request, state, outbound, replies.CONVERSATION_CLOSED, state.handoff
                 )
                 log.info("refused: the conversation is closed")
+
+    async def replay(
+        self, request: ChatRequest, state: ConversationState, outbound: Outbound
+    ) -> None:
+        """Sends the answer ``request`` got again, marked ``replayed``, to the gateway that
+        sent it this time: the request arrived again once applied. Nothing else is done
+        again (no transcript entry, escalation, delta or workflow run)."""
+        kept = state.kept_answer(request.request_id)
+        if kept is None:
+            metrics.REPLAYS.labels("not_kept").inc()
+            log.warning("already applied, and its answer is no longer kept: not answered again")
+            return
+        await self._send(kept.model_copy(update={"replayed": True}), state, outbound)
+        metrics.REPLAYS.labels("replayed").inc()
+        log.info("already applied: its answer sent again (replayed)")
 
     async def on_action(
         self, action: AgentAction, state: ConversationState, headers: Mapping[str, bytes]
@@ -206,7 +221,7 @@ class Conversations:
             transcript_seq=answer_seq,
             language=outcome.language,
         )
-        await self._send(answer, outbound)
+        await self._send(answer, state, outbound)
         _count(request, outcome.category, "escalated" if outcome.escalated else "answered")
         metrics.CONFIDENCE.observe(outcome.confidence)
         log.info(
@@ -244,6 +259,7 @@ class Conversations:
             )
         await self._publish_answer(
             request,
+            state,
             outbound,
             replies.forwarded(state.agent_name),
             state.handoff,
@@ -257,6 +273,7 @@ class Conversations:
     async def _publish_answer(
         self,
         request: ChatRequest,
+        state: ConversationState,
         outbound: Outbound,
         text: str,
         handoff: HandoffState,
@@ -280,10 +297,11 @@ class Conversations:
             expected_response_by=expected_by,
             transcript_seq=seq,
         )
-        await self._send(answer, outbound)
+        await self._send(answer, state, outbound)
         _count(request, Category.HUMAN_AGENT, "forwarded" if forwarded else handoff.value)
 
-    async def _send(self, answer: ChatAnswer, outbound: Outbound) -> None:
+    async def _send(self, answer: ChatAnswer, state: ConversationState, outbound: Outbound) -> None:
+        """The one way answers are published; each first answer is kept for replays."""
         await self._publisher.publish(
             ANSWERS,
             answer,
@@ -291,6 +309,8 @@ class Conversations:
             headers=outbound.headers,
             partition=outbound.reply_partition,
         )
+        if not answer.replayed:
+            state.keep(answer)
 
 
 def _count(request: ChatRequest, category: Category, outcome: str) -> None:

@@ -6,8 +6,10 @@ events, escalations and answer published, then the conversation state saved) or
 dead-lettered with its original bytes (bounded: see ``streams.deadletters``); ``handle``
 returns only once one of these is durably written, and raises when neither could be
 (the broker refused even the bounded letter), so the caller never counts an unprocessed
-message as done. A message already applied (redelivered after its state was saved) is
-skipped. Calls for one conversation must not overlap (the dispatcher runs them in order).
+message as done. A message already applied (redelivered after its state was saved, or a
+caller's retry with the same ``X-Request-ID``) is not applied again: an agent action is
+skipped, a request gets its kept answer again (``Conversations.replay``). Calls for one
+conversation must not overlap (the dispatcher runs them in order).
 """
 
 from __future__ import annotations
@@ -98,7 +100,10 @@ class RequestHandler:
                     # Never answered from, nor written into, another principal's conversation.
                     raise ConversationOwnershipError("the conversation has another owner")
                 if state.has_applied(_event_id(event)):
-                    log.info("already applied; skipped (redelivered)")
+                    if isinstance(event, ChatRequest):  # a retry, or redelivered
+                        await self._conversations.replay(event, state, outbound)
+                    else:
+                        log.info("already applied; skipped (redelivered)")
                     return
                 if isinstance(event, ChatRequest):
                     await self._conversations.on_request(event, state, outbound)

@@ -12,13 +12,16 @@ from typing import Protocol
 
 import orjson
 
-from schemas import EscalationReason, HandoffState
+from schemas import ChatAnswer, EscalationReason, HandoffState
 from streams.context import ConversationContext
 
 MAX_TURNS = 6
 REMEMBERED_APPLIED = 200
 """Requests and agent actions remembered as applied: a redelivery within this many of a
 conversation's later events is recognised and not applied again."""
+KEPT_ANSWERS = 4
+"""Answers kept per conversation (its last ones), to send again to a request that arrives
+again: a caller's retry with the same ``X-Request-ID``, or a redelivery."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ class ConversationState:
     """The ``seq`` of the conversation's last transcript event published."""
     context: ConversationContext = field(default_factory=ConversationContext)
     """The products, order and topic being discussed (``streams.context``)."""
+    answers: list[ChatAnswer] = field(default_factory=list)
+    """The last ``KEPT_ANSWERS`` answers published, oldest first."""
 
     def admits(self, principal: str | None) -> bool:
         """Whether ``principal`` may read and write this conversation, claiming it when it
@@ -83,6 +88,12 @@ class ConversationState:
 
     def mark_applied(self, event_id: str) -> None:
         self.applied = [*self.applied, event_id][-REMEMBERED_APPLIED:]
+
+    def keep(self, answer: ChatAnswer) -> None:
+        self.answers = [*self.answers, answer][-KEPT_ANSWERS:]
+
+    def kept_answer(self, request_id: str) -> ChatAnswer | None:
+        return next((a for a in reversed(self.answers) if a.request_id == request_id), None)
 
 
 class ConversationMemory(Protocol):
@@ -124,6 +135,7 @@ def encode_state(state: ConversationState) -> bytes:
             "reminded": state.reminded,
             "last_seq": state.last_seq,
             "context": state.context.to_json(),
+            "answers": [answer.model_dump(mode="json") for answer in state.answers],
         }
     )
 
@@ -148,4 +160,5 @@ def decode_state(data: bytes | None) -> ConversationState:
         reminded=bool(raw.get("reminded", False)),
         last_seq=int(raw.get("last_seq", 0)),
         context=ConversationContext.from_json(raw.get("context")),
+        answers=[ChatAnswer.model_validate(answer) for answer in raw.get("answers", [])],
     )

@@ -77,6 +77,13 @@ REPLY_PARTITION_INVALID = Counter(
     "sent to the key's partition instead (a gateway reading a topic with more partitions "
     "than this worker's metadata shows, or a hostile producer).",
 )
+REPLAYS = Counter(
+    "techgear_worker_replays_total",
+    "Requests that arrived again once applied (a caller's retry with the same X-Request-ID, "
+    "a redelivery), by outcome: replayed (the kept answer sent again, marked replayed) or "
+    "not_kept (no longer among the conversation's last answers kept: not answered again).",
+    ["outcome"],
+)
 HANDOFF_FIRST_AGENT_REPLY = Histogram(
     "techgear_handoff_first_agent_reply_seconds",
     "From a conversation's handover to a person until that person's first message.",

@@ -6,16 +6,24 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from prometheus_client import REGISTRY
 
-from gateway.bridge import KafkaBridge, _DeltaRoute
+from gateway.bridge import KafkaBridge, _DeltaRoute, _Pending
 from gateway.reply_partitions import AnswerRouting, ReplyPartition
 from runtime.codec import encode
-from runtime.errors import EventDecodeError
+from runtime.errors import BrokerUnavailableError, EventDecodeError
 from runtime.kafka import KafkaConnection
 from schemas import ChatAnswer, ChatDelta, ChatRequest
 from schemas.topics import ANSWER_DELTAS, ANSWERS, CONVERSATION_EVENTS, DEADLETTER, REQUESTS
 from tests.unit.gateway.fake_kafka import record
+
+
+def awaited(bridge: KafkaBridge, request_id: str) -> asyncio.Future[ChatAnswer]:
+    """The answer a caller of ``request_id`` awaits from ``bridge``."""
+    future: asyncio.Future[ChatAnswer] = asyncio.get_running_loop().create_future()
+    bridge._waiting[request_id] = _Pending(future, callers=1)
+    return future
 
 
 def delta(seq: int, text: str) -> ChatDelta:
@@ -40,7 +48,7 @@ def test_a_gap_does_not_stop_the_stream() -> None:
 
 async def test_only_events_for_this_gateways_callers_are_decoded() -> None:
     bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
-    bridge._waiting["mine"] = asyncio.get_running_loop().create_future()
+    awaited(bridge, "mine")
 
     assert bridge._concerns_us([("ce_id", b"x"), ("request_id", b"mine")])
     assert not bridge._concerns_us([("request_id", b"another-gateways")])
@@ -78,7 +86,7 @@ async def test_an_unusable_request_id_header_counts_as_absent(
 
 async def test_an_answer_whose_request_id_header_has_no_value_reaches_its_caller() -> None:
     bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
-    waiting = bridge._waiting["mine"] = asyncio.get_running_loop().create_future()
+    waiting = awaited(bridge, "mine")
 
     bridge._on_record(record(ANSWERS, 0, encode(answer("mine")), [("request_id", None)]))
 
@@ -88,7 +96,7 @@ async def test_an_answer_whose_request_id_header_has_no_value_reaches_its_caller
 @pytest.mark.parametrize("value", [b"\x00\xffnot json", b"[1, 2]", b'{"request_id": "mine"}'])
 async def test_a_record_that_is_not_its_topics_event_raises_for_the_listener(value: bytes) -> None:
     bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
-    bridge._waiting["mine"] = asyncio.get_running_loop().create_future()
+    awaited(bridge, "mine")
 
     with pytest.raises(EventDecodeError):
         bridge._on_record(record(ANSWERS, 0, value, [("request_id", b"mine")]))
@@ -164,7 +172,7 @@ def foreign() -> float:
 
 async def test_answers_and_deltas_for_no_caller_here_are_counted_as_foreign() -> None:
     bridge = KafkaBridge(KafkaConnection("127.0.0.1:1"))
-    mine = bridge._waiting["mine"] = asyncio.get_running_loop().create_future()
+    mine = awaited(bridge, "mine")
     before = foreign()
 
     bridge._on_record(record(ANSWERS, 0, encode(answer("theirs")), [("request_id", b"theirs")]))
@@ -176,3 +184,61 @@ async def test_answers_and_deltas_for_no_caller_here_are_counted_as_foreign() ->
 
     assert counted_foreign == 4
     assert foreign() - before == 4 and mine.result().answer == "Yes."
+
+
+class RefusingProducer:
+    async def send_and_wait(self, topic: str, **record: Any) -> None:
+        raise KafkaConnectionError("broker down")
+
+
+def same_request() -> ChatRequest:
+    return ChatRequest(request_id="same", conversation_id="c", correlation_id="k", message="hi")
+
+
+async def callers_of(bridge: KafkaBridge, request_id: str, count: int) -> None:
+    """Returns once ``count`` callers of ``request_id`` wait on ``bridge``."""
+    while (pending := bridge._waiting.get(request_id)) is None or pending.callers < count:
+        await asyncio.sleep(0)
+
+
+async def test_callers_of_one_request_share_its_one_publish_and_its_answer() -> None:
+    bridge = await started_bridge(AnswerRouting.PARTITION, fixed=0)
+    producer = bridge._producer = RecordingProducer()
+    first = asyncio.create_task(bridge.ask(same_request(), timeout_s=5))
+    second = asyncio.create_task(bridge.ask(same_request(), timeout_s=5))
+    await asyncio.wait_for(callers_of(bridge, "same", 2), 5)
+
+    second.cancel()  # one caller hangs up: the other still waits
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    bridge._on_record(record(ANSWERS, 0, encode(answer("same")), [("request_id", b"same")]))
+
+    assert (await first).answer == "Yes."
+    assert len(producer.sent) == 1 and bridge.waiting == 0
+
+
+async def test_one_callers_timeout_ends_only_its_own_wait() -> None:
+    bridge = await started_bridge(AnswerRouting.PARTITION, fixed=0)
+    bridge._producer = RecordingProducer()
+    patient = asyncio.create_task(bridge.ask(same_request(), timeout_s=5))
+    await asyncio.wait_for(callers_of(bridge, "same", 1), 5)
+
+    with pytest.raises(TimeoutError):
+        await bridge.ask(same_request(), timeout_s=0.01)
+    bridge._on_record(record(ANSWERS, 0, encode(answer("same")), [("request_id", b"same")]))
+
+    assert (await patient).answer == "Yes."
+
+
+async def test_every_caller_of_a_request_kafka_refused_is_told() -> None:
+    bridge = await started_bridge(AnswerRouting.PARTITION, fixed=0)
+    bridge._producer = RefusingProducer()
+
+    outcomes = await asyncio.gather(
+        bridge.ask(same_request(), timeout_s=5),
+        bridge.ask(same_request(), timeout_s=5),
+        return_exceptions=True,
+    )
+
+    assert [type(o) for o in outcomes] == [BrokerUnavailableError] * 2
+    assert bridge.waiting == 0

@@ -98,6 +98,7 @@ def test_answer_follows_the_contract(client: TestClient, bridge: ScriptedBridge)
         "conversation_seq",
         "conversation_token",
         "language",
+        "replayed",
     }
     [asked] = bridge.asked
     assert (asked.conversation_id, asked.correlation_id) == ("c-1", "trace-1")
@@ -327,6 +328,39 @@ def test_conversation_token_of_another_principal_is_refused(keyed_client: TestCl
     assert stolen == 404
 
 
+def test_a_retry_with_the_same_request_id_is_the_same_call_on_any_gateway(
+    keyed_client: TestClient, bridge: ScriptedBridge
+) -> None:
+    retry = {"X-API-Key": KEY, "X-Request-ID": "retry-7"}
+    first, answered = ask(keyed_client, retry)
+    again, replayed = ask(keyed_client, retry, message="a different message")
+    settings = keyed_client.app.state.settings  # type: ignore[attr-defined]
+    with TestClient(create_app(settings, bridge)) as other_gateway:  # type: ignore[arg-type]
+        elsewhere, from_other = ask(other_gateway, retry)
+
+    assert (first, again, elsewhere) == (200, 200, 200)
+    ids = {(body["request_id"], body["conversation_id"]) for body in (answered, replayed)}
+    assert ids == {(from_other["request_id"], from_other["conversation_id"])}
+    assert "retry-7" not in {answered["request_id"], answered["conversation_id"]}
+
+
+def test_a_request_id_names_a_call_per_principal_and_per_conversation(
+    keyed_client: TestClient,
+) -> None:
+    _, mine = ask(keyed_client, {"X-API-Key": KEY, "X-Request-ID": "r-1"})
+    _, theirs = ask(keyed_client, {"X-API-Key": OTHER_KEY, "X-Request-ID": "r-1"})
+    _, elsewhere = ask(
+        keyed_client, {"X-API-Key": KEY, "X-Request-ID": "r-1"}, conversation_id="c-9"
+    )
+    _, unnamed = ask(keyed_client, {"X-API-Key": KEY})
+    _, unnamed_again = ask(keyed_client, {"X-API-Key": KEY})
+
+    assert theirs["conversation_id"] != mine["conversation_id"]
+    assert len({b["request_id"] for b in (mine, theirs, elsewhere)}) == 3
+    assert unnamed["conversation_id"] != unnamed_again["conversation_id"]
+    assert unnamed["request_id"] != unnamed_again["request_id"]
+
+
 def publishable(origin: str | None = SHOP) -> dict[str, str]:
     return {"X-API-Key": PUBLISHABLE_KEY} | ({"Origin": origin} if origin else {})
 
@@ -363,6 +397,20 @@ def test_publishable_key_resumes_only_with_its_conversation_token(
         404,
     )
     assert resumed == 200 and body["conversation_id"] == first["conversation_id"]
+
+
+def test_visitors_of_a_page_sending_one_request_id_never_share_a_conversation(
+    keyed_client: TestClient,
+) -> None:
+    named = publishable() | {"X-Request-ID": "1"}
+    _, one_visitor = ask(keyed_client, named)
+    _, another_visitor = ask(keyed_client, named)
+    token = {"X-Conversation-Token": one_visitor["conversation_token"]}
+    _, retried = ask(keyed_client, named | token)
+    _, retried_again = ask(keyed_client, named | token)
+
+    assert one_visitor["conversation_id"] != another_visitor["conversation_id"]
+    assert retried["request_id"] == retried_again["request_id"]
 
 
 def test_customer_carried_by_the_token_is_verified_and_the_body_cannot_change_it(

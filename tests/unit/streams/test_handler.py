@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import pytest
 from aiokafka.errors import MessageSizeTooLargeError
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from runtime.codec import encode
@@ -22,7 +23,7 @@ from schemas import (
 )
 from schemas.topics import ANSWERS, DEADLETTER, ESCALATIONS
 from streams.inbound import InboundMessage
-from streams.memory import DictMemory
+from streams.memory import KEPT_ANSWERS, DictMemory
 from streams.outcome import Outcome
 from tests.unit.streams.doubles import (
     ANSWERED,
@@ -147,8 +148,50 @@ async def test_redelivered_request_is_not_applied_again() -> None:
         escalation.kind is EscalationKind.NEW and escalation.ticket_event_id == escalation.event_id
     )
     # The first delivery's answer was acknowledged before its state recorded it as applied.
-    assert len(publisher.events(ANSWERS)) == 1 and workflow.calls == 1
+    first, again = publisher.events(ANSWERS)
+    assert isinstance(again, ChatAnswer) and again.replayed and workflow.calls == 1
+    assert again == first.model_copy(update={"replayed": True})
     assert [event.seq for event in publisher.transcript] == [1, 2, 3]
+
+
+def replays(outcome: str) -> float:
+    return REGISTRY.get_sample_value("techgear_worker_replays_total", {"outcome": outcome}) or 0.0
+
+
+async def test_a_request_arriving_again_gets_its_kept_answer_on_its_new_reply_partition() -> None:
+    publisher = RecordingPublisher()
+    workflow = ScriptedWorkflow(ESCALATED)
+    handle = handler(workflow, publisher)
+    replayed_before = replays("replayed")
+    chat = request_bytes(channel="chat")
+
+    await handle.handle(message(chat, headers={"reply_partition": b"3"}))
+    streamed, recorded = len(publisher.deltas), len(publisher.transcript)
+    await handle.handle(message(chat, offset=42, headers={"reply_partition": b"5"}))
+
+    first, again = publisher.events(ANSWERS)
+    assert again == first.model_copy(update={"replayed": True}) and not first.replayed
+    assert publisher.partitions[ANSWERS] == [3, 5]
+    assert workflow.calls == 1 and len(escalations(publisher)) == 1
+    assert (len(publisher.deltas), len(publisher.transcript)) == (streamed, recorded)
+    assert replays("replayed") == replayed_before + 1
+
+
+async def test_a_request_whose_answer_is_no_longer_kept_is_counted_and_not_answered() -> None:
+    publisher = RecordingPublisher()
+    workflow = ScriptedWorkflow(ANSWERED)
+    handle = handler(workflow, publisher)
+    not_kept_before = replays("not_kept")
+    later = [request_bytes(request_id=f"req-{n}") for n in range(2, KEPT_ANSWERS + 2)]
+
+    for value in [request_bytes(), *later, request_bytes()]:
+        await handle.handle(message(value))
+
+    answered = publisher.events(ANSWERS)
+    assert len(answered) == 1 + KEPT_ANSWERS and workflow.calls == 1 + KEPT_ANSWERS
+    assert not any(isinstance(a, ChatAnswer) and a.replayed for a in answered)
+    assert replays("not_kept") == not_kept_before + 1
+    assert not publisher.events(DEADLETTER)
 
 
 async def test_escalation_after_a_handback_is_a_follow_up_on_the_open_ticket() -> None:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from schemas import EscalationReason, HandoffState
+from datetime import UTC, datetime
+
+from schemas import Category, ChatAnswer, EscalationReason, HandoffState
 from streams.context import ConversationContext
 from streams.memory import (
+    KEPT_ANSWERS,
     MAX_TURNS,
     REMEMBERED_APPLIED,
     ConversationState,
@@ -38,7 +41,33 @@ def test_state_round_trips_through_bytes() -> None:
         context=ConversationContext(("product-fitband-3",), "TG48213", "order_status"),
     )
     state.mark_applied("r-1")
+    state.keep(answer("r-1"))
     assert decode_state(encode_state(state)) == state and decode_state(None) == ConversationState()
+
+
+def answer(request_id: str) -> ChatAnswer:
+    return ChatAnswer(
+        request_id=request_id,
+        conversation_id="c",
+        correlation_id="k",
+        answer=f"The answer to {request_id}.",
+        category=Category.PRODUCT_INFO,
+        confidence=0.9,
+        responder="offline",
+        request_created_at=datetime(2026, 12, 7, 6, 0, tzinfo=UTC),
+        transcript_seq=2,
+    )
+
+
+def test_only_the_last_answers_are_kept_and_found_by_request() -> None:
+    state = ConversationState()
+    for n in range(KEPT_ANSWERS + 2):
+        state.keep(answer(f"r-{n}"))
+
+    assert [a.request_id for a in state.answers] == [f"r-{n}" for n in range(2, KEPT_ANSWERS + 2)]
+    kept = state.kept_answer("r-2")
+    assert kept is not None and kept.answer == "The answer to r-2."
+    assert state.kept_answer("r-1") is None
 
 
 def test_applied_ids_are_bounded_and_keep_the_latest() -> None:
@@ -60,7 +89,7 @@ def test_state_saved_before_handoffs_is_a_bot_conversation_that_knows_its_escala
     assert state.handoff is HandoffState.BOT and state.last_seq == 0 and not state.reminded
     assert state.has_applied("r-1") and state.ticket == TicketRef("e-1", 1000.0)
     assert state.handoff_reason is None and state.agent_name is None
-    assert state.context == ConversationContext()
+    assert state.context == ConversationContext() and state.answers == []
 
 
 def test_ticket_stays_open_within_the_window_only() -> None:
