@@ -138,12 +138,18 @@ class Exchange:
     gateway: str
     conversation_id: str
     message: str
-    request_id: str = field(default_factory=new_id)
+    call_id: str = field(default_factory=new_id)
+    """Sent as ``X-Request-ID``: a retry of the call sends it again."""
     status: int | None = None
     body: dict[str, object] = field(default_factory=dict)
     error: str | None = None
     sent_at: float = 0.0
     answered_at: float | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The id the gateway gave the question (empty until answered)."""
+        return str(self.body.get("request_id", ""))
 
 
 async def ask(client: httpx.AsyncClient, exchange: Exchange) -> Exchange:
@@ -154,7 +160,7 @@ async def ask(client: httpx.AsyncClient, exchange: Exchange) -> Exchange:
         response = await client.post(
             f"{exchange.gateway}/v1/chat",
             json={"message": exchange.message, "conversation_id": exchange.conversation_id},
-            headers={"X-API-Key": API_KEY, "X-Request-ID": exchange.request_id},
+            headers={"X-API-Key": API_KEY, "X-Request-ID": exchange.call_id},
         )
     except httpx.HTTPError as exc:
         exchange.error = type(exc).__name__

@@ -271,5 +271,4 @@ async def test_a_killed_gateways_callers_retry_on_the_other_and_get_one_answer(
         unaffected = await asyncio.gather(*calls[survivor])
 
     assert [(e.status, e.error is not None) for e in dropped] == [(None, True)] * 3
-    assert [e.body["request_id"] for e in retried] == [e.request_id for e in dropped]
     assert assert_each_processed_once(cluster, marks, [*retried, *unaffected]) == (6, 0)
