@@ -136,6 +136,7 @@ def create_app(
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
         broker_max_poll_interval=settings.broker_max_poll_interval_s,
         broker_commit_interval=settings.broker_commit_interval_s,
+        table_standby_replicas=settings.table_standby_replicas,
     )
     requests = app.topic(REQUESTS, key_type=bytes, value_type=bytes)
     changelog = memory_changelog(settings)

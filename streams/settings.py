@@ -98,6 +98,9 @@ class WorkerSettings(RuntimeSettings, ChromaServerSettings):
     broker_max_poll_interval_s: float = Field(default=300.0, gt=0)
     broker_commit_interval_s: float = Field(default=2.8, gt=0)
     """How often settled offsets are committed: what a crash makes the next owner redo."""
+    table_standby_replicas: int = Field(default=1, ge=0)
+    """Other workers that keep a standby copy of each conversation-memory partition, read
+    from its changelog: the next owner of a partition then has its table at hand."""
 
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9108, ge=0, le=65535)

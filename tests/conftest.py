@@ -155,15 +155,26 @@ def worker_env(kafka_bootstrap: str, redis_url: str, chroma_path: Path) -> dict[
 class WorkerProcess:
     """A `techgear worker` child process that tests can restart. Starting and restarting
     return only once this process has taken the place of the group's earlier members and
-    the group is stable (``wait_for_stable_worker_group``): a question is answered at once."""
+    the group is stable (``wait_for_stable_worker_group``): a question is answered at once.
 
-    def __init__(self, env: dict[str, str]) -> None:
+    ``joining`` names workers that stay in the group beside this one (several workers
+    sharing the partitions): then the group must count them and this one."""
+
+    def __init__(
+        self, env: dict[str, str], *, name: str = "worker", joining: Sequence[WorkerProcess] = ()
+    ) -> None:
         self.env = env
+        self.name = name
         self.bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-        self.process = self._start(replacing=worker_group_members(self.bootstrap))
+        self.member_id = ""
+        """This process's member of the group (a member id of ``describe_worker_group``)."""
+        self.process = self._start(worker_group_members(self.bootstrap), joining)
 
-    def _start(self, replacing: Collection[str]) -> subprocess.Popen[bytes]:
-        with (STATE_DIR / "worker.log").open("ab") as log:
+    def _start(
+        self, earlier: Collection[str], joining: Sequence[WorkerProcess] = ()
+    ) -> subprocess.Popen[bytes]:
+        staying = {worker.member_id for worker in joining}
+        with (STATE_DIR / f"{self.name}.log").open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "techgear", "worker"],
                 env=self.env,
@@ -172,10 +183,16 @@ class WorkerProcess:
                 stderr=log,
             )
         try:
-            wait_for_stable_worker_group(self.bootstrap, [process], departed=replacing)
+            group = wait_for_stable_worker_group(
+                self.bootstrap,
+                [process, *(worker.process for worker in joining)],
+                departed=set(earlier) - staying,
+                members=len(staying) + 1,
+            )
         except BaseException:
             stop_process(process)
             raise
+        (self.member_id,) = group.members.keys() - staying
         return process
 
     def restart(self) -> None:
@@ -219,14 +236,15 @@ class WorkerGroup:
     partitions: int
     """Partitions of support.requests (0 before the workers create it)."""
 
-    def stable_without(self, departed: Collection[str]) -> bool:
-        """Stable, none of ``departed`` still a member, and every partition of
-        support.requests assigned to exactly one member."""
+    def stable_without(self, departed: Collection[str], members: int | None = None) -> bool:
+        """Stable, none of ``departed`` still a member, ``members`` members (when given),
+        and every partition of support.requests assigned to exactly one member."""
         assigned = sorted(p for partitions in self.members.values() for p in partitions)
         return (
             self.state == "Stable"
             and self.partitions > 0
             and self.members.keys().isdisjoint(departed)
+            and members in (None, len(self.members))
             and assigned == list(range(self.partitions))
         )
 
@@ -275,6 +293,7 @@ def wait_for_stable_worker_group(
     processes: Sequence[subprocess.Popen[bytes]] = (),
     *,
     departed: Collection[str] = (),
+    members: int | None = None,
     timeout_s: float = 300,
 ) -> WorkerGroup:
     """Block until the workers answer every partition of support.requests at once: the
@@ -289,7 +308,7 @@ def wait_for_stable_worker_group(
     async def stable() -> WorkerGroup:
         deadline = time.monotonic() + timeout_s
         group = await _poll_worker_group(
-            bootstrap, lambda group: group.stable_without(departed), processes, deadline
+            bootstrap, lambda group: group.stable_without(departed, members), processes, deadline
         )
         await _probe_every_partition(bootstrap, group.partitions, processes, deadline)
         return group
@@ -445,7 +464,9 @@ def gateway_env(kafka_bootstrap: str, redis_url: str, users_file: Path) -> dict[
     )
 
 
-def start_gateway(env: dict[str, str], port: int, worker: WorkerProcess) -> subprocess.Popen[bytes]:
+def start_gateway(
+    env: dict[str, str], port: int, *workers: WorkerProcess
+) -> subprocess.Popen[bytes]:
     """A `techgear gateway` child process on ``port``, once ready (a test may kill it)."""
     with (STATE_DIR / f"gateway-{port}.log").open("ab") as log:  # the child keeps its own
         process = subprocess.Popen(
@@ -456,7 +477,7 @@ def start_gateway(env: dict[str, str], port: int, worker: WorkerProcess) -> subp
             stderr=log,
         )
     try:
-        wait_until_ready(f"http://127.0.0.1:{port}", [process, worker.process])
+        wait_until_ready(f"http://127.0.0.1:{port}", [process, *(w.process for w in workers)])
     except BaseException:
         stop_process(process)
         raise
@@ -464,9 +485,9 @@ def start_gateway(env: dict[str, str], port: int, worker: WorkerProcess) -> subp
 
 
 @contextlib.contextmanager
-def running_gateway(env: dict[str, str], port: int, worker: WorkerProcess) -> Iterator[str]:
+def running_gateway(env: dict[str, str], port: int, *workers: WorkerProcess) -> Iterator[str]:
     """A `techgear gateway` child process on ``port``, ready; stopped on exit."""
-    process = start_gateway(env, port, worker)
+    process = start_gateway(env, port, *workers)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -506,5 +527,11 @@ def fail_if_exited(processes: Sequence[subprocess.Popen[bytes]]) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Fault injection stops, kills and replaces shared services: it runs after the rest."""
-    items.sort(key=lambda item: item.get_closest_marker("fault") is not None)
+    """Fault injection stops, kills and replaces shared services: it runs after the rest,
+    and the scale tests (which stop the session's worker meanwhile) last."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("scale") is not None,
+            item.get_closest_marker("fault") is not None,
+        )
+    )
