@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import aiohttp
-import httpx
 import uvloop
 
 from bench.http_server import cpu_seconds
@@ -46,12 +45,12 @@ from bench.load import (
 )
 from gateway.keys import digest
 from techgear.processes import stop
+from techgear.run import wait_ready
 from techgear.services import LocalChroma, ServicesSettings, services
 
 API_KEY = "bench-cluster-key-0123456789abcdef"
 CHROMA_COLLECTION = "bench-cluster"
 FOREIGN_RECORDS = "techgear_gateway_foreign_answer_records_total"
-_READY_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +148,7 @@ class Cluster:
                 urls[kind].append(f"http://127.0.0.1:{port}")
                 port += 1
         for url in urls["gateway"] + urls["bystander"]:
-            self._wait_ready(url)
+            wait_ready(url, list(self.children.values()))
         return urls["gateway"], urls["bystander"]
 
     def _spawn(self, name: str, command: str, **env: str) -> None:
@@ -161,20 +160,6 @@ class Cluster:
                 stdout=log,
                 stderr=log,
             )
-
-    def _wait_ready(self, url: str) -> None:
-        deadline = time.monotonic() + _READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            for name, child in self.children.items():
-                if child.poll() is not None:
-                    raise RuntimeError(f"{name} exited; see {self._state / name}.log")
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"{url} not ready within {_READY_TIMEOUT_S:.0f} s")
 
     def stop(self) -> None:
         for child in reversed(self.children.values()):

@@ -23,22 +23,12 @@ from cachetools import TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from runtime.redis import CONVERSATION_OWNER_PREFIX
+from runtime.redis import CLAIM_SCRIPT, CONVERSATION_OWNER_PREFIX
 
 log = logging.getLogger(__name__)
 
 _LOCAL_CLAIMS = 100_000
 """In-process claims kept at most; the least recently used go first."""
-
-# KEYS: the claim. ARGV: principal, TTL in seconds. 1 when ARGV[1] owns the conversation.
-_CLAIM = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
 
 
 class ConversationRegistry:
@@ -46,7 +36,7 @@ class ConversationRegistry:
         """``redis`` is shared; its owner closes it."""
         self._ttl_s = ttl_s
         self._redis = redis
-        self._script = self._redis.register_script(_CLAIM) if self._redis else None
+        self._script = self._redis.register_script(CLAIM_SCRIPT) if self._redis else None
         # The TTL restarts on every write, as a refreshed Redis claim's does.
         self._local: TTLCache[str, str] = TTLCache(_LOCAL_CLAIMS, ttl_s, timer=time.monotonic)
         self._lock = threading.Lock()
@@ -59,7 +49,7 @@ class ConversationRegistry:
         if self._script is None:
             return self._claim_locally(key, principal)
         try:
-            owned = await self._script(keys=[key], args=[principal, self._ttl_s])
+            owned = await self._script(keys=[key], args=[principal, self._ttl_s * 1000])
         except (RedisError, OSError) as exc:
             if not self._degraded:
                 log.warning("Redis unavailable, conversation claims in process: %r", exc)

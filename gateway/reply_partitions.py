@@ -30,7 +30,7 @@ import zlib
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from runtime.redis import REPLY_PARTITION_PREFIX
+from runtime.redis import CLAIM_SCRIPT, REPLY_PARTITION_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,6 @@ LEASE_TTL_S = 30.0
 """A gateway that stops renewing (killed, cut off from Redis) frees its partition after
 this long; renewed every third of it."""
 
-# KEYS: the lease. ARGV: instance id, TTL in ms. 1 when ARGV[1] holds the lease (claimed or
-# renewed by this call).
-_HOLD = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
 # KEYS: the lease. ARGV: instance id. Deletes the lease only if ARGV[1] holds it.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -95,7 +85,7 @@ class ReplyPartition:
         self.instance_id = instance_id or new_instance_id()
         self._ttl_ms = int(ttl_s * 1000)
         self._renew_every_s = ttl_s / 3
-        self._hold = leasing.register_script(_HOLD) if leasing else None
+        self._hold = leasing.register_script(CLAIM_SCRIPT) if leasing else None
         self._release = leasing.register_script(_RELEASE) if leasing else None
         self._partition: int | None = None
         self.state = LeaseState.FIXED

@@ -46,6 +46,17 @@ TRANSCRIPT_PREFIX = "techgear:transcript:"
 # its last renewal, so a killed gateway's partition is free again within that.
 REPLY_PARTITION_PREFIX = "techgear:reply-partition:"
 
+CLAIM_SCRIPT = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+"""Lua: claim the key ``KEYS[1]`` for ``ARGV[1]`` for ``ARGV[2]`` ms, or renew it when
+``ARGV[1]`` holds it already; 1 when ``ARGV[1]`` holds it after the call (a conversation's
+owner, a gateway's reply partition)."""
 _POOL_WAIT_S = 1.0
 
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from types import FrameType
 
 import httpx
@@ -21,7 +22,7 @@ from gateway.settings import GatewaySettings
 from techgear.processes import stop
 from techgear.services import ServiceError, ServiceHandle, services
 
-_READY_TIMEOUT_S = 180.0
+READY_TIMEOUT_S = 180.0
 _SAMPLE_QUESTION = "What is the price of SmartWatch Pro X?"
 
 
@@ -51,7 +52,7 @@ def run_all() -> int:
         children.append(subprocess.Popen([sys.executable, "-m", "techgear", "worker"], env=env))
         children.append(subprocess.Popen([sys.executable, "-m", "techgear", "gateway"], env=env))
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"
-        _wait_ready(url, children)
+        wait_ready(url, children)
         _print_banner(url, api_key)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -87,18 +88,24 @@ def _child_environment(
     return env, key
 
 
-def _wait_ready(url: str, children: list[subprocess.Popen[bytes]]) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT_S
+def wait_ready(
+    url: str, children: Iterable[subprocess.Popen[bytes]], timeout_s: float = READY_TIMEOUT_S
+) -> None:
+    """Wait until ``url``'s ``/ready`` answers 200; ``TimeoutError`` if it does not within
+    ``timeout_s`` or one of ``children`` exits first."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if any(child.poll() is not None for child in children):
-            raise TimeoutError("a child process exited before the system was ready")
+        if exited := [child for child in children if child.poll() is not None]:
+            raise TimeoutError(
+                f"{exited[0].args!r} (pid {exited[0].pid}) exited before the system was ready"
+            )
         try:
             if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(1)
-    raise TimeoutError(f"{url}/ready did not answer 200 within {_READY_TIMEOUT_S:.0f}s")
+        time.sleep(0.5)
+    raise TimeoutError(f"{url}/ready did not answer 200 within {timeout_s:.0f}s")
 
 
 def _print_banner(url: str, api_key: str) -> None:

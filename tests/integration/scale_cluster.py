@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import subprocess
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -231,10 +231,13 @@ class PacedLoad:
 class Published:
     """What the workers published for some requests, counted by ``request_id``."""
 
-    answers: Counter[str]
-    """Non-replayed answers."""
+    answers: dict[str, set[int | None]]
+    """The transcript ``seq`` of each non-replayed answer: a request redone after a crash,
+    before its state was saved, answers again under the same ``seq`` (the gateways keep
+    one), so one ``seq`` is one processing."""
     replayed: Counter[str]
-    escalations: Counter[str]
+    escalations: dict[str, set[str]]
+    """The ``event_id`` of each escalation: one ``event_id`` is one ticket."""
     first_answer_at: dict[str, float]
     """request_id -> when its first non-replayed answer was appended (broker time, s)."""
 
@@ -255,9 +258,9 @@ def published_since(
     """Answers and escalations of ``request_ids`` published after ``marks``."""
     wanted = set(request_ids)
     kafka = KafkaConnection(bootstrap)
-    answers: Counter[str] = Counter()
+    answers: dict[str, set[int | None]] = defaultdict(set)
     replayed: Counter[str] = Counter()
-    escalations: Counter[str] = Counter()
+    escalations: dict[str, set[str]] = defaultdict(set)
     first_answer_at: dict[str, float] = {}
 
     async def read() -> None:
@@ -268,12 +271,12 @@ def published_since(
             if answer.replayed:
                 replayed[answer.request_id] += 1
                 continue
-            answers[answer.request_id] += 1
+            answers[answer.request_id].add(answer.transcript_seq)
             first_answer_at.setdefault(answer.request_id, record.timestamp / 1000)
         for record in await read_records(kafka, ESCALATIONS, marks[ESCALATIONS]):
             escalation = decodes_as(record, Escalation)
             if escalation is not None and escalation.request_id in wanted:
-                escalations[escalation.request_id] += 1
+                escalations[escalation.request_id].add(escalation.event_id)
 
     run_on_own_loop(read())
     return Published(answers, replayed, escalations, first_answer_at)
