@@ -31,6 +31,7 @@ from pathlib import Path
 
 import aiohttp
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.http_server import cpu_seconds
 from bench.load import (
@@ -73,11 +74,12 @@ class ProcessCost:
 
 def metric_total(exposition: str, name: str) -> float:
     """The sum of every series of ``name`` in a Prometheus text exposition."""
-    total = 0.0
-    for line in exposition.splitlines():
-        if line.startswith(name) and line[len(name) : len(name) + 1] in {" ", "{"}:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == name
+    )
 
 
 def costs(
