@@ -72,13 +72,14 @@ async def _prepare_kafka(settings: WorkerSettings) -> None:
     partitions no longer match the memory's (someone added some); create the topics when
     allowed (Faust creates the changelog itself where it is not)."""
     await verify_connection(settings.kafka)
+    changelog = memory_changelog(settings)
     if settings.kafka_create_topics:
         await ensure_topics(
             settings.kafka,
             replication_factor=settings.kafka_replication_factor,
-            specs=(*TOPICS, memory_changelog(settings)),
+            specs=(*TOPICS, changelog),
         )
-    await require_co_partitioned(settings.kafka, REQUESTS, memory_changelog(settings).name)
+    await require_co_partitioned(settings.kafka, REQUESTS, changelog.name)
 
 
 def ingest(

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from runtime.codec import EventT, decode, encode
 from runtime.errors import EventDecodeError
+from runtime.kafka import KafkaConnection
 from schemas import (
     AgentAction,
     AgentActionKind,
@@ -26,6 +27,7 @@ from schemas import (
     new_id,
 )
 from schemas.topics import CONVERSATION_EVENTS, REQUESTS
+from techgear.records import end_offsets
 from tests.conftest import (
     FRESHDESK_WEBHOOK_SECRET,
     REPO,
@@ -121,6 +123,16 @@ async def wait_until(
             return
         await asyncio.sleep(0.5)
     raise TimeoutError(what)
+
+
+Marks = dict[str, dict[int, int]]
+"""Topic -> partition -> offset: where a test starts reading what it caused."""
+
+
+async def end_marks(bootstrap: str, topics: Iterable[str]) -> Marks:
+    """The end offsets of ``topics`` now."""
+    kafka = KafkaConnection(bootstrap)
+    return {topic: await end_offsets(kafka, topic) for topic in topics}
 
 
 async def read_until(

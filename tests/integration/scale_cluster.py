@@ -23,7 +23,7 @@ from runtime.kafka import KafkaConnection
 from schemas import ChatAnswer, Escalation, new_id
 from schemas.topics import ANSWERS, ESCALATIONS
 from techgear.processes import stop as stop_process
-from techgear.records import end_offsets, read_records
+from techgear.records import read_records
 from tests.conftest import (
     API_KEY,
     STATE_DIR,
@@ -34,7 +34,7 @@ from tests.conftest import (
     start_gateway,
     wait_for_stable_worker_group,
 )
-from tests.integration.conftest import decodes_as
+from tests.integration.conftest import Marks, decodes_as, end_marks
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -242,19 +242,12 @@ class Published:
     """request_id -> when its first non-replayed answer was appended (broker time, s)."""
 
 
-def topic_marks(bootstrap: str) -> dict[str, dict[int, int]]:
+def topic_marks(bootstrap: str) -> Marks:
     """The end offsets of the answers and escalations topics: where counting starts."""
-    kafka = KafkaConnection(bootstrap)
-
-    async def marks() -> dict[str, dict[int, int]]:
-        return {topic: await end_offsets(kafka, topic) for topic in (ANSWERS, ESCALATIONS)}
-
-    return run_on_own_loop(marks())
+    return run_on_own_loop(end_marks(bootstrap, (ANSWERS, ESCALATIONS)))
 
 
-def published_since(
-    bootstrap: str, marks: dict[str, dict[int, int]], request_ids: Iterable[str]
-) -> Published:
+def published_since(bootstrap: str, marks: Marks, request_ids: Iterable[str]) -> Published:
     """Answers and escalations of ``request_ids`` published after ``marks``."""
     wanted = set(request_ids)
     kafka = KafkaConnection(bootstrap)

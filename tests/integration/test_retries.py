@@ -23,7 +23,7 @@ from runtime.codec import EventT
 from runtime.kafka import KafkaConnection
 from schemas import ChatAnswer, ChatRequest, ConversationMessage, Escalation, TranscriptRole
 from schemas.topics import ANSWERS, CONVERSATION_EVENTS, ESCALATIONS, REQUESTS
-from techgear.records import end_offsets, read_records
+from techgear.records import read_records
 from tests.conftest import (
     ADMIN_KEY,
     API_KEY,
@@ -32,12 +32,11 @@ from tests.conftest import (
     WorkerProcess,
     running_gateway,
 )
-from tests.integration.conftest import decodes_as, wait_until
+from tests.integration.conftest import Marks, decodes_as, end_marks, wait_until
 
 pytestmark = pytest.mark.integration
 
 WATCHED = (ANSWERS, CONVERSATION_EVENTS, ESCALATIONS, REQUESTS)
-Marks = dict[str, dict[int, int]]
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +60,7 @@ def held_still(worker: WorkerProcess) -> Iterator[None]:
 
 
 async def marks(bootstrap: str) -> Marks:
-    kafka = KafkaConnection(bootstrap)
-    return {topic: await end_offsets(kafka, topic) for topic in WATCHED}
+    return await end_marks(bootstrap, WATCHED)
 
 
 async def events_of(

@@ -27,7 +27,7 @@ from schemas.topics import REQUESTS
 from techgear.records import end_offsets
 from techgear.services import LocalChroma
 from tests.conftest import GATEWAY_PORT, REPO, WorkerProcess
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import Marks, wait_until
 from tests.integration.scale_cluster import (
     ESCALATION,
     QUESTIONS,
@@ -85,7 +85,7 @@ def ensure_shape(cluster: ScaleCluster, workers: int, gateways: int) -> None:
 
 
 def assert_each_processed_once(
-    cluster: ScaleCluster, marks: dict[str, dict[int, int]], exchanges: list[Exchange]
+    cluster: ScaleCluster, marks: Marks, exchanges: list[Exchange]
 ) -> tuple[int, int]:
     """Every exchange answered 200 and processed once (its answers under one transcript
     ``seq``), one escalation (``event_id``) for each escalation asked and none for the
