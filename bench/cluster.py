@@ -200,7 +200,9 @@ async def drive(
     args: argparse.Namespace, urls: list[str], source: Iterator[str], duration_s: float
 ) -> list[Sample]:
     samples: list[Sample] = []
-    async with chat_session(args.max_in_flight) as session:
+    async with chat_session(
+        args.max_in_flight, fresh_connections=args.fresh_connections
+    ) as session:
         client = ChatClient(session, API_KEY)
         if args.clients:
             await closed_loop(
@@ -264,6 +266,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--llm-latency", type=float, default=0.5)
     parser.add_argument("--max-in-flight", type=int, default=1000)
+    parser.add_argument(
+        "--fresh-connections", action="store_true", help="a new TCP connection per request"
+    )
     parser.add_argument("--base-port", type=int, default=int(os.environ.get("BENCH_PORT", 18400)))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "cluster.json")
     args = parser.parse_args()

@@ -136,10 +136,12 @@ class ChatClient:
         return Sample(started, time.perf_counter() - started, status, None, cached, escalated)
 
 
-def chat_session(max_in_flight: int) -> aiohttp.ClientSession:
-    # aiohttp: a few times less CPU per request than httpx, so the generator stays
-    # out of the way of what it measures on a small machine.
-    connector = aiohttp.TCPConnector(limit=max_in_flight)
+def chat_session(max_in_flight: int, *, fresh_connections: bool = False) -> aiohttp.ClientSession:
+    """``fresh_connections``: a new TCP connection per request, as independent callers make.
+
+    aiohttp: a few times less CPU per request than httpx, so the generator stays out of
+    the way of what it measures on a small machine."""
+    connector = aiohttp.TCPConnector(limit=max_in_flight, force_close=fresh_connections)
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
 
 

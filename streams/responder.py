@@ -8,7 +8,6 @@ Gemini with a prompt that confines it to the same passages.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from collections import Counter
@@ -178,7 +177,8 @@ class OfflineResponder:
         language: str = "en",
     ) -> Reply | None:
         """Composed at once, so nothing streams; the caller sends the whole reply."""
-        return await asyncio.to_thread(self.compose, question, question_vector, passages)
+        await self._sentences.prepare([passage.text for passage in passages])
+        return self.compose(question, question_vector, passages)
 
     def compose(
         self, question: str, question_vector: Vectors, passages: Sequence[Passage]

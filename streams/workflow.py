@@ -306,10 +306,10 @@ class AnswerWorkflow:
 
     async def _grade(self, state: _State) -> _State:
         understood, catalogue = state["understood"], state["snapshot"].catalogue
-        vector = state["vector"]
-        graded = await asyncio.to_thread(
-            relevant,
-            state["passages"],
+        vector, passages = state["vector"], state["passages"]
+        await self._sentences.prepare([passage.text for passage in passages])
+        graded = relevant(
+            passages,
             self._relevance_threshold,
             lambda passage: self._sentences.nearest(passage.text, vector),
         )
