@@ -43,6 +43,7 @@ from bench.load import (
     open_loop,
     percentiles,
     questions,
+    sample_rss,
 )
 from gateway.keys import digest
 from techgear.processes import stop
@@ -52,6 +53,7 @@ from techgear.services import LocalChroma, ServicesSettings, services
 API_KEY = "bench-cluster-key-0123456789abcdef"
 CHROMA_COLLECTION = "bench-cluster"
 FOREIGN_RECORDS = "techgear_gateway_foreign_answer_records_total"
+_STACK = ("worker", "gateway", "bystander", "kafka")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class ProcessCost:
     """Serving gateways only: over the answers this gateway gave its own callers."""
     foreign_records: int | None = None
     """Gateways only: records of other gateways' answers read during the run."""
+    peak_rss_mb: float | None = None
 
 
 def metric_total(exposition: str, name: str) -> float:
@@ -88,6 +91,7 @@ def costs(
     answers: int,
     served: Mapping[str, int],
     foreign: Mapping[str, float],
+    peaks: Mapping[str, float],
 ) -> list[ProcessCost]:
     """Each process's CPU over the run divided by the answers of the run, and for a
     serving gateway also by the answers it served."""
@@ -104,21 +108,29 @@ def costs(
                 per(cpu_s, answers),
                 per(cpu_s, served[name]) if name in served else None,
                 round(foreign[name]) if name in foreign else None,
+                round(peaks[name], 1) if name in peaks else None,
             )
         )
     return rows
 
 
 def table(rows: Sequence[ProcessCost]) -> str:
-    lines = [f"{'process':14s} {'CPU ms/answer':>14s} {'ms/served':>10s} {'foreign':>8s}"]
+    """One line per process, then the stack's total (workers, gateways, Kafka: what issue
+    17's budget counts) and everything's."""
+    header = f"{'CPU ms/answer':>14s} {'ms/served':>10s} {'foreign':>8s} {'peak RSS MB':>12s}"
+    lines = [f"{'process':14s} {header}"]
     for row in rows:
         served = (
             "" if row.cpu_ms_per_answer_served is None else f"{row.cpu_ms_per_answer_served:.2f}"
         )
         foreign = "" if row.foreign_records is None else str(row.foreign_records)
-        lines.append(f"{row.name:14s} {row.cpu_ms_per_answer:14.2f} {served:>10s} {foreign:>8s}")
-    total = sum(row.cpu_ms_per_answer for row in rows)
-    lines.append(f"{'all':14s} {total:14.2f}")
+        rss = "" if row.peak_rss_mb is None else f"{row.peak_rss_mb:.0f}"
+        lines.append(
+            f"{row.name:14s} {row.cpu_ms_per_answer:14.2f} {served:>10s} {foreign:>8s} {rss:>12s}"
+        )
+    stack = sum(row.cpu_ms_per_answer for row in rows if row.name.startswith(_STACK))
+    lines.append(f"{'stack':14s} {stack:14.2f}   (workers, gateways, kafka)")
+    lines.append(f"{'all':14s} {sum(row.cpu_ms_per_answer for row in rows):14.2f}")
     return "\n".join(lines)
 
 
@@ -228,10 +240,17 @@ async def measure(
     await drive(args, urls, source, args.warmup)
     foreign_before = await foreign_records(gateway_urls)
     cpu_before = {role.name: cpu_seconds(role.pid) for role in roles}
+    peaks: dict[str, float] = {}
+    stop_sampling = asyncio.Event()
+    sampler = asyncio.create_task(
+        sample_rss({role.name: role.pid for role in roles}, peaks, stop_sampling)
+    )
     begin = time.perf_counter()
     samples = await drive(args, urls, source, args.duration)
     elapsed = time.perf_counter() - begin
     cpu_after = {role.name: cpu_seconds(role.pid) for role in roles}
+    stop_sampling.set()
+    await sampler
     foreign_after = await foreign_records(gateway_urls)
     ok = [s for s in samples if s.status == "200"]
     errors: dict[str, int] = {}
@@ -240,7 +259,7 @@ async def measure(
             errors[s.status] = errors.get(s.status, 0) + 1
     foreign = {name: foreign_after[name] - foreign_before[name] for name in gateway_urls}
     served = {name: len(ok) // len(urls) for name, url in gateway_urls.items() if url in urls}
-    rows = costs(cpu_before, cpu_after, len(ok), served, foreign)
+    rows = costs(cpu_before, cpu_after, len(ok), served, foreign, peaks)
     print(table(rows))
     return {
         "answers": len(ok),
