@@ -220,14 +220,11 @@ class AnswerWorkflow:
         graph.add_node("answer", self._answer)
         graph.add_node("escalate", self._escalate)
         graph.add_edge(START, "classify")
+        # Routes are coroutines: LangGraph runs a plain function in a thread of the executor.
         graph.add_conditional_edges("classify", self._route)
         graph.add_edge("retrieve", "grade")
-        graph.add_conditional_edges(
-            "grade", lambda s: "answer" if s["relevant"] else "escalate", ["answer", "escalate"]
-        )
-        graph.add_conditional_edges(
-            "answer", lambda s: END if "outcome" in s else "escalate", [END, "escalate"]
-        )
+        graph.add_conditional_edges("grade", _answer_if_relevant, ["answer", "escalate"])
+        graph.add_conditional_edges("answer", _end_if_answered, [END, "escalate"])
         for terminal in ("greet", "decline", "not_sold", "escalate"):
             graph.add_edge(terminal, END)
         return graph.compile()
@@ -258,7 +255,7 @@ class AnswerWorkflow:
             "escalation_reason": EscalationReason.LOW_CONFIDENCE,
         }
 
-    def _route(
+    async def _route(
         self, state: _State
     ) -> Literal["greet", "decline", "not_sold", "escalate", "retrieve"]:
         understood = state["understood"]
@@ -378,3 +375,11 @@ class AnswerWorkflow:
             confidence=classification.confidence,
             responder=self._responder.name,
         )
+
+
+async def _answer_if_relevant(state: _State) -> Literal["answer", "escalate"]:
+    return "answer" if state["relevant"] else "escalate"
+
+
+async def _end_if_answered(state: _State) -> str:
+    return END if "outcome" in state else "escalate"
