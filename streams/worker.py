@@ -6,6 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+import uvloop
 from faust.worker import Worker
 from prometheus_client import start_http_server
 from tqdm import tqdm
@@ -61,7 +62,9 @@ def run_worker(settings: WorkerSettings) -> None:
             settings.worker_metrics_host,
             settings.worker_metrics_port,
         )
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    # uvloop, as the gateway runs on: Kafka and Redis I/O and the hand-offs to the model's
+    # thread cost less CPU than on asyncio's own loop.
+    asyncio.set_event_loop(uvloop.new_event_loop())
     Worker(
         app, loglevel=settings.log_level.lower(), override_logging=False
     ).execute_from_commandline()
