@@ -2,13 +2,13 @@
 ``support.conversation-events``.
 
 The gateways share the consumer group ``TRANSCRIPT_GROUP_ID``: each event is written once
-by one of them, and its offset committed only after the write, so an event is never lost
-to a gateway that died or a Redis that was down (the write is retried until it succeeds;
-an event read twice is kept once, by its ``seq``). Between the two it advances the store's
-watermark of each partition it holds to the consumer's position there, so a socket knows
-when every event the live listener passed before it opened is stored (``gateway/feed.py``).
-A record that is not a conversation
-event is logged, counted and skipped. Anything else that ends the consumer ends only that
+by one of them, and its offset committed only after the write (at most once a second), so
+an event is never lost to a gateway that died or a Redis that was down (the write is
+retried until it succeeds; an event read twice is kept once, by its ``seq``). Between the
+two it advances the store's watermark of each partition it holds to the consumer's
+position there, so a socket knows when every event the live listener passed before it
+opened is stored (``gateway/feed.py``). A record that is not a conversation event is
+logged, counted and skipped. Anything else that ends the consumer ends only that
 consumer: after a backoff a new one joins the group and resumes from the committed offsets.
 """
 
@@ -36,6 +36,9 @@ from runtime.settings import TRANSCRIPT_GROUP_ID
 from schemas.topics import CONVERSATION_EVENTS
 
 log = logging.getLogger(__name__)
+
+COMMIT_INTERVAL_S = 1.0
+"""At most this often the consumer commits what it has written."""
 
 
 class TranscriptProjection:
@@ -99,6 +102,8 @@ class TranscriptProjection:
             delay = min(delay * 2, MAX_RESTART_BACKOFF_S)
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        written: dict[TopicPartition, OffsetAndMetadata] = {}
+        committed_at = time.monotonic()
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=1000, max_records=200)
@@ -110,11 +115,12 @@ class TranscriptProjection:
                 for record in records:
                     await self._write(record)
             await self._advance_watermarks(consumer)
-            if batches:
-                offsets = {
-                    tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batches.items()
-                }
-                await self._commit(consumer, offsets)
+            written |= {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batches.items()}
+            # A commit per batch costs the broker a write; what a restart re-reads for
+            # committing less often is kept once.
+            if written and time.monotonic() - committed_at >= COMMIT_INTERVAL_S:
+                await self._commit(consumer, written)
+                written, committed_at = {}, time.monotonic()
 
     async def _advance_watermarks(self, consumer: AIOKafkaConsumer) -> None:
         """Below its position in each partition held, every event has been written: by this

@@ -53,7 +53,10 @@ async def chat(request: Request) -> Response:
     except ConversationNotFoundError:
         return _not_found(new_id())  # nothing was asked: an id for the caller's report
     request_id = call_ids.request_id(principal, conversation_id, supplied)
-    if await is_closed(request.app.state.transcripts, conversation_id):
+    # Only a conversation named by the caller can have been closed (a retry of a first
+    # question that names none is replayed by the worker, closed or not).
+    new_conversation = body.conversation_id is None and token is None
+    if not new_conversation and await is_closed(request.app.state.transcripts, conversation_id):
         return error_response(
             409,
             "this conversation was closed; omit conversation_id to start a new one",
@@ -73,7 +76,7 @@ async def chat(request: Request) -> Response:
     )
     correlation.bind(request_id=request_id, conversation_id=conversation_id)
     resume = access.token(conversation_id, principal)
-    if body.conversation_id is None and token is None:
+    if new_conversation:
         cache: AnswerCacheReader = request.app.state.answer_cache
         if (hit := await cache.first_answer(body.message)) is not None:
             bridge.publish_in_background(chat_request)  # the worker records turn and answer
