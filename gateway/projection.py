@@ -49,8 +49,10 @@ class TranscriptProjection:
         *,
         group_id: str = TRANSCRIPT_GROUP_ID,
         restart_backoff_s: float = RESTART_BACKOFF_S,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
     ) -> None:
         self._kafka = connection
+        self._commit_interval_s = commit_interval_s
         self._store = store
         self._group_id = group_id
         self._restart_backoff_s = restart_backoff_s
@@ -118,7 +120,7 @@ class TranscriptProjection:
             written |= {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batches.items()}
             # A commit per batch costs the broker a write; what a restart re-reads for
             # committing less often is kept once.
-            if written and time.monotonic() - committed_at >= COMMIT_INTERVAL_S:
+            if written and time.monotonic() - committed_at >= self._commit_interval_s:
                 await self._commit(consumer, written)
                 written, committed_at = {}, time.monotonic()
 
