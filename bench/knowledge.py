@@ -22,8 +22,8 @@ import numpy as np
 
 from streams.classifier import load_examples
 from streams.embeddings import OnnxEmbedder
-from streams.settings import WorkerSettings
 from streams.knowledge import chunk_tree
+from streams.settings import WorkerSettings
 from streams.store import KnowledgeStore, open_client
 
 REPO = Path(__file__).resolve().parent.parent

@@ -224,7 +224,9 @@ class ChromaOnnxEmbeddingFunction(EmbeddingFunction[Documents]):
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> ChromaOnnxEmbeddingFunction:
         by_name = {name: model for model, name in MODEL_NAMES.items()}
-        return ChromaOnnxEmbeddingFunction(OnnxEmbedder(by_name.get(config.get("model"), "fp32")))
+        return ChromaOnnxEmbeddingFunction(
+            OnnxEmbedder(by_name.get(str(config.get("model")), "fp32"))
+        )
 
     def default_space(self) -> str:  # type: ignore[override]
         return "cosine"
