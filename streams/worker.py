@@ -102,7 +102,7 @@ def ingest(
     except EmbeddingModelMismatchError as exc:
         if settings.chroma_host:
             raise
-        log.warning("%s: rebuilding the embedded store with %s", exc, embedder.model_name)
+        log.warning("rebuilding the embedded store with %s: %s", embedder.model_name, exc)
         drop_collection(settings)
         store = open_store(settings, embedder)
     with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not show_progress) as bar:

@@ -123,3 +123,15 @@ def test_int8_vectors_stay_normalised(embedder: OnnxEmbedder) -> None:
 
     assert embedder.model_name == INT8_MODEL_NAME
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_question_gets_the_same_int8_vector_whatever_is_embedded_beside_it(
+    embedder: OnnxEmbedder,
+) -> None:
+    question = "Is delivery free?"
+    others = ["How do I reset my SmartWatch Pro X after a failed update over Bluetooth?"] * 3
+
+    alone = embedder.embed_one(question)
+    beside = embedder.embed([question, *others])[0]
+
+    assert np.array_equal(alone, beside)
