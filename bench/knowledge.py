@@ -4,7 +4,8 @@
 
 Ingests ``data/knowledge`` into a fresh embedded Chroma store (every chunk embedded),
 re-ingests it unchanged, then runs the queries (the classifier's evaluation questions,
-cycled) through embedding + vector search, and through search alone.
+cycled) through embedding + vector search, and through search alone. The embedding
+model is the worker's (``EMBEDDING_MODEL``, ``MODELS_DIR``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from streams.classifier import load_examples
 from streams.embeddings import OnnxEmbedder
 from streams.knowledge import chunk_tree
+from streams.settings import WorkerSettings
 from streams.store import KnowledgeStore, open_client
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,7 +38,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     args = parser.parse_args()
 
-    embedder = OnnxEmbedder()
+    settings = WorkerSettings()
+    embedder = OnnxEmbedder(settings.embedding_model, models_dir=settings.models_dir)
     chunks = chunk_tree(REPO / "data" / "knowledge")
     questions = [e.text for e in load_examples(REPO / "data" / "classifier" / "eval.jsonl")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +65,7 @@ def main() -> None:
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}; embedding model {embedder.model_name}"
     )
     rate = report.added / ingest_s
     print(f"ingestion: {report.added} chunks in {ingest_s:.2f}s = {rate:.0f} chunks/s")

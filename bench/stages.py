@@ -71,7 +71,8 @@ def main() -> None:
     asked = [next(source) for _ in range(args.questions)]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; EMBEDDING_THREADS={settings.embedding_threads}"
+        f"{platform.python_version()}; EMBEDDING_THREADS={settings.embedding_threads}, "
+        f"EMBEDDING_MODEL={settings.embedding_model}"
     )
     for question in asked:  # warm: the responder caches each passage's sentence vectors
         vector = embedder.embed_one(question)

@@ -42,6 +42,15 @@ def _connect(settings: WorkerSettings) -> ClientAPI:
     )
 
 
+def build_embedder(settings: WorkerSettings, *, threads: int | None = None) -> OnnxEmbedder:
+    """The configured model; ``threads`` overrides ``EMBEDDING_THREADS`` (ingestion)."""
+    return OnnxEmbedder(
+        settings.embedding_model,
+        models_dir=settings.models_dir,
+        threads=settings.embedding_threads if threads is None else threads,
+    )
+
+
 def open_store(settings: WorkerSettings, embedder: OnnxEmbedder) -> KnowledgeStore:
     verify_chroma_server(settings)
 
@@ -121,7 +130,7 @@ class LocalModels:
 
 
 def load_local_models(settings: WorkerSettings) -> LocalModels:
-    embedder = OnnxEmbedder(threads=settings.embedding_threads)
+    embedder = build_embedder(settings)
     store = open_store(settings, embedder)
     if store.count() == 0:
         raise EmptyKnowledgeBaseError(

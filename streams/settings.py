@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from runtime.chroma import ChromaServerSettings
 from runtime.settings import RuntimeSettings
+from streams.embeddings import DEFAULT_MODELS_DIR, EmbeddingModel
 
 
 class WorkerSettings(RuntimeSettings, ChromaServerSettings):
@@ -32,6 +33,15 @@ class WorkerSettings(RuntimeSettings, ChromaServerSettings):
     """Questions one worker holds at most (handled or queued behind their conversation);
     past it the worker stops reading until some are done. Each holds its message bytes."""
 
+    embedding_model: EmbeddingModel = "int8"
+    """int8: all-MiniLM-L6-v2 with 8-bit weights, less than half the CPU per question for
+    the same evaluation results (docs/embeddings.md); fp32: the full model. A collection
+    remembers which one built it and refuses the other: after changing it, ingest with
+    ``--rebuild`` (``techgear ingest`` rebuilds an embedded store by itself)."""
+    models_dir: Path = DEFAULT_MODELS_DIR
+    """Where ``techgear models build`` (run by ``make install`` and the image build) puts
+    the int8 model; a process that finds none there builds it, so keep it writable or
+    built."""
     embedding_threads: int = Field(default=1, ge=0)
     """Threads of one embedding call (0: one per core). One leaves the other cores to the
     event loop and concurrent work; batching supplies the throughput."""

@@ -11,13 +11,13 @@ from faust.worker import Worker
 from prometheus_client import start_http_server
 from tqdm import tqdm
 
+from runtime.errors import EmbeddingModelMismatchError
 from runtime.kafka import verify_connection
 from runtime.topics import ensure_topics, require_co_partitioned
 from schemas.topics import REQUESTS, TOPICS
 from streams.app import create_app, memory_changelog
-from streams.components import build_workflow, drop_collection, open_store
+from streams.components import build_embedder, build_workflow, drop_collection, open_store
 from streams.conversation import Conversations
-from streams.embeddings import OnnxEmbedder
 from streams.handler import RequestHandler
 from streams.handoff import HandoffMachine
 from streams.knowledge import chunk_tree
@@ -93,12 +93,21 @@ def ingest(
     rebuild: bool = False,
 ) -> IngestReport:
     """Bring the vector store in line with the Markdown tree at ``path``; ``rebuild`` drops
-    the collection first (needed after changing the embedding model)."""
+    the collection first (needed after changing the embedding model of a Chroma server's
+    collection: workers may still be reading it; an embedded store is rebuilt by itself)."""
     root = path or settings.knowledge_path
     chunks = chunk_tree(root)
     if rebuild:
         drop_collection(settings)
-    store = open_store(settings, OnnxEmbedder())
+    embedder = build_embedder(settings, threads=0)
+    try:
+        store = open_store(settings, embedder)
+    except EmbeddingModelMismatchError as exc:
+        if settings.chroma_host:
+            raise
+        log.warning("rebuilding the embedded store with %s: %s", embedder.model_name, exc)
+        drop_collection(settings)
+        store = open_store(settings, embedder)
     with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not show_progress) as bar:
         report = store.ingest(chunks, progress=bar.update)
     log.info(

@@ -141,20 +141,21 @@ def evaluate(
 ) -> None:
     """Classifier (per kind, out of scope), retrieval (recall@1/@5) and the whole workflow
     (per kind, follow-ups) on the knowledge base as ingested."""
-    if tune:
-        from streams.classifier import load_training_examples
-        from streams.embeddings import OnnxEmbedder
-        from streams.tuning import cross_validate, render
-
-        examples = load_training_examples(train_dir)
-        vectors = OnnxEmbedder().embed([example.text for example in examples])
-        click.echo(render(cross_validate(examples, vectors)))
-        return
     from streams.settings import WorkerSettings
-    from techgear.evaluate import EvaluationFiles, evaluate_all
 
     settings = WorkerSettings()
     configure_logging(settings)
+    if tune:
+        from streams.classifier import load_training_examples
+        from streams.components import build_embedder
+        from streams.tuning import cross_validate, render
+
+        examples = load_training_examples(train_dir)
+        vectors = build_embedder(settings, threads=0).embed([e.text for e in examples])
+        click.echo(render(cross_validate(examples, vectors)))
+        return
+    from techgear.evaluate import EvaluationFiles, evaluate_all
+
     files = EvaluationFiles(
         train_dir=train_dir,
         classifier=eval_path,
@@ -165,6 +166,24 @@ def evaluate(
         out_of_scope_key=oos_key,
     )
     click.echo(evaluate_all(settings, files, verbose=verbose))
+
+
+@main.group()
+def models() -> None:
+    """The embedding models."""
+
+
+@models.command("build")
+def models_build() -> None:
+    """Quantise the shipped all-MiniLM-L6-v2 to int8 into MODELS_DIR (what `make install`
+    and the image build run); does nothing when it is there for the same source model."""
+    from streams.embeddings import build_int8_model
+    from streams.settings import WorkerSettings
+
+    settings = WorkerSettings()
+    configure_logging(settings)
+    built = build_int8_model(settings.models_dir)
+    click.echo(f"{'built' if built.built else 'up to date'}: {built.path}")
 
 
 _SCOPES = click.Choice(["chat", "escalations:read", "admin", "agent"])

@@ -53,6 +53,7 @@ STATE_DIR.mkdir(parents=True, exist_ok=True)
 
 @pytest.fixture(scope="session")
 def embedder() -> OnnxEmbedder:
+    """The model the worker uses by default (int8), from the repository's MODELS_DIR."""
     return OnnxEmbedder()
 
 

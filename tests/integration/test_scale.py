@@ -24,6 +24,8 @@ import pytest
 from runtime.kafka import KafkaConnection
 from schemas import new_id
 from schemas.topics import REQUESTS
+from streams.embeddings import MODEL_NAMES
+from streams.settings import WorkerSettings
 from techgear.records import end_offsets
 from techgear.services import LocalChroma
 from tests.conftest import GATEWAY_PORT, REPO, WorkerProcess
@@ -53,8 +55,12 @@ def cluster(
     gateway_env: dict[str, str],
     local_chroma: LocalChroma,
 ) -> Iterator[ScaleCluster]:
-    local_chroma.ingest(REPO / "data" / "knowledge", "techgear-kb")
-    chroma = local_chroma.client_env()
+    # The test server's data outlives a run: a collection per embedding model, so one built
+    # by the other model (EMBEDDING_MODEL) is never met, which a server's ingest refuses.
+    model = MODEL_NAMES[WorkerSettings(_env_file=None).embedding_model]  # type: ignore[call-arg]
+    collection = f"techgear-kb-{model}"
+    local_chroma.ingest(REPO / "data" / "knowledge", collection)
+    chroma = local_chroma.client_env() | {"CHROMA_COLLECTION": collection}
     # Without REDIS_URL the workers keep no answer cache: every question reaches them.
     workers_env = {k: v for k, v in worker_env.items() if k not in {"CHROMA_PATH", "REDIS_URL"}}
     scale = ScaleCluster(

@@ -138,12 +138,14 @@ def test_repository_contact_facts_are_found_and_graded_relevant(
     store: KnowledgeStore, embedder: OnnxEmbedder
 ) -> None:
     retriever = HybridRetriever(store)
-    for question, heading in [
-        ("What's your toll-free number?", "Contact and Support Hours > Phone support"),
-        ("What's your support email address?", "Contact and Support Hours > Email support"),
+    for question, fact in [
+        ("What's your toll-free number?", "1800-123-4567"),
+        ("What's your support email address?", "support@techgear.com"),
     ]:
         found = retriever.search(question, embedder.embed_one(question), limit=5)
-        assert relevant(found, 0.45)[0].heading == heading, question
+        # Two sections state the email ("Email support", "Which channel to use"), nearly
+        # tied: either may come first.
+        assert fact in relevant(found, 0.45)[0].text, question
 
 
 def stored(doc_id: str, category: str, kind: str = "") -> StoredChunk:

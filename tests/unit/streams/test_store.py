@@ -6,9 +6,12 @@ import pytest
 from chromadb.errors import ChromaError
 
 from runtime.errors import DependencyUnavailableError, EmbeddingModelMismatchError, is_retryable
-from streams.embeddings import OnnxEmbedder
+from streams.components import build_embedder
+from streams.embeddings import INT8_MODEL_NAME, OnnxEmbedder
 from streams.knowledge import chunk_tree
+from streams.settings import WorkerSettings
 from streams.store import KnowledgeStore, StoredChunk, open_client
+from streams.worker import ingest
 
 
 def write_doc(root: Path, doc_id: str, body: str, front_matter: str = "category: faq") -> None:
@@ -70,6 +73,21 @@ def test_collection_built_with_another_model_is_refused(
 
     with pytest.raises(EmbeddingModelMismatchError, match="re-ingest"):
         KnowledgeStore(client, "kb-test", embedder)
+
+
+def test_ingest_rebuilds_an_embedded_store_built_with_the_other_model(
+    tmp_path: Path, kb: Path
+) -> None:
+    settings = WorkerSettings(chroma_path=tmp_path / "db", knowledge_path=kb)
+    ingest(settings.model_copy(update={"embedding_model": "fp32"}), show_progress=False)
+
+    report = ingest(settings, show_progress=False)
+
+    store = KnowledgeStore(
+        open_client(path=tmp_path / "db"), "techgear-kb", build_embedder(settings)
+    )
+    assert (report.added, report.removed, report.version) == (2, 0, 1)
+    assert store.metadata["embedding_model"] == INT8_MODEL_NAME
 
 
 def test_current_version_sees_another_writer_after_the_check_interval(

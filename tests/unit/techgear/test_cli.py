@@ -1,6 +1,9 @@
-"""``techgear keys create`` (secret and publishable keys) and ``techgear tokens customer``."""
+"""``techgear keys create`` (secret and publishable keys), ``techgear tokens customer`` and
+``techgear models build``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -9,6 +12,7 @@ from gateway.keys import KeyRing, parse_entries
 from gateway.tokens import TokenService
 from schemas import Customer
 from techgear.cli import main
+from tests.tiny_onnx import write_tiny_model
 
 
 def test_publishable_key_is_printed_with_an_entry_that_accepts_it_from_its_origin() -> None:
@@ -50,3 +54,19 @@ def test_customer_token_needs_a_shared_secret(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir("/tmp")  # no .env with a JWT_SECRET here
     result = CliRunner().invoke(main, ["tokens", "customer", "c-7", "--name", "Ravi"])
     assert result.exit_code == 2 and "JWT_SECRET" in result.output
+
+
+def test_models_build_writes_the_int8_model_into_models_dir_then_finds_it_up_to_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_tiny_model(tmp_path / "wheel" / "model.onnx")
+    monkeypatch.setattr("streams.embeddings._source_model", lambda: source)
+    monkeypatch.setenv("MODELS_DIR", str(tmp_path / "models"))
+    runner = CliRunner()
+
+    first = runner.invoke(main, ["models", "build"])
+    second = runner.invoke(main, ["models", "build"])
+
+    [built] = (tmp_path / "models").iterdir()
+    assert first.exit_code == 0 and first.output == f"built: {built}\n"
+    assert second.exit_code == 0 and second.output == f"up to date: {built}\n"
