@@ -103,6 +103,9 @@ class LinearScorer:
             for terms in self._terms:
                 decision[row] += terms.score(text)
         calibrated: Matrix = expit(-(self._slope * decision + self._offset))
+        if calibrated.shape[1] == 1:  # two classes: one weight row, for the second class
+            positive = calibrated[:, 0]
+            return np.column_stack([1.0 - positive, positive])
         total = calibrated.sum(axis=1, keepdims=True)
         uniform = np.full_like(calibrated, 1.0 / calibrated.shape[1])
         normalised: Matrix = np.divide(calibrated, total, out=uniform, where=total != 0)

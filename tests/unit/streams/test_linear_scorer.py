@@ -68,6 +68,17 @@ def test_gives_scikit_learns_probabilities(training: tuple, fitted: tuple) -> No
     np.testing.assert_allclose(actual.sum(axis=1), 1.0, atol=1e-12)
 
 
+def test_gives_scikit_learns_probabilities_of_two_classes(training: tuple) -> None:
+    texts, labels, vectors = training
+    two = [label if label == "greeting" else "other" for label in labels]
+    model, ngrams = _fitted(texts, two, vectors)
+    scorer = LinearScorer.of(model, ngrams, dense_scale=_SCALE)
+    unseen = ["hello there!", "my refund never came", ""]
+    queries = np.random.default_rng(5).normal(size=(len(unseen), 16)).astype(np.float32)
+    expected = model.predict_proba(_features(ngrams, unseen, queries))
+    np.testing.assert_allclose(scorer.probabilities(unseen, queries), expected, rtol=0, atol=1e-9)
+
+
 def test_refuses_an_estimator_whose_classes_are_in_another_order(fitted: tuple) -> None:
     model, ngrams = copy.deepcopy(fitted)
     model.calibrated_classifiers_[0].estimator.classes_ = model.classes_[::-1]
