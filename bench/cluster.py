@@ -236,7 +236,7 @@ async def measure(
     args: argparse.Namespace, roles: list[Role], urls: list[str], gateway_urls: dict[str, str]
 ) -> dict[str, object]:
     """Serving gateways take the questions in turn: each serves ``1 / len(urls)`` of them."""
-    source = questions(0.0)
+    source = questions(args.repeat_share)
     await drive(args, urls, source, args.warmup)
     foreign_before = await foreign_records(gateway_urls)
     cpu_before = {role.name: cpu_seconds(role.pid) for role in roles}
@@ -284,6 +284,14 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=40.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--llm-latency", type=float, default=0.5)
+    parser.add_argument(
+        "--repeat-share", type=float, default=0.0, help="share of repeated (cached) questions"
+    )
+    parser.add_argument(
+        "--collection",
+        default=CHROMA_COLLECTION,
+        help="Chroma collection (one per embedding model: the server keeps them between runs)",
+    )
     parser.add_argument("--max-in-flight", type=int, default=1000)
     parser.add_argument(
         "--fresh-connections", action="store_true", help="a new TCP connection per request"
@@ -299,10 +307,10 @@ def main() -> None:
     chroma = LocalChroma(settings)
     started = [service for service in (kafka, redis, chroma) if service.start().started]
     env = child_environment(args, kafka.address, f"redis://{redis.address}/0")
-    env |= chroma.client_env() | {"CHROMA_COLLECTION": CHROMA_COLLECTION}
+    env |= chroma.client_env() | {"CHROMA_COLLECTION": args.collection}
     cluster = Cluster(args, state, env)
     try:
-        print(chroma.ingest(REPO / "data" / "knowledge", CHROMA_COLLECTION))
+        print(chroma.ingest(REPO / "data" / "knowledge", args.collection))
         cluster.start_workers()
         serving, bystanders = cluster.start_gateways()
         roles = [Role(name, child.pid) for name, child in cluster.children.items()]
@@ -331,6 +339,7 @@ def main() -> None:
                 "clients",
                 "duration",
                 "llm_latency",
+                "repeat_share",
             )
         },
         **result,
