@@ -315,6 +315,7 @@ def main() -> None:
         serving, bystanders = cluster.start_gateways()
         roles = [Role(name, child.pid) for name, child in cluster.children.items()]
         roles += [Role(s.name, pid) for s in (kafka, redis, chroma) if (pid := s.running_pid())]
+        roles.append(Role("load generator", os.getpid()))
         gateway_urls = dict(
             zip(
                 [name for name in cluster.children if not name.startswith("worker")],

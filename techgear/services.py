@@ -246,7 +246,9 @@ class LocalKafka(_LocalService):
         stamp.write_text(pom_digest + "\n")
 
     def command(self) -> list[str]:
-        broker_jvm = (f"-Xmx{self.settings.kafka_heap}", "-XX:+UseG1GC")
+        # The serial collector: on a small heap and 2 cores, G1's concurrent threads cost
+        # the broker a fifth of its CPU per answer (docs/benchmarks.md, issue 17).
+        broker_jvm = (f"-Xmx{self.settings.kafka_heap}", "-XX:+UseSerialGC")
         return [*self._java(*broker_jvm), "kafka.Kafka", str(self.config_file)]
 
     def ready(self) -> bool:
@@ -290,6 +292,10 @@ class LocalKafka(_LocalService):
                 # A lone local broker: start consumer groups at once instead of waiting 3 s.
                 "group.initial.rebalance.delay.ms=0",
                 "num.partitions=1",
+                # One machine's broker: a few threads, not the defaults sized for a server
+                # of its own (8 I/O, 3 network threads that contend for 2 cores here).
+                "num.io.threads=2",
+                "num.network.threads=1",
                 "",
             ]
         )
