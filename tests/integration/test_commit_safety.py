@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from runtime.codec import decode, encode
 from runtime.kafka import KafkaConnection
@@ -27,7 +26,7 @@ from schemas import ChatAnswer, ChatRequest, DeadLetter
 from schemas.topics import ANSWERS, DEADLETTER, REQUESTS
 from techgear.records import end_offsets, read_records
 from tests.conftest import WorkerProcess, substitute_worker
-from tests.integration.conftest import decodes_as, read_until
+from tests.integration.conftest import decodes_as, group_offsets, read_until
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +35,8 @@ OUT_OF_SCOPE = "What's the weather like in Paris this weekend?"  # declined with
 
 
 async def committed(bootstrap: str, partition: int) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(WORKER_GROUP_ID)
-    finally:
-        await admin.close()
-    meta = offsets.get(TopicPartition(REQUESTS, partition))
-    return int(meta.offset) if meta is not None else -1
+    offsets = await group_offsets(bootstrap, WORKER_GROUP_ID)
+    return offsets.get(TopicPartition(REQUESTS, partition), -1)
 
 
 async def produce(bootstrap: str, partition: int, message: str) -> tuple[str, int]:

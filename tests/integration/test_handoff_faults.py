@@ -4,8 +4,6 @@ and the customer's socket keeps receiving them live meanwhile."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -26,14 +24,6 @@ from tests.integration.test_handoff_gateway import (
 from tests.integration.test_websocket import receive
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 async def test_events_published_while_redis_is_down_reach_the_transcript_once_it_is_back(

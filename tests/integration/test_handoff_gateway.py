@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,14 +81,6 @@ def gateways(gateway_env: dict[str, str], worker: WorkerProcess) -> Iterator[Gat
         running_gateway(env, GATEWAY_PORT + 21, worker) as b,
     ):
         yield Gateways(a, b)
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 async def publish(producer: AIOKafkaProducer, *events: Any) -> None:

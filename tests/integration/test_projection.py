@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
 from gateway.projection import TranscriptProjection
@@ -16,7 +15,7 @@ from gateway.transcripts import RedisTranscripts
 from runtime.kafka import KafkaConnection
 from schemas.topics import CONVERSATION_EVENTS
 from tests.handoff_events import message
-from tests.integration.conftest import end_marks, wait_until
+from tests.integration.conftest import end_marks, group_offsets, wait_until
 from tests.integration.test_handoff_gateway import publish
 
 pytestmark = pytest.mark.integration
@@ -31,24 +30,6 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    yield producer
-    await producer.stop()
-
-
-async def _committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in offsets.items() if tp.topic == CONVERSATION_EVENTS}
-
-
 async def test_events_written_but_not_committed_by_a_stopped_projection_are_kept_once(
     kafka_bootstrap: str, redis: Redis, producer: AIOKafkaProducer
 ) -> None:
@@ -58,7 +39,8 @@ async def test_events_written_but_not_committed_by_a_stopped_projection_are_kept
     kafka = KafkaConnection(kafka_bootstrap)
 
     async def _committed() -> dict[TopicPartition, int]:
-        return await _committed_offsets(kafka_bootstrap, group)
+        offsets = await group_offsets(kafka_bootstrap, group)
+        return {tp: offset for tp, offset in offsets.items() if tp.topic == CONVERSATION_EVENTS}
 
     async def holds(seq: int) -> bool:
         transcript = await store.read(conversation)
