@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from streams.classifier import load_examples
-from streams.embeddings import OnnxEmbedder
+from streams.components import build_embedder
 from streams.knowledge import chunk_tree
 from streams.settings import WorkerSettings
 from streams.store import KnowledgeStore, open_client
@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = WorkerSettings()
-    embedder = OnnxEmbedder(settings.embedding_model, models_dir=settings.models_dir)
+    embedder = build_embedder(settings, threads=0)  # every core: ingestion is batch work
     chunks = chunk_tree(REPO / "data" / "knowledge")
     questions = [e.text for e in load_examples(REPO / "data" / "classifier" / "eval.jsonl")]
     with tempfile.TemporaryDirectory() as tmp:

@@ -65,12 +65,9 @@ class SentenceCache:
     async def prepare(self, texts: Sequence[str]) -> None:
         """Embeds the sentences of ``texts`` not cached yet, off the event loop, so that
         :meth:`of` and :meth:`nearest` on them are cheap enough to call on it."""
+        sentences = [sentence for text in texts for sentence in split_sentences(text)]
         with self._lock:
-            missing = any(
-                sentence not in self._entries
-                for text in texts
-                for sentence in split_sentences(text)
-            )
+            missing = any(sentence not in self._entries for sentence in sentences)
         if missing:
             await asyncio.to_thread(self._embed_all, texts)
 
