@@ -25,6 +25,7 @@ from schemas.events import (
     DeadLetter,
     DeadLetterReplay,
     Escalation,
+    Feedback,
     HandoffChanged,
     HelpdeskDeadLetter,
 )
@@ -36,6 +37,7 @@ from schemas.topics import (
     DEADLETTER,
     DEADLETTER_REPLAYS,
     ESCALATIONS,
+    FEEDBACK,
     HELPDESK_DEADLETTER,
     REPLAYED_FROM_HEADER,
     REPLY_PARTITION_HEADER,
@@ -86,6 +88,7 @@ _CHANNELS: tuple[_Channel, ...] = (
     _Channel(ANSWERS, (ChatAnswer.__name__,), _CONVERSATION_KEY),
     _Channel(ANSWER_DELTAS, (ChatDelta.__name__,), _CONVERSATION_KEY),
     _Channel(ESCALATIONS, (Escalation.__name__,), _CONVERSATION_KEY),
+    _Channel(FEEDBACK, (Feedback.__name__,), _CONVERSATION_KEY),
     _Channel(
         CONVERSATION_EVENTS,
         (ConversationMessage.__name__, HandoffChanged.__name__),
@@ -131,6 +134,7 @@ _OPERATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
             "Streams pieces of an answer to a WebSocket client; the same partition as its answers.",
         ),
         ("receive", DEADLETTER, "Fails the caller whose request could not be processed."),
+        ("send", FEEDBACK, "Publishes a customer's rating of an answer."),
     ),
     "worker": (
         (
@@ -159,6 +163,12 @@ _OPERATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         ("send", ESCALATIONS, "Hands a conversation over to a person."),
         ("send", DEADLETTER, "Sets aside a request it cannot decode or keeps failing on."),
+        (
+            "receive",
+            FEEDBACK,
+            "Counts outcomes with the transcripts (consumer group of the worker's outcomes "
+            "agent): answered, escalated, resolved without a person, rated down.",
+        ),
     ),
     "helpdesk-bridge": (
         ("receive", ESCALATIONS, "Opens or updates a helpdesk ticket per escalation."),

@@ -21,7 +21,11 @@ _TYPE_PREFIX = "com.techgear.support."
 def event_id(event: BaseModel) -> str:
     """The event's own id where it has one, else a stable id from its type and request,
     so a re-sent event keeps its id."""
-    own = getattr(event, "event_id", None) or getattr(event, "dead_letter_id", None)
+    own = (
+        getattr(event, "event_id", None)
+        or getattr(event, "dead_letter_id", None)
+        or getattr(event, "feedback_id", None)
+    )
     if own:
         return str(own)
     parts = [

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = "1.0"
 MAX_MESSAGE_CHARS = 4000
@@ -284,6 +284,22 @@ class AgentAction(Event):
     occurred_at: UtcDateTime = Field(default_factory=utc_now)
 
 
+class AnswerFacts(BaseModel):
+    """What the bot's answer rested on, carried by its transcript message: what a rating of
+    the answer refers to (``Feedback``) and what outcomes are counted by."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    category: Category
+    confidence: float = Field(ge=0.0, le=1.0)
+    responder: str = Field(max_length=64)
+    sources: list[Source] = Field(default_factory=list)
+    escalation_reason: EscalationReason | None = None
+    cached: bool = False
+    approved_answer_id: str | None = Field(default=None, max_length=128)
+    """Set when an operator-approved answer was served (``techgear answers``)."""
+
+
 class TranscriptRole(enum.StrEnum):
     CUSTOMER = "customer"
     ASSISTANT = "assistant"
@@ -308,6 +324,8 @@ class ConversationMessage(Event):
     author: Author | None = None
     forwarded: bool = False
     """A customer's message passed on to the person who owns the conversation."""
+    answer: AnswerFacts | None = None
+    """Set on the bot's answers (role ``assistant``): what the answer rested on."""
     occurred_at: UtcDateTime = Field(default_factory=utc_now)
 
 
@@ -330,6 +348,53 @@ class HandoffChanged(Event):
     ticket_event_id: str | None = None
     expected_response_by: UtcDateTime | None = None
     occurred_at: UtcDateTime = Field(default_factory=utc_now)
+
+
+class FeedbackRating(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+class FeedbackReason(enum.StrEnum):
+    """Why a customer rated an answer down (optional)."""
+
+    WRONG = "wrong"
+    OUTDATED = "outdated"
+    DIDNT_ANSWER = "didnt_answer"
+    OTHER = "other"
+
+
+class Feedback(Event):
+    """A customer's rating of one bot answer (``request_id``), published by the gateway on
+    ``support.feedback`` keyed by conversation.
+
+    One rating counts per answer: a customer who rates it again replaces the rating, and
+    the replacement carries the next ``revision``; readers keep the highest revision of each
+    ``request_id`` (a repeated identical rating publishes nothing). The event carries what
+    the rating is about (the question, and the answer's ``AnswerFacts``), so its readers
+    need no other topic."""
+
+    event_type: Literal["support.feedback"] = "support.feedback"
+    feedback_id: str = Field(min_length=1, max_length=128)
+    """The rating event's id, derived from ``request_id`` and ``revision``: a rating
+    published again keeps it, a replacement has its own."""
+    revision: int = Field(ge=1)
+    rating: FeedbackRating
+    reason: FeedbackReason | None = None
+    """Only with ``down``."""
+    principal: str = Field(min_length=1, max_length=256)
+    channel: Literal["chat", "api"]
+    question: str = Field(max_length=MAX_MESSAGE_CHARS)
+    """The customer's message the answer replied to ("" when no longer known)."""
+    answer: AnswerFacts
+    answered_at: UtcDateTime
+    rated_at: UtcDateTime = Field(default_factory=utc_now)
+
+    @model_validator(mode="after")
+    def _reason_only_when_down(self) -> Feedback:
+        if self.reason is not None and self.rating is not FeedbackRating.DOWN:
+            raise ValueError("a reason is given only with a thumbs-down")
+        return self
 
 
 DEAD_LETTER_MAX_VALUE_BYTES = 128 * 1024
@@ -434,6 +499,7 @@ EVENT_TYPES: tuple[type[BaseModel], ...] = (
     ChatDelta,
     ChatAnswer,
     Escalation,
+    Feedback,
     DeadLetter,
     DeadLetterReplay,
     HelpdeskDeadLetter,

@@ -20,6 +20,7 @@ DEADLETTER = "support.deadletter"
 DEADLETTER_REPLAYS = "support.deadletter-replays"
 HELPDESK_DEADLETTER = "support.helpdesk-deadletter"
 CONVERSATION_EVENTS = "support.conversation-events"
+FEEDBACK = "support.feedback"
 
 CORRELATION_HEADER = "correlation_id"
 REQUEST_ID_HEADER = "request_id"
@@ -58,6 +59,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     # Transcripts and handoff changes: a customer may come back to a conversation within
     # its lifetime (CONVERSATION_TTL_S, a week by default); co-partitioned with requests.
     TopicSpec(CONVERSATION_EVENTS, partitions=6, retention_ms=7 * _DAY_MS),
+    # Customers' ratings of answers, co-partitioned with requests and transcripts (the
+    # outcomes agent reads them together); a month, for the knowledge-gap report.
+    TopicSpec(FEEDBACK, partitions=6, retention_ms=30 * _DAY_MS),
     # Deltas only matter while an answer streams; an hour is plenty.
     TopicSpec(ANSWER_DELTAS, partitions=12, retention_ms=_HOUR_MS, growable=True),
     # Helpdesk bridges may be down for a while; keep escalations a month.

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from schemas import (
     AgentAction,
+    AnswerFacts,
     Category,
     ChatAnswer,
     ChatDelta,
@@ -197,7 +198,17 @@ class Conversations:
                 escalation.reason.value, escalation.priority.value, escalation.kind.value
             ).inc()
         answer_seq = await transcript.message(
-            f"{request.request_id}:answer", TranscriptRole.ASSISTANT, outcome.answer
+            f"{request.request_id}:answer",
+            TranscriptRole.ASSISTANT,
+            outcome.answer,
+            answer=AnswerFacts(
+                category=outcome.category,
+                confidence=outcome.confidence,
+                responder=outcome.responder,
+                sources=outcome.sources,
+                escalation_reason=reason,
+                cached=outcome.cached,
+            ),
         )
         if reason is not None and ticket is not None:
             await transcript.change(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from schemas import Author, ConversationMessage, HandoffChanged, TranscriptRole
+from schemas import AnswerFacts, Author, ConversationMessage, HandoffChanged, TranscriptRole
 from schemas.events import Event
 from schemas.topics import CONVERSATION_EVENTS
 from streams.handoff import Change, Note, Step, count
@@ -49,6 +49,7 @@ class TranscriptWriter:
         *,
         author: Author | None = None,
         forwarded: bool = False,
+        answer: AnswerFacts | None = None,
     ) -> int:
         """Publish one message; its ``seq``."""
         seq = self._state.last_seq + 1
@@ -60,6 +61,7 @@ class TranscriptWriter:
             text=text,
             author=author,
             forwarded=forwarded,
+            answer=answer,
             occurred_at=self._clock(),
         )
         await self._publish(event)

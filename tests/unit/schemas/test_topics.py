@@ -7,6 +7,7 @@ from schemas.topics import (
     DEADLETTER,
     DEADLETTER_REPLAYS,
     ESCALATIONS,
+    FEEDBACK,
     HELPDESK_DEADLETTER,
     REQUESTS,
     TOPICS,
@@ -21,6 +22,7 @@ def test_every_topic_is_defined_once_with_retention() -> None:
             ANSWERS,
             ANSWER_DELTAS,
             ESCALATIONS,
+            FEEDBACK,
             CONVERSATION_EVENTS,
             DEADLETTER,
             DEADLETTER_REPLAYS,
@@ -35,3 +37,10 @@ def test_replays_are_compacted_by_dead_letter_and_kept_as_long_as_the_dead_lette
     replays = specs[DEADLETTER_REPLAYS]
     assert replays.configs["cleanup.policy"] == "compact,delete"
     assert replays.retention_ms == specs[DEADLETTER].retention_ms
+
+
+def test_feedback_is_co_partitioned_with_requests_and_transcripts() -> None:
+    specs = {spec.name: spec for spec in TOPICS}
+    assert specs[FEEDBACK].partitions == specs[REQUESTS].partitions
+    assert specs[FEEDBACK].partitions == specs[CONVERSATION_EVENTS].partitions
+    assert not specs[FEEDBACK].growable
