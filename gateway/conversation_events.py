@@ -6,33 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from runtime.codec import ConversationEvent
+from runtime.codec import decode_conversation_event as decode_event
+from schemas import HandoffChanged, TranscriptRole
 
-from runtime.codec import decode
-from runtime.errors import EventDecodeError
-from schemas import ConversationMessage, HandoffChanged, TranscriptRole
+__all__ = ["ConversationEvent", "Entry", "decode_event", "entry_of"]
 
-ConversationEvent = ConversationMessage | HandoffChanged
 Entry = dict[str, Any]
 """A transcript entry as sent to clients; ``conversation_seq`` orders a conversation's."""
-
-_EVENT_TYPES: dict[str, type[ConversationEvent]] = {
-    "conversation.message": ConversationMessage,
-    "conversation.handoff": HandoffChanged,
-}
-
-
-def decode_event(value: bytes) -> ConversationEvent:
-    """The event in ``value``; raises ``EventDecodeError`` for anything else."""
-    try:
-        payload = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise EventDecodeError(f"not JSON: {exc}") from exc
-    event_type = payload.get("event_type") if isinstance(payload, dict) else None
-    model = _EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
-    if model is None:
-        raise EventDecodeError(f"not a conversation event: event_type {event_type!r}")
-    return decode(value, model)
 
 
 def entry_of(event: ConversationEvent) -> Entry:

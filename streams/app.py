@@ -17,8 +17,9 @@ from faust.types import TP, EventT, TableT
 from pydantic import BaseModel
 
 from runtime.envelope import envelope
-from schemas.topics import REQUESTS, TOPICS, TopicSpec
+from schemas.topics import REQUESTS, TopicSpec
 from streams import metrics
+from streams.changelogs import table_changelog
 from streams.commits import DeliveringProducer, LedgerApp
 from streams.dispatch import ConversationDispatcher
 from streams.handler import RequestHandler
@@ -26,6 +27,7 @@ from streams.inbound import InboundMessage
 from streams.inflight import InFlightLedger
 from streams.lag import LagProbe
 from streams.memory import ConversationMemory, ConversationState, decode_state, encode_state
+from streams.outcomes_agent import OutcomeCounter
 from streams.publisher import Publisher
 from streams.settings import WorkerSettings
 
@@ -95,12 +97,7 @@ def memory_changelog(settings: WorkerSettings) -> TopicSpec:
     """The conversation table's changelog topic, as Faust names it. Co-partitioned with
     ``support.requests``, so a conversation's memory sits on the worker that receives its
     questions."""
-    return TopicSpec(
-        f"{settings.worker_app_id}-{MEMORY_TABLE}-changelog",
-        partitions=next(spec.partitions for spec in TOPICS if spec.name == REQUESTS),
-        retention_ms=int(settings.conversation_ttl_s * 1000),
-        cleanup_policy="compact,delete",
-    )
+    return table_changelog(settings, MEMORY_TABLE, retention_s=settings.conversation_ttl_s)
 
 
 def create_app(
@@ -178,6 +175,8 @@ def create_app(
             # The task handling it inherits this context, where Faust's table writes
             # find the event (and so the partition) they belong to.
             await dispatcher.submit(inbound, context=event)
+
+    OutcomeCounter(app, settings).install()
 
     lag = LagProbe(settings.kafka, settings.worker_app_id)
 

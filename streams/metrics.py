@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from streams.outcomes import Figure
+
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 MESSAGES = Counter(
@@ -103,4 +105,46 @@ HANDOFF_FORWARDED = Counter(
     "techgear_handoff_messages_forwarded_total",
     "Customer messages passed on to the person who owns their conversation, not answered "
     "by the bot.",
+)
+
+_OUTCOME_FIGURES = {
+    Figure.QUESTIONS: "Questions the bot was asked (customer messages not passed on to a person)",
+    Figure.ANSWERED: "Questions the bot answered without escalating",
+    Figure.ESCALATED: "Escalations to a person, by reason (the bot's, or a hand-over it did not "
+    "announce)",
+    Figure.CONVERSATIONS: "Conversations with a question to the bot, each once per window",
+    Figure.TAKEN_OVER: "Conversations a person took over (replied in), each once per window",
+    Figure.CLOSED: "Outcome windows closed (OUTCOME_WINDOW_S after the bot's last answer)",
+    Figure.RESOLVED: "Outcome windows closed with no escalation, hand-over or thumbs-down: "
+    "resolved without a person",
+    Figure.RATINGS: "Current ratings of answers by the answer's category and rating (a "
+    "replaced rating no longer counts)",
+    Figure.DOCUMENT_RATINGS: "Current ratings of answers by knowledge-base document cited",
+}
+OUTCOMES_CURRENT = {
+    figure: Gauge(
+        f"techgear_outcomes_current_{figure}",
+        f"{text}, in the current UTC hour or day (window), from the outcome tables.",
+        ["window", *figure.labels],
+    )
+    for figure, text in _OUTCOME_FIGURES.items()
+}
+OUTCOMES_TOTAL = {
+    figure: Counter(
+        f"techgear_outcomes_{figure}",
+        f"{text}; conversations and take-overs once per UTC day. Counted by this worker "
+        "since it started.",
+        list(figure.labels),
+    )
+    for figure, text in _OUTCOME_FIGURES.items()
+}
+OUTCOME_RATINGS_REPLACED = Counter(
+    "techgear_outcomes_ratings_replaced_total",
+    "Ratings replaced by a newer rating of the same answer, by the replaced one's category "
+    "and rating: ratings_total minus this is the current ratings.",
+    ["category", "rating"],
+)
+OUTCOMES_OPEN = Gauge(
+    "techgear_outcomes_open_conversations",
+    "Conversations of this worker's partitions whose outcome window has not closed yet.",
 )

@@ -117,3 +117,14 @@ class WorkerSettings(RuntimeSettings, ChromaServerSettings):
     """Prometheus endpoint of this worker; 0 turns it off. One port per worker process."""
     lag_interval_s: float = Field(default=15.0, gt=0)
     """How often the consumer lag gauge is refreshed."""
+
+    outcome_window_s: float = Field(default=3600.0, gt=0)
+    """How long after the bot's last answer a conversation's outcome is settled: resolved
+    without a person if nothing escalated, handed it over or rated an answer down by then
+    (docs/operations.md, "Outcomes")."""
+    outcome_tick_s: float = Field(default=30.0, gt=0)
+    """How often settled outcomes are looked for: a conversation is counted at most this
+    long after its outcome window closed."""
+    outcome_gauge_interval_s: float = Field(default=10.0, gt=0)
+    """How often the current hour's and day's outcome gauges are read from the tables;
+    keep it under the Prometheus scrape interval."""

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from runtime.errors import EmbeddingModelMismatchError
 from runtime.kafka import verify_connection
 from runtime.topics import ensure_topics, require_co_partitioned
-from schemas.topics import REQUESTS, TOPICS
+from schemas.topics import CONVERSATION_EVENTS, FEEDBACK, REQUESTS, TOPICS
 from streams.app import create_app, memory_changelog
 from streams.components import build_embedder, build_workflow, drop_collection, open_store
 from streams.conversation import Conversations
@@ -82,7 +82,11 @@ async def _prepare_kafka(settings: WorkerSettings) -> None:
             replication_factor=settings.kafka_replication_factor,
             specs=(*TOPICS, changelog),
         )
-    await require_co_partitioned(settings.kafka, REQUESTS, changelog.name)
+    # The outcome tables follow conversation events and ratings as the memory follows
+    # requests: all must share one partitioning.
+    await require_co_partitioned(
+        settings.kafka, REQUESTS, CONVERSATION_EVENTS, FEEDBACK, changelog.name
+    )
 
 
 def ingest(

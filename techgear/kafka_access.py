@@ -22,6 +22,7 @@ from schemas.topics import (
     CONVERSATION_EVENTS,
     DEADLETTER,
     ESCALATIONS,
+    FEEDBACK,
     HELPDESK_DEADLETTER,
     REQUESTS,
 )
@@ -93,6 +94,10 @@ ACCESS: tuple[Grant, ...] = (
     *_grants("gateway", _GROUP, [TRANSCRIPT_GROUP_ID], _R, _D),
     *_grants("gateway", _GROUP, [WORKER_GROUP_ID], _D),
     *_grants("worker", _TOPIC, [REQUESTS], _R, _D),
+    # The outcome agents read the ratings and the transcript (described already, as the
+    # worker writes it) in the worker's group.
+    *_grants("worker", _TOPIC, [FEEDBACK], _R, _D),
+    *_grants("worker", _TOPIC, [CONVERSATION_EVENTS], _R),
     *_grants("worker", _GROUP, [WORKER_GROUP_ID], _R, _D),
     *_grants(
         "worker",

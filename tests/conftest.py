@@ -150,6 +150,10 @@ def worker_env(kafka_bootstrap: str, redis_url: str, chroma_path: Path) -> dict[
         WORKER_METRICS_PORT=str(WORKER_METRICS_PORT),
         LAG_INTERVAL_S="1",
         WORKER_DATA_DIR=str(STATE_DIR / "faust"),
+        # Outcome windows settle in seconds (tests/integration/test_outcomes.py).
+        OUTCOME_WINDOW_S="4",
+        OUTCOME_TICK_S="0.5",
+        OUTCOME_GAUGE_INTERVAL_S="0.5",
     )
 
 

@@ -43,7 +43,7 @@ def test_acl_runs_grant_exactly_the_table_and_nothing_more() -> None:
     assert all(arguments[0] == "--add" for arguments in runs)
     assert set().union(*granted) == _entries_of_grants(ACCESS)
     assert sum(map(len, granted)) == len(_entries_of_grants(ACCESS))  # no run repeats one
-    assert len(runs) == 10  # each run is a JVM start when applied
+    assert len(runs) == 11  # each run is a JVM start when applied
 
 
 def test_gateway_may_write_requests_and_read_answers_but_not_read_requests() -> None:
