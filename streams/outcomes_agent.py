@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import cast
 
 import faust
@@ -30,7 +31,7 @@ from prometheus_client import Counter
 from runtime.codec import ConversationEvent, decode, decode_conversation_event
 from runtime.errors import EventDecodeError
 from schemas import Feedback
-from schemas.topics import CONVERSATION_EVENTS, FEEDBACK
+from schemas.topics import CONVERSATION_EVENTS, FEEDBACK, TopicSpec
 from streams import metrics
 from streams.changelogs import CONVERSATION_PARTITIONS, table_changelog
 from streams.outcomes import (
@@ -60,8 +61,36 @@ EXPIRES_S = {Window.HOUR: 2 * 3600.0, Window.DAY: 2 * 86400.0}
 changelog records expire with it)."""
 
 
-def ticks_topic(settings: WorkerSettings) -> str:
-    return f"{settings.worker_app_id}-outcome-ticks"
+def ticks_topic(settings: WorkerSettings) -> TopicSpec:
+    # A tick only matters until the next one.
+    return TopicSpec(
+        f"{settings.worker_app_id}-outcome-ticks",
+        partitions=CONVERSATION_PARTITIONS,
+        retention_ms=3600 * 1000,
+    )
+
+
+def outcome_topics(settings: WorkerSettings) -> tuple[TopicSpec, ...]:
+    """The topics of the outcome agents, created (and put in line) before the app starts:
+    Faust would create them itself, but a worker's consumer does not see a topic created
+    after it started, and fails the tables' partition check on the first write."""
+    conversations = tuple(
+        table_changelog(settings, name, retention_s=settings.conversation_ttl_s)
+        for name in (TALLY_TABLE, OPEN_TABLE, RATING_TABLE)
+    )
+    windows = tuple(
+        table_changelog(settings, name, retention_s=EXPIRES_S[window])
+        for window, name in WINDOW_TABLES.items()
+    )
+    # The figures' keys (a bounded set) for as long as there are figures.
+    indexes = tuple(
+        replace(
+            table_changelog(settings, f"{name}-key_index", retention_s=EXPIRES_S[window]),
+            cleanup_policy="compact",
+        )
+        for window, name in WINDOW_TABLES.items()
+    )
+    return (*conversations, *windows, *indexes, ticks_topic(settings))
 
 
 class OutcomeCounter:
@@ -80,9 +109,10 @@ class OutcomeCounter:
                     default=int,
                     key_type=str,
                     value_type=int,
-                    key_serializer="json",
-                    value_serializer="json",
                     partitions=CONVERSATION_PARTITIONS,
+                    extra_topic_configs=table_changelog(
+                        settings, name, retention_s=EXPIRES_S[window]
+                    ).configs,
                 ).tumbling(window.seconds, expires=EXPIRES_S[window], key_index=True),
             )
             for window, name in WINDOW_TABLES.items()
@@ -108,13 +138,14 @@ class OutcomeCounter:
         """Register the agents and timers on the app."""
         app = self._app
         sources = app.topic(CONVERSATION_EVENTS, FEEDBACK, key_type=bytes, value_type=bytes)
+        spec = ticks_topic(self._settings)
         ticks = app.topic(
-            ticks_topic(self._settings),
+            spec.name,
             key_type=bytes,
             value_type=bytes,
-            partitions=CONVERSATION_PARTITIONS,
+            partitions=spec.partitions,
             internal=True,
-            retention=3600.0,
+            config=spec.configs,
         )
 
         @app.agent(sources, name=COUNT_AGENT)

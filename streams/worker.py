@@ -22,6 +22,7 @@ from streams.handler import RequestHandler
 from streams.handoff import HandoffMachine
 from streams.knowledge import chunk_tree
 from streams.memory import ConversationMemory
+from streams.outcomes_agent import outcome_topics
 from streams.publisher import Publisher
 from streams.settings import WorkerSettings
 from streams.store import IngestReport
@@ -71,21 +72,25 @@ def run_worker(settings: WorkerSettings) -> None:
 
 
 async def _prepare_kafka(settings: WorkerSettings) -> None:
-    """Fail at once on a broker that is unreachable or refuses us, or on requests whose
-    partitions no longer match the memory's (someone added some); create the topics when
-    allowed (Faust creates the changelog itself where it is not)."""
+    """Fail at once on a broker that is unreachable or refuses us, or on topics keyed by
+    conversation whose partitions no longer match (someone added some); create the shared
+    topics when allowed, and always the worker's own (its ACL's prefix)."""
     await verify_connection(settings.kafka)
     changelog = memory_changelog(settings)
-    if settings.kafka_create_topics:
-        await ensure_topics(
-            settings.kafka,
-            replication_factor=settings.kafka_replication_factor,
-            specs=(*TOPICS, changelog),
-        )
-    # The outcome tables follow conversation events and ratings as the memory follows
-    # requests: all must share one partitioning.
+    own = (changelog, *outcome_topics(settings))
+    # A topic created once the consumer has joined stays unknown to it: Faust's own
+    # creation of the outcome tables' changelogs fails their first write.
+    await ensure_topics(
+        settings.kafka,
+        replication_factor=settings.kafka_replication_factor,
+        specs=(*TOPICS, *own) if settings.kafka_create_topics else own,
+    )
     await require_co_partitioned(
-        settings.kafka, REQUESTS, CONVERSATION_EVENTS, FEEDBACK, changelog.name
+        settings.kafka,
+        REQUESTS,
+        CONVERSATION_EVENTS,
+        FEEDBACK,
+        *(spec.name for spec in own),
     )
 
 

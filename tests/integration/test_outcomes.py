@@ -3,7 +3,7 @@ from the real topics and read from its Prometheus endpoint."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import httpx
 import pytest
@@ -62,7 +62,7 @@ async def publish(
         await envelope(event, source=SOURCE, key=event.conversation_id).send(producer, topic)
 
 
-def settled(expected: dict[Series, float], before: dict[Series, float]) -> bool:
+def settled(expected: Mapping[Series, float], before: Mapping[Series, float]) -> bool:
     now = scrape()
     return all(now.get(s, 0.0) - before.get(s, 0.0) == n for s, n in expected.items())
 
@@ -76,7 +76,7 @@ async def test_outcome_figures_of_scripted_conversations_are_counted_exactly_onc
     docs = {name: f"{name}-{new_id()}" for name in ("shared", "replaced", "outdated")}
     up_a, up_b, replaced, escalated, taken, down = (Scripted() for _ in range(6))
     rated_twice = answered(replaced, Category.WARRANTY, docs["replaced"])
-    transcript = [
+    transcript: list[ConversationMessage | HandoffChanged] = [
         *(e for s in (up_a, up_b) for e in answered(s, Category.PRODUCT_INFO, docs["shared"])),
         *rated_twice,
         *rated_twice,  # published again (a worker's retry after a crash)
