@@ -38,19 +38,30 @@ def queries() -> list[str]:
     dashboards = [
         json.loads(p.read_text()) for p in (DOCKER / "grafana" / "dashboards").glob("*.json")
     ]
-    rules = yaml.safe_load((DOCKER / "prometheus" / "rules" / "techgear.yml").read_text())
     exprs = [t["expr"] for d in dashboards for p in d["panels"] for t in p.get("targets", [])]
-    return exprs + [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    return exprs + [
+        rule["expr"]
+        for path in rule_files()
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    ]
+
+
+def rule_files() -> list[Path]:
+    rules = DOCKER / "prometheus" / "rules"
+    return sorted(set(rules.glob("*.yml")) - set(rules.glob("*.test.yml")))
 
 
 @promtool
 def test_alert_rules_are_valid_and_their_unit_tests_pass() -> None:
     rules = DOCKER / "prometheus" / "rules"
     subprocess.run(
-        ["promtool", "check", "rules", str(rules / "techgear.yml")], check=True, capture_output=True
+        ["promtool", "check", "rules", *map(str, rule_files())], check=True, capture_output=True
     )
+    tests = sorted(path.name for path in rules.glob("*.test.yml"))
+    assert {"techgear.test.yml", "outcomes.test.yml"} <= set(tests)
     result = subprocess.run(
-        ["promtool", "test", "rules", "techgear.test.yml"],
+        ["promtool", "test", "rules", *tests],
         cwd=rules,
         capture_output=True,
         text=True,
@@ -79,8 +90,28 @@ def test_dashboards_cover_every_area_and_use_the_provisioned_datasource() -> Non
         "LLM",
         "Human handoff",
     }
+    uid = provisioned_datasource_uid()
+    assert all(p["datasource"]["uid"] == uid for p in dashboard["panels"] if p["type"] != "row")
+
+
+def provisioned_datasource_uid() -> str:
     datasource = yaml.safe_load(
         (DOCKER / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
     )
-    uid = datasource["datasources"][0]["uid"]
+    uid: str = datasource["datasources"][0]["uid"]
+    return uid
+
+
+def test_the_outcomes_dashboard_shows_every_figure_on_the_provisioned_datasource() -> None:
+    dashboard = json.loads(
+        (DOCKER / "grafana" / "dashboards" / "techgear-outcomes.json").read_text()
+    )
+    assert dashboard["title"] == "Support outcomes"
+    rows = {p["title"] for p in dashboard["panels"] if p["type"] == "row"}
+    assert rows >= {"Questions, answers and escalations", "Resolution and handoff", "Ratings"}
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
+    for figure in ("questions", "answered", "escalated", "resolved", "taken_over"):
+        assert f"techgear_outcomes_{figure}" in exprs or f"current_{figure}" in exprs
+    assert "by (category)" in exprs and "by (doc_id)" in exprs
+    uid = provisioned_datasource_uid()
     assert all(p["datasource"]["uid"] == uid for p in dashboard["panels"] if p["type"] != "row")
