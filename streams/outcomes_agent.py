@@ -78,10 +78,7 @@ def outcome_topics(settings: WorkerSettings) -> tuple[TopicSpec, ...]:
         table_changelog(settings, name, retention_s=settings.conversation_ttl_s)
         for name in (TALLY_TABLE, OPEN_TABLE, RATING_TABLE)
     )
-    windows = tuple(
-        table_changelog(settings, name, retention_s=EXPIRES_S[window])
-        for window, name in WINDOW_TABLES.items()
-    )
+    windows = tuple(_window_changelog(settings, window) for window in Window)
     # The figures' keys (a bounded set) for as long as there are figures.
     indexes = tuple(
         replace(
@@ -91,6 +88,10 @@ def outcome_topics(settings: WorkerSettings) -> tuple[TopicSpec, ...]:
         for window, name in WINDOW_TABLES.items()
     )
     return (*conversations, *windows, *indexes, ticks_topic(settings))
+
+
+def _window_changelog(settings: WorkerSettings, window: Window) -> TopicSpec:
+    return table_changelog(settings, WINDOW_TABLES[window], retention_s=EXPIRES_S[window])
 
 
 class OutcomeCounter:
@@ -110,9 +111,7 @@ class OutcomeCounter:
                     key_type=str,
                     value_type=int,
                     partitions=CONVERSATION_PARTITIONS,
-                    extra_topic_configs=table_changelog(
-                        settings, name, retention_s=EXPIRES_S[window]
-                    ).configs,
+                    extra_topic_configs=_window_changelog(settings, window).configs,
                 ).tumbling(window.seconds, expires=EXPIRES_S[window], key_index=True),
             )
             for window, name in WINDOW_TABLES.items()
