@@ -148,3 +148,8 @@ OUTCOMES_OPEN = Gauge(
     "techgear_outcomes_open_conversations",
     "Conversations of this worker's partitions whose outcome window has not closed yet.",
 )
+OUTCOMES_REFRESHED = Gauge(
+    "techgear_outcomes_refreshed_timestamp_seconds",
+    "When the outcome gauges were last read from the tables (Unix time): they are as fresh "
+    "as this.",
+)

@@ -243,6 +243,7 @@ class OutcomeCounter:
             metrics.OUTCOMES_CURRENT[figure].labels(window.value, *labels).set(0)
         self._shown |= shown
         metrics.OUTCOMES_OPEN.set(len(self._open))
+        metrics.OUTCOMES_REFRESHED.set(time.time())
 
 
 def _open_key(partition: int, conversation_id: str) -> bytes:

@@ -3,14 +3,16 @@ from the real topics and read from its Prometheus endpoint."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.envelope import envelope
+from runtime.settings import WORKER_GROUP_ID
 from schemas import (
     Category,
     ConversationMessage,
@@ -24,7 +26,7 @@ from schemas import (
 )
 from schemas.topics import CONVERSATION_EVENTS, FEEDBACK
 from tests.conftest import WORKER_METRICS_PORT, WorkerProcess
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import end_marks, group_offsets, wait_for, wait_until
 from tests.outcome_events import Scripted
 
 pytestmark = pytest.mark.integration
@@ -62,6 +64,33 @@ async def publish(
         await envelope(event, source=SOURCE, key=event.conversation_id).send(producer, topic)
 
 
+async def quiet(bootstrap: str) -> dict[Series, float]:
+    """The worker's figures once it has counted everything published so far and settled
+    every outcome (the worker fixture's probe questions, earlier tests' conversations)."""
+    marks = await end_marks(bootstrap, (CONVERSATION_EVENTS, FEEDBACK))
+
+    async def caught_up() -> bool:
+        committed = await group_offsets(bootstrap, WORKER_GROUP_ID)
+        return all(
+            committed.get(TopicPartition(topic, partition), 0) >= offset
+            for topic, ends in marks.items()
+            for partition, offset in ends.items()
+        )
+
+    await wait_until(caught_up, "the worker counted what was published")
+    since = time.time()
+
+    def settled_and_shown() -> bool:
+        now = scrape()
+        return (
+            now[series("techgear_outcomes_refreshed_timestamp_seconds")] > since
+            and now[series("techgear_outcomes_open_conversations")] == 0
+        )
+
+    wait_for(settled_and_shown, "every open outcome settled")
+    return scrape()
+
+
 def settled(expected: Mapping[Series, float], before: Mapping[Series, float]) -> bool:
     now = scrape()
     return all(now.get(s, 0.0) - before.get(s, 0.0) == n for s, n in expected.items())
@@ -70,9 +99,7 @@ def settled(expected: Mapping[Series, float], before: Mapping[Series, float]) ->
 async def test_outcome_figures_of_scripted_conversations_are_counted_exactly_once(
     worker: WorkerProcess, producer: AIOKafkaProducer
 ) -> None:
-    # Earlier tests' conversations settle first: what follows is this test's alone.
-    wait_for(lambda: scrape().get(series("techgear_outcomes_open_conversations")) == 0, "quiet")
-    before = scrape()
+    before = await quiet(worker.bootstrap)
     docs = {name: f"{name}-{new_id()}" for name in ("shared", "replaced", "outdated")}
     up_a, up_b, replaced, escalated, taken, down = (Scripted() for _ in range(6))
     rated_twice = answered(replaced, Category.WARRANTY, docs["replaced"])
