@@ -40,7 +40,10 @@ def prometheus(
     home = tmp_path_factory.mktemp("prometheus")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(REPO / "docker" / "prometheus" / "rules" / "techgear.yml")],
+        "rule_files": [
+            str(REPO / "docker" / "prometheus" / "rules" / name)
+            for name in ("techgear.yml", "outcomes.yml")
+        ],
         "scrape_configs": [
             {
                 "job_name": "techgear-gateway",
@@ -93,12 +96,17 @@ CHAT_401 = 'sum(techgear_gateway_http_requests_total{route="/v1/chat",status="40
 HUMAN = 'sum(techgear_worker_messages_total{category="human_agent",outcome="escalated"})'
 ESCALATIONS = 'sum(techgear_worker_escalations_total{reason="human_requested"})'
 PRODUCT = 'sum(techgear_worker_messages_total{category="product_info"})'
+QUESTIONS = "sum(techgear_outcomes_questions_total)"
+HUMAN_REQUESTED = 'sum(techgear_outcomes_escalated_total{reason="human_requested"})'
 
 
 async def test_prometheus_sees_requests_latency_categories_escalations_and_lag(
     prometheus: str,
 ) -> None:
-    before = {expr: value(expr) for expr in (CHAT_OK, CHAT_401, HUMAN, ESCALATIONS, PRODUCT)}
+    before = {
+        expr: value(expr)
+        for expr in (CHAT_OK, CHAT_401, HUMAN, ESCALATIONS, PRODUCT, QUESTIONS, HUMAN_REQUESTED)
+    }
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{GATEWAY_PORT}", timeout=30) as client:
         ok = [
             client.post("/v1/chat", json={"message": q}, headers={"X-API-Key": API_KEY})
@@ -119,6 +127,11 @@ async def test_prometheus_sees_requests_latency_categories_escalations_and_lag(
     assert value(ESCALATIONS) == before[ESCALATIONS] + 2
     # Counted once the answer is out: the gateway may hold it before the next scrape.
     wait_for(lambda: value(PRODUCT) >= before[PRODUCT] + 2, "the 2 product answers")
+    # The outcome figures, counted from the transcript the worker wrote.
+    wait_for(lambda: value(QUESTIONS) == before[QUESTIONS] + 4, "the 4 questions as outcomes")
+    wait_for(
+        lambda: value(HUMAN_REQUESTED) == before[HUMAN_REQUESTED] + 2, "the 2 escalated outcomes"
+    )
     buckets = 'techgear_gateway_http_request_duration_seconds_bucket{route="/v1/chat"}'
     p99 = f"histogram_quantile(0.99, sum by (le) ({buckets}))"
     assert 0 < value(p99) < 30
@@ -139,4 +152,5 @@ def test_rules_loaded_by_prometheus(prometheus: str) -> None:
     rules = httpx.get(f"{prometheus}/api/v1/rules").json()["data"]["groups"]
     names = {rule["name"] for group in rules for rule in group["rules"]}
     assert {"TechGearTargetDown", "TechGearConsumerLag", "TechGearLlmFailures"} <= names
+    assert {"TechGearThumbsDownRising", "TechGearEscalationsRising"} <= names
     assert Path(REPO / "docker" / "prometheus" / "prometheus.yml").is_file()
