@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.envelope import envelope
@@ -25,7 +25,7 @@ from schemas import (
     new_id,
 )
 from schemas.topics import CONVERSATION_EVENTS, FEEDBACK
-from tests.conftest import WORKER_METRICS_PORT, WorkerProcess
+from tests.conftest import WORKER_METRICS_PORT, WorkerProcess, worker_group_members
 from tests.integration.conftest import end_marks, group_offsets, wait_for, wait_until
 from tests.outcome_events import Scripted
 
@@ -182,3 +182,61 @@ async def test_outcome_figures_of_scripted_conversations_are_counted_exactly_onc
 
 def answered(script: Scripted, category: Category, doc_id: str) -> list[ConversationMessage]:
     return [script.question("r1"), script.answer("r1", category, (doc_id,))]
+
+
+async def test_events_read_again_after_a_crash_are_not_counted_twice(
+    worker: WorkerProcess, producer: AIOKafkaProducer
+) -> None:
+    """A worker that dies before committing reads its events again: the restarted one
+    finds them counted in the tables it recovers, and counts nothing twice."""
+    before = await quiet(worker.bootstrap)
+    marks = await end_marks(worker.bootstrap, (CONVERSATION_EVENTS, FEEDBACK))
+    doc = f"policy-{new_id()}"
+    script = Scripted()
+    await publish(
+        producer,
+        [
+            script.question("r1"),
+            script.answer(
+                "r1", Category.BILLING_PAYMENT, (doc,), EscalationReason.POLICY_EXCEPTION
+            ),
+        ],
+    )
+    await publish(producer, [script.rating("r1", FeedbackRating.DOWN)])
+    counted = {
+        day("escalated", reason="policy_exception"): 1.0,
+        day("document_ratings", doc_id=doc, rating="down"): 1.0,
+    }
+    wait_for(lambda: settled(counted, before), "the conversation counted")
+    escalated_today = (await quiet(worker.bootstrap))[day("escalated", reason="policy_exception")]
+
+    worker.process.kill()  # SIGKILL: no shutdown, no last commit
+    worker.process.wait()
+    wait_for(lambda: not worker_group_members(worker.bootstrap), "the killed worker evicted")
+    # As if it had died before committing what it counted: its events are read again.
+    await rewind(worker.bootstrap, marks)
+    worker.restart()
+
+    after = await quiet(worker.bootstrap)
+    assert after[day("escalated", reason="policy_exception")] == escalated_today
+    assert after[day("document_ratings", doc_id=doc, rating="down")] == 1
+    assert after.get(total("escalated", reason="policy_exception"), 0) == 0
+    assert after.get(total("ratings", category="billing_payment", rating="down"), 0) == 0
+
+
+async def rewind(bootstrap: str, marks: dict[str, dict[int, int]]) -> None:
+    """Commit ``marks`` for the (stopped) worker group: it reads on from there."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=WORKER_GROUP_ID, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = {
+            TopicPartition(topic, partition): offset
+            for topic, ends in marks.items()
+            for partition, offset in ends.items()
+        }
+        consumer.assign(list(partitions))
+        await consumer.commit(partitions)
+    finally:
+        await consumer.stop()
