@@ -62,6 +62,8 @@ class ChatResponse(BaseModel):
     replayed: bool = False
     """The answer to an earlier call with the same ``X-Request-ID``, sent again: the
     question was not processed a second time."""
+    approved_answer_id: str | None = None
+    """Set when the answer is one an operator approved (``techgear answers``)."""
     conversation_token: str | None = None
     """Brings the caller back into this conversation (``X-Conversation-Token``); the only
     way back for a publishable key. Absent on WebSocket answers (``ready`` carries it)."""
@@ -84,6 +86,7 @@ class ChatResponse(BaseModel):
             conversation_seq=answer.transcript_seq,
             language=answer.language,
             replayed=answer.replayed,
+            approved_answer_id=answer.approved_answer_id,
         )
 
     @classmethod
@@ -98,6 +101,7 @@ class ChatResponse(BaseModel):
             escalation_reason=None,
             sources=entry.sources,
             cached=True,
+            approved_answer_id=entry.approved_answer_id,
         )
 
 
