@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from runtime.errors import ConfigurationError, KeyConfigError
 from runtime.logs import configure_logging
+from techgear.answers_cli import answers
 
 
 class _Commands(click.Group):
@@ -27,6 +28,9 @@ class _Commands(click.Group):
 @click.group(cls=_Commands)
 def main() -> None:
     """TechGear Support Streams: gateway, stream workers and operator tools."""
+
+
+main.add_command(answers)
 
 
 @main.command()

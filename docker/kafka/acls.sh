@@ -18,10 +18,11 @@ kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --topic support
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --group techgear-gateway-transcripts --operation Read --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --group techgear-worker --operation Describe
 
-# worker: reads questions in its group, writes answers, escalations, dead letters and
-# conversation events, and
-# owns Faust's changelog topics (created by Faust, named after the group).
+# worker: reads questions in its group and approved answers by manual assignment (no
+# group), writes answers, escalations, dead letters and conversation events, and owns
+# Faust's changelog topics (created by Faust, named after the group).
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.requests --operation Read --operation Describe
+kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.approved-answers --operation Read --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --group techgear-worker --operation Read --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.answers --operation Write --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.answer-deltas --operation Write --operation Describe
