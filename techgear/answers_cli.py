@@ -75,7 +75,7 @@ def approve(
             answer=answer,
             category=Category(category),
             doc_ids=sources,
-            approved_by=approved_by or getpass.getuser(),
+            approved_by=approved_by or _operator(),
         )
     except ApprovalError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -94,6 +94,13 @@ def approve(
     )
 
 
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's user without a name
+        raise click.UsageError("say who approves it: --by NAME") from None
+
+
 @answers.command("list")
 def list_approvals() -> None:
     """Every approved answer: active, stale (a cited document changed since) or revoked."""
@@ -104,6 +111,7 @@ def list_approvals() -> None:
     approvals = asyncio.run(read_approvals(settings.kafka))
     if not approvals:
         click.echo("no approved answers")
+        return
     for listed in with_states(approvals.values(), knowledge_state(settings)):
         approval = listed.approval
         changed = f" (changed: {', '.join(listed.changed)})" if listed.changed else ""

@@ -14,7 +14,7 @@ import pytest
 from runtime.codec import decode
 from runtime.kafka import KafkaConnection
 from schemas import ApprovedAnswer, Category, ChatAnswer, ConversationMessage
-from schemas.topics import ANSWERS, CONVERSATION_EVENTS
+from schemas.topics import ANSWERS, APPROVED_ANSWERS, CONVERSATION_EVENTS
 from streams.approved import APPROVED_RESPONDER
 from streams.settings import WorkerSettings
 from streams.worker import ingest
@@ -28,7 +28,13 @@ from techgear.answers import (
     with_states,
 )
 from tests.conftest import API_KEY, REPO, WorkerProcess, substitute_worker
-from tests.integration.conftest import answer_to, decodes_as, read_until, wait_until
+from tests.integration.conftest import (
+    answer_to,
+    decodes_as,
+    produce_raw,
+    read_until,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +127,8 @@ async def test_an_approved_answer_is_served_marked_until_its_document_changes_or
     knowledge: WorkerSettings,
     approving_worker: WorkerProcess,
 ) -> None:
+    # Anyone who may write the topic chooses its records: one that is no approval is skipped.
+    await produce_raw(kafka_bootstrap, APPROVED_ANSWERS, b'{"approval_id": 1}', key=b"junk")
     approval = await approve(
         knowledge, ["Is the SmartWatch Pro X waterproof?", "Can I swim with the SmartWatch Pro X?"]
     )
