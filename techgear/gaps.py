@@ -104,9 +104,9 @@ class GapGroup:
 
     @property
     def reasons(self) -> dict[str, int]:
-        """Thumbs-down reasons, most frequent first."""
+        """Thumbs-down reasons, most frequent first (ties: by name)."""
         counts = Counter(q.down_reason for q in self.questions if q.down_reason is not None)
-        return dict(counts.most_common())
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
     @property
     def examples(self) -> list[str]:

@@ -66,7 +66,7 @@ body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; width: 100%; }}
 th, td {{ border: 1px solid #ccc; padding: .4em; vertical-align: top; text-align: left; }}
 td.n {{ text-align: right; }}
-code {{ font-size: .9em; }}
+code {{ font-size: .9em; white-space: nowrap; }}
 </style>
 </head>
 <body>

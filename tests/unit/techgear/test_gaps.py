@@ -144,3 +144,13 @@ def test_the_help_gives_the_default_threshold() -> None:
     help_text = CliRunner().invoke(main, ["report", "gaps", "--help"]).output
 
     assert f"default {DEFAULT_MIN_SIMILARITY}" in help_text
+
+
+def test_reasons_are_counted_most_frequent_first_and_ties_by_name() -> None:
+    gaps = questions("a", "b", "c", "d")
+    for gap, reason in zip(gaps, ["wrong", "outdated", "other", "outdated"], strict=True):
+        gap.down_reason = reason
+
+    [group] = build_groups(gaps, unit([1, 0], [1, 0], [1, 0], [1, 0]), min_similarity=0.5)
+
+    assert list(group.reasons.items()) == [("outdated", 2), ("other", 1), ("wrong", 1)]
