@@ -547,9 +547,10 @@ def report_gaps(
     similarity, largest groups first: what the knowledge base should say next."""
     import asyncio
 
+    from runtime.kafka import verify_connection
     from streams.components import build_embedder
     from streams.settings import WorkerSettings
-    from techgear.gaps import DEFAULT_MIN_SIMILARITY, Window, gap_report
+    from techgear.gaps import DEFAULT_MIN_SIMILARITY, GapReport, Window, gap_report
     from techgear.gaps_render import render_html, render_json, render_table
 
     now = datetime.now(UTC)
@@ -558,8 +559,10 @@ def report_gaps(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     settings = WorkerSettings()
-    gaps = asyncio.run(
-        gap_report(
+
+    async def read() -> GapReport:
+        await verify_connection(settings.kafka)
+        return await gap_report(
             settings.kafka,
             build_embedder(settings, threads=0),
             window,
@@ -567,7 +570,8 @@ def report_gaps(
             min_similarity=min_similarity or DEFAULT_MIN_SIMILARITY,
             top=top,
         )
-    )
+
+    gaps = asyncio.run(read())
     click.echo(render_table(gaps))
     for path, render in ((html_path, render_html), (json_path, render_json)):
         if path is not None:

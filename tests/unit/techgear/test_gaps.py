@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -154,3 +156,16 @@ def test_reasons_are_counted_most_frequent_first_and_ties_by_name() -> None:
     [group] = build_groups(gaps, unit([1, 0], [1, 0], [1, 0], [1, 0]), min_similarity=0.5)
 
     assert list(group.reasons.items()) == [("outdated", 2), ("other", 1), ("wrong", 1)]
+
+
+def test_the_command_says_in_one_line_when_kafka_cannot_be_reached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", address)
+
+    result = CliRunner().invoke(main, ["report", "gaps", "--since", "7d"])
+
+    assert result.exit_code == 1 and f"cannot reach Kafka at {address}" in result.output
