@@ -399,6 +399,10 @@ class Feedback(Event):
         return self
 
 
+APPROVED_QUESTION_MAX_CHARS = 500
+_ApprovedQuestion = Annotated[str, Field(min_length=1, max_length=APPROVED_QUESTION_MAX_CHARS)]
+
+
 class CitedDocument(BaseModel):
     """A knowledge-base document an approved answer rests on, as it was when approved."""
 
@@ -425,9 +429,7 @@ class ApprovedAnswer(BaseModel):
     event_id: str = Field(default_factory=new_id)
     """This record's own id: a revocation of the approval has another."""
     approval_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-    questions: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
-        min_length=1, max_length=50
-    )
+    questions: list[_ApprovedQuestion] = Field(min_length=1, max_length=50)
     """Example questions the answer answers."""
     answer: str = Field(min_length=1, max_length=2 * MAX_MESSAGE_CHARS)
     category: Category

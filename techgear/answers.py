@@ -22,6 +22,7 @@ from runtime.errors import EventDecodeError
 from runtime.kafka import KafkaConnection
 from runtime.topics import ensure_topics
 from schemas import ApprovedAnswer, Category, CitedDocument, new_id
+from schemas.events import APPROVED_QUESTION_MAX_CHARS
 from schemas.topics import APPROVED_ANSWERS, TOPICS
 from streams.approved import stale_documents
 from streams.components import build_embedder, open_store
@@ -130,14 +131,16 @@ class _GapReport(BaseModel):
 
 def questions_from_report(path: Path, group_id: str) -> list[str]:
     """The distinct questions of group ``group_id`` of a gap report, at most
-    ``MAX_QUESTIONS`` (the report lists the most frequent first)."""
+    ``MAX_QUESTIONS`` (the report lists the most typical first); a question longer than an
+    approval holds is left out (a customer's whole story makes a poor example)."""
     try:
         report = _GapReport.model_validate_json(path.read_bytes())
     except (OSError, ValidationError) as exc:
         raise ApprovalError(f"{path} is not a gap report (`techgear report gaps`): {exc}") from exc
     for group in report.groups:
         if group.id == group_id:
-            questions = _distinct(group.questions)[:MAX_QUESTIONS]
+            fitting = [q for q in group.questions if len(q.strip()) <= APPROVED_QUESTION_MAX_CHARS]
+            questions = _distinct(fitting)[:MAX_QUESTIONS]
             if not questions:
                 raise ApprovalError(f"group {group_id!r} of {path} has no questions")
             return questions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from techgear.answers import (
     with_states,
 )
 from techgear.cli import main
+from techgear.gaps import GapGroup, GapQuestion, GapReport, Window
 
 KB = KnowledgeState(
     version=7,
@@ -69,28 +71,32 @@ def test_an_approval_without_questions_or_answer_is_refused_with_the_reason() ->
         )
 
 
-def report(tmp_path: Path, groups: object) -> Path:
+def report(tmp_path: Path, groups: list[GapGroup]) -> Path:
+    """A gap report's JSON as `techgear report gaps --json` writes it."""
+    now = datetime.now(UTC)
+    written = GapReport(now, Window(now - timedelta(days=7), now), groups, 0, 0).to_json()
     path = tmp_path / "gaps.json"
-    path.write_text(json.dumps({"groups": groups}))
+    path.write_text(json.dumps(written))
     return path
+
+
+def group(group_id: str, texts: list[str]) -> GapGroup:
+    return GapGroup(group_id, [GapQuestion(f"r-{i}", text) for i, text in enumerate(texts)])
 
 
 def test_a_report_group_gives_its_distinct_questions_at_most_fifty(tmp_path: Path) -> None:
     many = [f"question {i}?" for i in range(60)]
     path = report(
         tmp_path,
-        [
-            {"id": "g1", "questions": ["a?", "a?", "b?"], "examples": [], "documents": []},
-            {"id": "g2", "questions": many, "examples": [], "documents": []},
-        ],
+        [group("g-1", ["a?", "a?", "x" * 501, "b?"]), group("g-2", many)],
     )
 
-    assert questions_from_report(path, "g1") == ["a?", "b?"]
-    assert questions_from_report(path, "g2") == many[:MAX_QUESTIONS]
+    assert questions_from_report(path, "g-1") == ["a?", "b?"]
+    assert questions_from_report(path, "g-2") == many[:MAX_QUESTIONS]
 
 
 def test_an_unknown_group_or_a_file_that_is_no_report_is_refused(tmp_path: Path) -> None:
-    path = report(tmp_path, [{"id": "g1", "questions": ["a?"]}])
+    path = report(tmp_path, [group("g1", ["a?"])])
     with pytest.raises(ApprovalError, match="no group 'g9'.*g1"):
         questions_from_report(path, "g9")
     other = tmp_path / "other.json"
@@ -147,7 +153,7 @@ def test_states_are_active_stale_with_the_changed_document_or_revoked() -> None:
 def test_approve_refuses_contradictory_or_missing_arguments_before_doing_anything(
     tmp_path: Path, arguments: list[str]
 ) -> None:
-    path = report(tmp_path, [{"id": "g1", "questions": ["a?"]}])
+    path = report(tmp_path, [group("g1", ["a?"])])
     argv = [a.replace("{report}", str(path)) for a in arguments]
 
     result = CliRunner().invoke(main, ["answers", "approve", *argv])
