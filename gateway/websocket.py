@@ -296,22 +296,15 @@ class ChatSession:
                 conversation_token=self._conversation_token,
             )
         except AnswerNotFoundError:
-            self.error(
-                ANSWER_NOT_FOUND, "no answer to rate with this request_id", request_id=request_id
-            )
-            return
+            code, text = ANSWER_NOT_FOUND, "no answer to rate with this request_id"
         except BrokerUnavailableError:
-            self.error(
-                "unavailable",
-                "the message broker is unavailable; retry shortly",
-                request_id=request_id,
-            )
-            return
+            code, text = "unavailable", "the message broker is unavailable; retry shortly"
         except DependencyUnavailableError:
-            message_text = "the rating store is unavailable; retry shortly"
-            self.error("unavailable", message_text, request_id=request_id)
+            code, text = "unavailable", "the rating store is unavailable; retry shortly"
+        else:
+            self.push({"type": "feedback_received", **received.model_dump(mode="json")})
             return
-        self.push({"type": "feedback_received", **received.model_dump(mode="json")})
+        self.error(code, text, request_id=request_id)
 
     async def _ask(self, ask: AskMessage) -> None:
         request_id = new_id()
