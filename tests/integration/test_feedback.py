@@ -19,7 +19,7 @@ from schemas import Feedback
 from schemas.cloudevents import header_value
 from schemas.topics import FEEDBACK
 from techgear.records import read_records
-from tests.conftest import API_KEY, OTHER_CHAT_KEY, PUBLISHABLE_KEY, SHOP_ORIGIN
+from tests.conftest import ADMIN_KEY, API_KEY, OTHER_CHAT_KEY, PUBLISHABLE_KEY, SHOP_ORIGIN
 from tests.integration.conftest import Marks, decodes_as, end_marks, wait_until
 from tests.integration.test_websocket import offering, until, ws_url
 
@@ -123,6 +123,8 @@ async def test_ratings_are_published_once_per_change_with_what_they_are_about(
     assert header_value(record.headers, "ce_type") == "com.techgear.support.support.feedback"
     assert header_value(record.headers, "ce_source") == "/techgear/gateway"
     assert published[0][1].feedback_id != latest.feedback_id
+    metrics = await client.get("/metrics", headers=key(ADMIN_KEY))
+    assert 'techgear_gateway_feedback_total{rating="down"}' in metrics.text
 
 
 async def test_another_principals_answer_and_an_unknown_one_are_the_same_404(

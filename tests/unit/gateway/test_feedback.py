@@ -13,9 +13,10 @@ from gateway.conversations import ConversationAccess
 from gateway.feedback import FeedbackService, feedback_id
 from gateway.models import FeedbackBody, FeedbackReceived
 from gateway.ownership import ConversationRegistry
-from gateway.rateable import LocalRateableAnswers
+from gateway.rateable import LocalRateableAnswers, RedisRateableAnswers
 from gateway.tokens import TokenService
-from runtime.errors import AnswerNotFoundError, BrokerUnavailableError
+from runtime.errors import AnswerNotFoundError, BrokerUnavailableError, DependencyUnavailableError
+from runtime.redis import RedisSettings, redis_client
 from schemas import Feedback, FeedbackRating, FeedbackReason
 from tests.rateable_store_behaviour import ANSWERED_AT, FACTS, answer, question
 
@@ -185,3 +186,17 @@ async def test_a_rating_kafka_refused_is_not_stored_and_its_retry_converges(
     assert retried.revision == 2
     assert [e.revision for e in stand.bridge.published] == [2]
     assert (await stand.rate(OWNER, request_id, "down", "wrong")).revision == 2
+
+
+async def test_an_unreachable_rating_store_is_a_dependency_failure_and_publishes_nothing() -> None:
+    redis = redis_client(RedisSettings(redis_url="redis://127.0.0.1:1/0"), timeout_s=0.2)
+    stand = Stand()
+    stand.service = FeedbackService(
+        RedisRateableAnswers(redis, ttl_s=60), stand.access, cast(KafkaBridge, stand.bridge)
+    )
+    try:
+        with pytest.raises(DependencyUnavailableError):
+            await stand.rate(OWNER, uuid.uuid4().hex, "up")
+    finally:
+        await redis.aclose()
+    assert stand.bridge.published == []
