@@ -41,7 +41,7 @@ def feedback_id(request_id: str, revision: int) -> str:
     return uuid.uuid5(_FEEDBACK_IDS, f"{request_id}:{revision}").hex
 
 
-async def _asked(store_call: Awaitable[T]) -> T:
+async def _from_store(store_call: Awaitable[T]) -> T:
     try:
         return await store_call
     except (RedisError, OSError) as exc:
@@ -68,12 +68,12 @@ class FeedbackService:
         """The rating as stored. Raises ``AnswerNotFoundError``,
         ``BrokerUnavailableError`` (Kafka) or ``DependencyUnavailableError`` (the store)."""
         request_id = body.request_id
-        answer = await _asked(self._answers.find(request_id))
+        answer = await _from_store(self._answers.find(request_id))
         if answer is None or not await self._access.owns(
             principal, answer.conversation_id, conversation_token
         ):
             raise AnswerNotFoundError(request_id)
-        reserved = await _asked(self._answers.reserve(request_id, body.rating, body.reason))
+        reserved = await _from_store(self._answers.reserve(request_id, body.rating, body.reason))
         if reserved is None:
             raise AnswerNotFoundError(request_id)  # expired since it was found
         if not reserved.changed:
@@ -100,7 +100,7 @@ class FeedbackService:
             )
         )
         FEEDBACK.labels(body.rating.value).inc()
-        stored = await _asked(
+        stored = await _from_store(
             self._answers.settle(request_id, body.rating, body.reason, reserved.revision)
         )
         if stored is None:
