@@ -23,12 +23,15 @@ from gateway.client_ip import parse_networks
 from gateway.conversations import ConversationAccess
 from gateway.correlation import CorrelationMiddleware
 from gateway.errors import http_exception_handler
+from gateway.feedback import FeedbackService
+from gateway.feedback_route import post_feedback
 from gateway.idempotency import KEY_LABEL, CallIds
 from gateway.keys import ApiKeyEntry, KeyRing, digest, parse_entries
 from gateway.metrics import MetricsMiddleware, metrics_endpoint
 from gateway.middleware import RateLimitMiddleware
 from gateway.ownership import ConversationRegistry
 from gateway.projection import TranscriptProjection
+from gateway.rateable import LocalRateableAnswers, RateableAnswers, RedisRateableAnswers
 from gateway.ratelimit import RateLimiter
 from gateway.reminders import HandoffReminders
 from gateway.reply_partitions import ReplyPartition
@@ -79,7 +82,12 @@ def create_app(
         if redis is not None
         else LocalTranscripts(ttl_s=settings.conversation_ttl_s)
     )
-    projection = TranscriptProjection(settings.kafka, transcripts) if own_kafka else None
+    answers: RateableAnswers = (
+        RedisRateableAnswers(redis, ttl_s=settings.conversation_ttl_s)
+        if redis is not None
+        else LocalRateableAnswers(ttl_s=settings.conversation_ttl_s)
+    )
+    projection = TranscriptProjection(settings.kafka, transcripts, answers) if own_kafka else None
     reminders = (
         HandoffReminders(
             transcripts,
@@ -111,6 +119,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/v1/chat", routes.chat, methods=["POST"]),
+            Route("/v1/feedback", post_feedback, methods=["POST"]),
             Route("/v1/auth/token", issue_token, methods=["POST"]),
             Route(
                 "/v1/conversations/{conversation_id}/messages",
@@ -174,6 +183,7 @@ def create_app(
     app.state.tickets = TicketConversations(redis)
     app.state.tokens = tokens
     app.state.conversations = ConversationAccess(registry, tokens, settings.conversation_ttl_s)
+    app.state.feedback = FeedbackService(answers, app.state.conversations, bridge)
     app.state.call_ids = CallIds(tokens.derived_key(KEY_LABEL))
     app.state.readiness = readiness.ReadinessChecks(
         bridge,

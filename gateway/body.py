@@ -41,7 +41,7 @@ async def parse_body(request: Request, model: type[ModelT], limit: int) -> Model
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        return error_response(422, "request body is invalid", details=_details(exc))
+        return error_response(422, "request body is invalid", details=error_details(exc))
 
 
 async def _read(request: Request, limit: int) -> bytes:
@@ -58,7 +58,7 @@ async def _read(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _details(exc: ValidationError) -> list[dict[str, Any]]:
+def error_details(exc: ValidationError) -> list[dict[str, Any]]:
     return [
         {"field": ".".join(str(part) for part in error["loc"]) or "body", "problem": error["msg"]}
         for error in exc.errors()

@@ -43,13 +43,14 @@ from runtime.errors import (
 from runtime.kafka import KafkaConnection
 from runtime.settings import WORKER_GROUP_ID
 from runtime.topics import ensure_topics, partitions_of
-from schemas import AgentAction, ChatAnswer, ChatDelta, ChatRequest, DeadLetter
+from schemas import AgentAction, ChatAnswer, ChatDelta, ChatRequest, DeadLetter, Feedback
 from schemas.cloudevents import header_value
 from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
     CONVERSATION_EVENTS,
     DEADLETTER,
+    FEEDBACK,
     REPLY_PARTITION_HEADER,
     REQUEST_ID_HEADER,
     REQUESTS,
@@ -208,15 +209,23 @@ class KafkaBridge:
 
     async def publish_action(self, action: AgentAction) -> None:
         """Publish ``action`` and wait until Kafka has it; ``BrokerUnavailableError`` if not."""
-        record = envelope(action, source=SOURCE, key=action.conversation_id)
+        await self._publish_now(action, REQUESTS)
+
+    async def publish_feedback(self, feedback: Feedback) -> None:
+        """Publish ``feedback`` and wait until Kafka has it; ``BrokerUnavailableError`` if
+        not (it may still have been written: a retry publishes a higher revision)."""
+        await self._publish_now(feedback, FEEDBACK)
+
+    async def _publish_now(self, event: AgentAction | Feedback, topic: str) -> None:
+        record = envelope(event, source=SOURCE, key=event.conversation_id)
         try:
             await asyncio.wait_for(
-                record.send(self._producer, REQUESTS),
-                self._publish_timeout_s + _PUBLISH_GRACE_S,
+                record.send(self._producer, topic), self._publish_timeout_s + _PUBLISH_GRACE_S
             )
         except (KafkaError, TimeoutError) as exc:
             KAFKA_PRODUCE_ERRORS.inc()
-            raise BrokerUnavailableError(f"Kafka did not accept the action: {exc!r}") from exc
+            error = f"Kafka did not accept the {topic} event: {exc!r}"
+            raise BrokerUnavailableError(error) from exc
 
     @property
     def waiting(self) -> int:

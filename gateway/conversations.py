@@ -69,6 +69,20 @@ class ConversationAccess:
             raise ConversationNotFoundError
         return conversation_id
 
+    async def owns(self, principal: Principal, conversation_id: str, token: str | None) -> bool:
+        """Whether ``principal`` may act on ``conversation_id`` (rate its answers), by the
+        rules of :meth:`open` but without claiming it or naming a new one."""
+        if token is not None:
+            try:
+                grant = self._tokens.verify_conversation(token)
+            except TokenError:
+                return False
+            if (grant.principal, grant.conversation_id) != (principal.identity, conversation_id):
+                return False
+        elif principal.publishable:
+            return False
+        return await self._registry.owned_by(conversation_id, principal.identity)
+
     def token(self, conversation_id: str, principal: Principal) -> str:
         """A token that brings ``principal`` back into ``conversation_id``."""
         grant = ConversationGrant(conversation_id, principal.identity)

@@ -24,6 +24,9 @@ _CODES = {
     504: "timeout",
 }
 
+RETRY_AFTER_S = "5"
+"""``Retry-After`` of a 503: a broker or store that failed is retried after this."""
+
 
 class ApiError(HTTPException):
     """A refusal whose error code says more than its status does."""

@@ -104,6 +104,12 @@ WEBHOOKS = Counter(
     "Helpdesk webhook deliveries by helpdesk and outcome.",
     ["helpdesk", "outcome"],
 )
+FEEDBACK = Counter(
+    "techgear_gateway_feedback_total",
+    "Ratings of answers published on support.feedback, by rating (up, down); a rating "
+    "repeated unchanged publishes nothing and is not counted.",
+    ["rating"],
+)
 HANDOFF_AWAITING = Gauge(
     "techgear_handoff_awaiting_conversations", "Conversations waiting for a person."
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas import (
     MAX_MESSAGE_CHARS,
@@ -14,6 +14,8 @@ from schemas import (
     ChatRequest,
     Customer,
     EscalationReason,
+    FeedbackRating,
+    FeedbackReason,
     HandoffState,
     Source,
 )
@@ -62,6 +64,8 @@ class ChatResponse(BaseModel):
     replayed: bool = False
     """The answer to an earlier call with the same ``X-Request-ID``, sent again: the
     question was not processed a second time."""
+    approved_answer_id: str | None = None
+    """Set when the answer is one an operator approved (``techgear answers``)."""
     conversation_token: str | None = None
     """Brings the caller back into this conversation (``X-Conversation-Token``); the only
     way back for a publishable key. Absent on WebSocket answers (``ready`` carries it)."""
@@ -84,6 +88,7 @@ class ChatResponse(BaseModel):
             conversation_seq=answer.transcript_seq,
             language=answer.language,
             replayed=answer.replayed,
+            approved_answer_id=answer.approved_answer_id,
         )
 
     @classmethod
@@ -98,6 +103,7 @@ class ChatResponse(BaseModel):
             escalation_reason=None,
             sources=entry.sources,
             cached=True,
+            approved_answer_id=entry.approved_answer_id,
         )
 
 
@@ -152,6 +158,33 @@ class WebhookOutcome(BaseModel):
     status: Literal["accepted", "ignored"]
     reason: str | None = None
     action_id: str | None = None
+
+
+class FeedbackBody(BaseModel):
+    """``POST /v1/feedback``: a rating of one bot answer, named by its ``request_id``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(pattern=CONVERSATION_ID_PATTERN)
+    rating: FeedbackRating
+    reason: FeedbackReason | None = None
+    """Only with ``down``; optional."""
+
+    @model_validator(mode="after")
+    def _reason_only_when_down(self) -> FeedbackBody:
+        if self.reason is not None and self.rating is not FeedbackRating.DOWN:
+            raise ValueError("a reason is given only with rating 'down'")
+        return self
+
+
+class FeedbackReceived(BaseModel):
+    """The answer's rating as stored: ``revision`` grows by one per change; the same
+    rating sent again keeps it (and publishes nothing)."""
+
+    request_id: str
+    rating: FeedbackRating
+    reason: FeedbackReason | None
+    revision: int
 
 
 class ErrorDetail(BaseModel):

@@ -19,6 +19,8 @@ from gateway.models import (
     ChatResponse,
     ConversationMessages,
     ErrorResponse,
+    FeedbackBody,
+    FeedbackReceived,
     HandbackBody,
     WebhookOutcome,
 )
@@ -56,6 +58,8 @@ def document() -> dict[str, Any]:
         ActionAccepted,
         ConversationMessages,
         WebhookOutcome,
+        FeedbackBody,
+        FeedbackReceived,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     return {
@@ -96,6 +100,32 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "the answer", "content": _json(ChatResponse)},
                         **_errors(401, 403, 404, 409, 413, 422, 429, 500, 503, 504),
+                    },
+                }
+            },
+            "/v1/feedback": {
+                "post": {
+                    "summary": "Rate one of the bot's answers (scope chat, the conversation's "
+                    "owner); a second rating replaces the first, the same one again changes "
+                    "nothing; published on support.feedback",
+                    "security": _SECURITY,
+                    "parameters": [
+                        {
+                            "name": "X-Conversation-Token",
+                            "in": "header",
+                            "required": False,
+                            "description": "the answer's conversation_token: required for a "
+                            "publishable key",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {"required": True, "content": _json(FeedbackBody)},
+                    "responses": {
+                        "202": {
+                            "description": "the rating as stored",
+                            "content": _json(FeedbackReceived),
+                        },
+                        **_errors(400, 401, 403, 404, 413, 422, 429, 503),
                     },
                 }
             },

@@ -45,7 +45,7 @@ class ConversationRegistry:
     async def claim(self, conversation_id: str, principal: str) -> bool:
         """Whether ``principal`` owns ``conversation_id`` (claiming it when unowned), and
         if so, keep the claim for another TTL."""
-        key = CONVERSATION_OWNER_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()
+        key = _key(conversation_id)
         if self._script is None:
             return self._claim_locally(key, principal)
         try:
@@ -58,9 +58,33 @@ class ConversationRegistry:
         self._degraded = False
         return bool(owned)
 
+    async def owned_by(self, conversation_id: str, principal: str) -> bool:
+        """Whether ``principal`` holds the claim on ``conversation_id``, claiming nothing
+        and refreshing nothing: an unowned conversation is nobody's."""
+        key = _key(conversation_id)
+        if self._redis is None:
+            return self._owned_locally(key, principal)
+        try:
+            owner = await self._redis.get(key)
+        except (RedisError, OSError) as exc:
+            if not self._degraded:
+                log.warning("Redis unavailable, conversation claims in process: %r", exc)
+            self._degraded = True
+            return self._owned_locally(key, principal)
+        self._degraded = False
+        return owner == principal.encode()
+
+    def _owned_locally(self, key: str, principal: str) -> bool:
+        with self._lock:
+            return self._local.get(key) == principal
+
     def _claim_locally(self, key: str, principal: str) -> bool:
         with self._lock:
             owner = self._local.get(key, principal)
             if owner == principal:
                 self._local[key] = principal
             return owner == principal
+
+
+def _key(conversation_id: str) -> str:
+    return CONVERSATION_OWNER_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()

@@ -1,5 +1,5 @@
-"""Keeps the transcript store (``gateway/transcripts.py``) up to date from
-``support.conversation-events``.
+"""Keeps the transcript store (``gateway/transcripts.py``) and the index of rateable
+answers (``gateway/rateable.py``) up to date from ``support.conversation-events``.
 
 The gateways share the consumer group ``TRANSCRIPT_GROUP_ID``: each event is written once
 by one of them, and its offset committed only after the write (at most once a second), so
@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from gateway.conversation_events import decode_event
 from gateway.listener import MAX_RESTART_BACKOFF_S, RESTART_BACKOFF_S, STABLE_S
 from gateway.metrics import TRANSCRIPT_PROJECTION_RESTARTS, TRANSCRIPT_RECORDS_SKIPPED
+from gateway.rateable import RateableAnswers
 from gateway.transcripts import TranscriptStore
 from runtime.errors import EventDecodeError
 from runtime.kafka import KafkaConnection
@@ -46,6 +47,7 @@ class TranscriptProjection:
         self,
         connection: KafkaConnection,
         store: TranscriptStore,
+        answers: RateableAnswers,
         *,
         group_id: str = TRANSCRIPT_GROUP_ID,
         restart_backoff_s: float = RESTART_BACKOFF_S,
@@ -54,6 +56,7 @@ class TranscriptProjection:
         self._kafka = connection
         self._commit_interval_s = commit_interval_s
         self._store = store
+        self._answers = answers
         self._group_id = group_id
         self._restart_backoff_s = restart_backoff_s
         self._task: asyncio.Task[None] | None = None
@@ -152,6 +155,7 @@ class TranscriptProjection:
             )
             return
         await self._until_stored(functools.partial(self._store.append, event))
+        await self._until_stored(functools.partial(self._answers.record, event))
 
     async def _until_stored(self, write: Callable[[], Awaitable[object]]) -> None:
         delay = self._restart_backoff_s

@@ -21,10 +21,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway import scopes
 from gateway.auth import ORIGIN_NOT_ALLOWED, SUBPROTOCOL, Principal
+from gateway.body import error_details
 from gateway.bridge import KafkaBridge
 from gateway.conversation_events import ConversationEvent, Entry, entry_of
 from gateway.conversations import CONVERSATION_NOT_FOUND, ConversationAccess, offered_token
 from gateway.feed import TranscriptFeed
+from gateway.feedback import ANSWER_NOT_FOUND, FeedbackService
 from gateway.handoff import CONVERSATION_CLOSED, is_closed
 from gateway.metrics import (
     ANSWER_CACHE,
@@ -33,16 +35,18 @@ from gateway.metrics import (
     WEBSOCKET_REFUSED,
 )
 from gateway.middleware import rate_limit_identity
-from gateway.models import ChatResponse
+from gateway.models import ChatResponse, FeedbackBody
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.socket_limits import TOKEN_EXPIRED, OpenSockets, admit, seconds_left
 from gateway.transcripts import Transcript, TranscriptStore
 from runtime import correlation
 from runtime.errors import (
+    AnswerNotFoundError,
     BrokerUnavailableError,
     ConversationNotFoundError,
     ConversationNotOwnedError,
+    DependencyUnavailableError,
     ProcessingFailedError,
 )
 from schemas import (
@@ -82,6 +86,16 @@ class AskMessage(BaseModel):
     customer: Customer | None = None
 
 
+class FeedbackMessage(FeedbackBody):
+    type: Literal["feedback"]
+
+
+_MESSAGES: dict[str, type[AskMessage] | type[FeedbackMessage]] = {
+    "ask": AskMessage,
+    "feedback": FeedbackMessage,
+}
+
+
 class PingMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -105,6 +119,7 @@ class ChatSession:
         self._ws = websocket
         self._settings: GatewaySettings = app_state.settings
         self._bridge: KafkaBridge = app_state.bridge
+        self._feedback: FeedbackService = app_state.feedback
         self._limiter: RateLimiter = app_state.limiter
         self._identity = rate_limit_identity(websocket.scope, app_state.trusted_proxies)
         self._conversation_id = conversation_id
@@ -113,7 +128,8 @@ class ChatSession:
         self._correlation_id: str = websocket.scope["state"]["correlation_id"]
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_OUTBOX_SIZE)
         self._seq = 0
-        self._asks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        """What the connection's questions and ratings are doing; cancelled as it closes."""
         self._closing = False
         self._store: TranscriptStore = app_state.transcripts
         self._asked: set[str] = set()
@@ -158,7 +174,7 @@ class ChatSession:
                 raise
         finally:
             self._closing = True
-            for task in self._asks:
+            for task in self._tasks:
                 task.cancel()
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -244,17 +260,16 @@ class ChatSession:
         if kind == "ping":
             self.push({"type": "pong"})
             return
-        if kind != "ask":
-            self.error("invalid_message", "expected a message of type 'ask' or 'ping'")
+        model = _MESSAGES.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            self.error("invalid_message", "expected a message of type 'ask', 'feedback' or 'ping'")
             return
         try:
-            ask = AskMessage.model_validate(payload)
+            message = model.model_validate(payload)
         except ValidationError as exc:
-            details = [
-                {"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()
-            ]
-            self.error("invalid_message", "invalid ask", details=details)
+            self.error("invalid_message", f"invalid {kind}", details=error_details(exc))
             return
+        client_message_id = message.client_message_id if isinstance(message, AskMessage) else None
         decision = await self._limiter.take(self._identity)
         if not decision.allowed:
             RATE_LIMITED.labels("websocket").inc()
@@ -262,12 +277,34 @@ class ChatSession:
                 "rate_limited",
                 f"rate limit exceeded; retry in {decision.retry_after_s}s",
                 retry_after=decision.retry_after_s,
-                client_message_id=ask.client_message_id,
+                client_message_id=client_message_id,
             )
             return
-        task = asyncio.create_task(self._ask(ask))
-        self._asks.add(task)
-        task.add_done_callback(self._asks.discard)
+        work = self._ask(message) if isinstance(message, AskMessage) else self._rate(message)
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _rate(self, message: FeedbackMessage) -> None:
+        request_id = message.request_id
+        try:
+            received = await self._feedback.rate(
+                self._principal,
+                message,
+                channel="chat",
+                correlation_id=self._correlation_id,
+                conversation_token=self._conversation_token,
+            )
+        except AnswerNotFoundError:
+            code, text = ANSWER_NOT_FOUND, "no answer to rate with this request_id"
+        except BrokerUnavailableError:
+            code, text = "unavailable", "the message broker is unavailable; retry shortly"
+        except DependencyUnavailableError:
+            code, text = "unavailable", "the rating store is unavailable; retry shortly"
+        else:
+            self.push({"type": "feedback_received", **received.model_dump(mode="json")})
+            return
+        self.error(code, text, request_id=request_id)
 
     async def _ask(self, ask: AskMessage) -> None:
         request_id = new_id()

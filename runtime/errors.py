@@ -21,6 +21,7 @@
     │   ├── ProcessingFailedError        gateway: the worker dead-lettered the request -> 500
     │   │   └── ConversationNotOwnedError  ... refusing its conversation -> 404
     │   ├── ConversationNotFoundError    gateway: not the caller's conversation -> 404
+    │   ├── AnswerNotFoundError          gateway: no answer of the caller's to rate -> 404
     │   ├── ConversationClosedError      gateway: the conversation was closed -> 409
     │   ├── TokenError                   gateway: a JWT missing, malformed, expired or
     │   │                                wrongly signed -> 401
@@ -143,6 +144,10 @@ class ConversationNotOwnedError(ProcessingFailedError):
 
 class ConversationNotFoundError(PermanentError):
     """Not this caller's conversation (or no conversation at all)."""
+
+
+class AnswerNotFoundError(PermanentError):
+    """No answer of the caller's to rate: unknown, not (yet) rateable, or another's."""
 
 
 class ConversationClosedError(PermanentError):

@@ -45,6 +45,10 @@ TRANSCRIPT_PREFIX = "techgear:transcript:"
 # -> the holding instance's id); expires LEASE_TTL_S (gateway/reply_partitions.py) after
 # its last renewal, so a killed gateway's partition is free again within that.
 REPLY_PARTITION_PREFIX = "techgear:reply-partition:"
+# Gateways: each answer a customer may rate (keyed by the SHA-256 of its request id): its
+# conversation, question, ``AnswerFacts`` and current rating (gateway/rateable.py); expires
+# CONVERSATION_TTL_S after the projection last wrote it.
+RATEABLE_PREFIX = "techgear:rateable:"
 
 CLAIM_SCRIPT = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end

@@ -28,6 +28,9 @@ class AnswerScope(BaseModel):
     kb_version: int
     responder: str
     prompt_version: str
+    approvals: str = ""
+    """A fingerprint of the approved answers being served ("" while there are none): an
+    approval or a revocation makes the entries cached before it unreachable."""
 
 
 class CachedAnswer(BaseModel):
@@ -38,6 +41,7 @@ class CachedAnswer(BaseModel):
     confidence: float
     responder: str
     sources: list[Source]
+    approved_answer_id: str | None = None
 
 
 def normalize_question(question: str) -> str:
@@ -54,6 +58,8 @@ def answer_digest(*, question: str, context: str | None, scope: AnswerScope) -> 
             str(scope.kb_version),
             scope.responder,
             scope.prompt_version,
+            # Only when set, so the keys of a system without approvals stay what they were.
+            *([scope.approvals] if scope.approvals else []),
         ]
     )
     return hashlib.sha256(material.encode()).hexdigest()

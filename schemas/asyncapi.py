@@ -18,6 +18,7 @@ from schemas.events import (
     EVENT_TYPES,
     SCHEMA_VERSION,
     AgentAction,
+    ApprovedAnswer,
     ChatAnswer,
     ChatDelta,
     ChatRequest,
@@ -32,6 +33,7 @@ from schemas.events import (
 from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
+    APPROVED_ANSWERS,
     CONVERSATION_EVENTS,
     CORRELATION_HEADER,
     DEADLETTER,
@@ -109,6 +111,11 @@ _CHANNELS: tuple[_Channel, ...] = (
         (HelpdeskDeadLetter.__name__,),
         "The escalation's key (its conversation_id).",
     ),
+    _Channel(
+        APPROVED_ANSWERS,
+        (ApprovedAnswer.__name__,),
+        "The approval_id: compaction keeps the latest record (approval or revocation) of each.",
+    ),
 )
 
 # Process -> (action, topic, summary) of every operation; a process is also a tag.
@@ -169,6 +176,12 @@ _OPERATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
             "Counts outcomes with the transcripts (consumer group of the worker's outcomes "
             "agent): answered, escalated, resolved without a person, rated down.",
         ),
+        (
+            "receive",
+            APPROVED_ANSWERS,
+            "Reads every approved answer from the start and follows the topic; serves one "
+            "for a similar question while its cited documents are unchanged.",
+        ),
     ),
     "helpdesk-bridge": (
         ("receive", ESCALATIONS, "Opens or updates a helpdesk ticket per escalation."),
@@ -180,6 +193,10 @@ _OPERATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("send", REQUESTS, "Republishes a dead letter's original record to its source topic."),
         ("send", DEADLETTER_REPLAYS, "Records each replay."),
     ),
+    "answers": (
+        ("receive", APPROVED_ANSWERS, "Lists the approved answers and whether each is current."),
+        ("send", APPROVED_ANSWERS, "Approves an answer, or revokes one."),
+    ),
 }
 
 _PROCESSES = {
@@ -187,6 +204,7 @@ _PROCESSES = {
     "worker": "The stream worker (`techgear worker`).",
     "helpdesk-bridge": "The bridge from escalations to helpdesks (`techgear helpdesk`).",
     "dlq": "The operators' dead-letter tool (`techgear dlq`).",
+    "answers": "The operators' approved-answers tool (`techgear answers`).",
 }
 
 

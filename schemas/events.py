@@ -169,6 +169,8 @@ class ChatAnswer(Event):
     """The language the customer wrote in, when it was detected."""
     replayed: bool = False
     """This request's answer sent again because the request arrived again (see above)."""
+    approved_answer_id: str | None = Field(default=None, max_length=128)
+    """Set when an operator-approved answer was served (``ApprovedAnswer.approval_id``)."""
 
 
 class ChatDelta(Event):
@@ -397,6 +399,48 @@ class Feedback(Event):
         return self
 
 
+APPROVED_QUESTION_MAX_CHARS = 500
+_ApprovedQuestion = Annotated[str, Field(min_length=1, max_length=APPROVED_QUESTION_MAX_CHARS)]
+
+
+class CitedDocument(BaseModel):
+    """A knowledge-base document an approved answer rests on, as it was when approved."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    doc_id: str = Field(min_length=1, max_length=200)
+    title: str = Field(max_length=300)
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """The document's content digest at approval: SHA-256 over its sorted chunk ids (each
+    a hash of a chunk's content), so any edit of the document changes it."""
+
+
+class ApprovedAnswer(BaseModel):
+    """An answer an operator approved for a group of questions, on
+    ``support.approved-answers`` (compacted, keyed by ``approval_id``): workers serve it for
+    questions similar enough to one of ``questions`` while every cited document still has
+    the digest it had when approved. A revocation republishes the same ``approval_id``
+    with ``revoked: true``; compaction keeps the latest of each."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: Literal["support.approved-answer"] = "support.approved-answer"
+    schema_version: str = SCHEMA_VERSION
+    event_id: str = Field(default_factory=new_id)
+    """This record's own id: a revocation of the approval has another."""
+    approval_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    questions: list[_ApprovedQuestion] = Field(min_length=1, max_length=50)
+    """Example questions the answer answers."""
+    answer: str = Field(min_length=1, max_length=2 * MAX_MESSAGE_CHARS)
+    category: Category
+    documents: list[CitedDocument] = Field(min_length=1, max_length=20)
+    kb_version: int = Field(ge=0)
+    """The knowledge-base version the documents were read at, for the record."""
+    approved_by: str = Field(min_length=1, max_length=100)
+    approved_at: UtcDateTime = Field(default_factory=utc_now)
+    revoked: bool = False
+
+
 DEAD_LETTER_MAX_VALUE_BYTES = 128 * 1024
 """Original bytes a dead letter carries at most (base64 makes them 4/3 larger): with the
 rest of the letter it stays far below the broker's default 1 MiB message size."""
@@ -500,6 +544,7 @@ EVENT_TYPES: tuple[type[BaseModel], ...] = (
     ChatAnswer,
     Escalation,
     Feedback,
+    ApprovedAnswer,
     DeadLetter,
     DeadLetterReplay,
     HelpdeskDeadLetter,

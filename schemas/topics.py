@@ -21,6 +21,7 @@ DEADLETTER_REPLAYS = "support.deadletter-replays"
 HELPDESK_DEADLETTER = "support.helpdesk-deadletter"
 CONVERSATION_EVENTS = "support.conversation-events"
 FEEDBACK = "support.feedback"
+APPROVED_ANSWERS = "support.approved-answers"
 
 CORRELATION_HEADER = "correlation_id"
 REQUEST_ID_HEADER = "request_id"
@@ -78,4 +79,8 @@ TOPICS: tuple[TopicSpec, ...] = (
         cleanup_policy="compact,delete",
     ),
     TopicSpec(HELPDESK_DEADLETTER, partitions=1, retention_ms=30 * _DAY_MS),
+    # Operator-approved answers, keyed by approval_id: compaction alone keeps the latest
+    # record of each for ever (compaction ignores retention.ms; the value is a formality).
+    # Every worker reads the whole topic: one partition keeps it one ordered log.
+    TopicSpec(APPROVED_ANSWERS, partitions=1, retention_ms=365 * _DAY_MS, cleanup_policy="compact"),
 )

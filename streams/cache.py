@@ -70,6 +70,7 @@ class RedisAnswerCache:
             responder=entry.responder,
             sources=list(entry.sources),
             cached=True,
+            approved_answer_id=entry.approved_answer_id,
         )
 
     async def put(self, key: str, outcome: Outcome) -> None:
@@ -81,6 +82,7 @@ class RedisAnswerCache:
             confidence=outcome.confidence,
             responder=outcome.responder,
             sources=outcome.sources,
+            approved_answer_id=outcome.approved_answer_id,
         )
         try:
             await self._redis.set(key, entry.model_dump_json(), ex=self._ttl_s)

@@ -10,6 +10,7 @@ from langchain_core.language_models import BaseChatModel
 
 from runtime.chroma import verify_chroma_server
 from runtime.redis import redis_client
+from streams.approved import ApprovedAnswers
 from streams.cache import AnswerCache, NoCache, RedisAnswerCache
 from streams.classifier import QuestionClassifier, load_training_examples
 from streams.embeddings import OnnxEmbedder
@@ -147,7 +148,12 @@ def load_local_models(settings: WorkerSettings) -> LocalModels:
     return LocalModels(embedder, store, classifier, snapshots, retriever, SentenceCache(embedder))
 
 
-def build_workflow(settings: WorkerSettings, models: LocalModels | None = None) -> AnswerWorkflow:
+def build_workflow(
+    settings: WorkerSettings,
+    models: LocalModels | None = None,
+    approved: ApprovedAnswers | None = None,
+) -> AnswerWorkflow:
+    """``approved``: the approved answers to serve (the worker's, which its feed fills)."""
     models = models or load_local_models(settings)
     chat_model = build_chat_model(settings) if settings.responder == "auto" else None
     return AnswerWorkflow(
@@ -163,4 +169,5 @@ def build_workflow(settings: WorkerSettings, models: LocalModels | None = None) 
         second_opinion=LlmClassifier(chat_model) if chat_model else None,
         second_opinion_below=settings.llm_classification_below,
         rewriter=LlmQuestionRewriter(chat_model) if chat_model else None,
+        approved=approved,
     )

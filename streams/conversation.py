@@ -208,6 +208,7 @@ class Conversations:
                 sources=outcome.sources,
                 escalation_reason=reason,
                 cached=outcome.cached,
+                approved_answer_id=outcome.approved_answer_id,
             ),
         )
         if reason is not None and ticket is not None:
@@ -231,6 +232,7 @@ class Conversations:
             expected_response_by=promise.expected_by if reason is not None else None,
             transcript_seq=answer_seq,
             language=outcome.language,
+            approved_answer_id=outcome.approved_answer_id,
         )
         await self._send(answer, state, outbound)
         _count(request, outcome.category, "escalated" if outcome.escalated else "answered")

@@ -8,8 +8,11 @@ ingestions, which is what makes ingestion incremental.
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
@@ -143,3 +146,26 @@ def _make_chunk(doc: Document, heading: str, text: str) -> Chunk:
 
 def chunk_tree(root: Path) -> list[Chunk]:
     return [chunk for doc in load_documents(root) for chunk in chunk_document(doc)]
+
+
+class ChunkRef(Protocol):
+    """A chunk as ingested (``Chunk``) or as stored (``store.StoredChunk``)."""
+
+    @property
+    def chunk_id(self) -> str: ...
+
+    @property
+    def doc_id(self) -> str: ...
+
+
+def document_digests(chunks: Iterable[ChunkRef]) -> dict[str, str]:
+    """Each document's content digest: SHA-256 over its sorted chunk ids. A chunk id is a
+    hash of the chunk's content, so a document's digest changes with any edit of it (and
+    of its title, kind or aliases) and with nothing else, whatever else is ingested."""
+    ids: defaultdict[str, list[str]] = defaultdict(list)
+    for chunk in chunks:
+        ids[chunk.doc_id].append(chunk.chunk_id)
+    return {
+        doc_id: hashlib.sha256("\n".join(sorted(chunk_ids)).encode()).hexdigest()
+        for doc_id, chunk_ids in ids.items()
+    }

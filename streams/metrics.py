@@ -107,6 +107,20 @@ HANDOFF_FORWARDED = Counter(
     "by the bot.",
 )
 
+APPROVED_SERVED = Counter(
+    "techgear_worker_approved_answers_served_total",
+    "Questions answered with an operator-approved answer (`techgear answers`).",
+)
+APPROVED_STALE = Counter(
+    "techgear_worker_approved_answers_stale_total",
+    "Questions that matched an approved answer not served because a document it cites "
+    "changed since it was approved.",
+)
+APPROVED_LOADED = Gauge(
+    "techgear_worker_approved_answers",
+    "Approved answers (not revoked) this worker holds, stale or not.",
+)
+
 _OUTCOME_FIGURES = {
     Figure.QUESTIONS: "Questions the bot was asked (customer messages not passed on to a person)",
     Figure.ANSWERED: "Questions the bot answered without escalating",

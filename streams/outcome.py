@@ -26,6 +26,8 @@ class Outcome:
     """What the conversation is about after this question (products, order, topic)."""
     language: str = "en"
     """The language the customer wrote in (BCP 47, ``hi-Latn`` for romanized Hindi)."""
+    approved_answer_id: str | None = None
+    """Set when the answer is an operator-approved one (``streams.approved``)."""
 
     @property
     def escalated(self) -> bool:

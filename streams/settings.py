@@ -56,6 +56,9 @@ class WorkerSettings(RuntimeSettings, ChromaServerSettings):
     retrieval_limit: int = Field(default=5, ge=1, le=20)
     relevance_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     """Cosine similarity a passage needs before an answer may rest on it."""
+    approved_answer_min_similarity: float = Field(default=0.8, ge=0.0, le=1.0)
+    """Cosine similarity a question needs to one of an approved answer's example questions
+    for that answer to be served (measured: ``python -m bench.approved``)."""
 
     redis_url: str | None = None
     """Answer cache (``runtime.redis`` has the TLS and ACL settings); without it every

@@ -16,7 +16,15 @@ from runtime.kafka import verify_connection
 from runtime.topics import ensure_topics, require_co_partitioned
 from schemas.topics import CONVERSATION_EVENTS, FEEDBACK, REQUESTS, TOPICS
 from streams.app import create_app, memory_changelog
-from streams.components import build_embedder, build_workflow, drop_collection, open_store
+from streams.approved import ApprovedAnswers
+from streams.approved_feed import ApprovedAnswersFeed
+from streams.components import (
+    build_embedder,
+    build_workflow,
+    drop_collection,
+    load_local_models,
+    open_store,
+)
 from streams.conversation import Conversations
 from streams.handler import RequestHandler
 from streams.handoff import HandoffMachine
@@ -37,7 +45,11 @@ def run_worker(settings: WorkerSettings) -> None:
         SupportHours.parse(settings.support_hours), settings.support_response_target_s
     )
     asyncio.run(_prepare_kafka(settings))
-    workflow = build_workflow(settings)
+    models = load_local_models(settings)
+    approved = ApprovedAnswers(
+        models.embedder, min_similarity=settings.approved_answer_min_similarity
+    )
+    workflow = build_workflow(settings, models, approved)
 
     def handler_for(publisher: Publisher, memory: ConversationMemory) -> RequestHandler:
         conversations = Conversations(
@@ -56,6 +68,7 @@ def run_worker(settings: WorkerSettings) -> None:
         )
 
     app = create_app(settings, handler_for)
+    app.task(ApprovedAnswersFeed(settings.kafka, approved).run)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, settings.worker_metrics_host)
         log.info(

@@ -9,9 +9,14 @@ classify ─┬─ a language only a person reads here ▶ escalate
           ├─ complaint, human_agent ────────────▶ escalate
           ├─ names only products we don't sell ─▶ not_sold
           ├─ out_of_scope ──────────────────────▶ decline
-          └─ otherwise ─▶ retrieve ─▶ grade ─┬─ nothing relevant ─▶ escalate
-                                             └─▶ answer ─┬─ answered ─▶ end
-                                                         └─ cannot ───▶ escalate
+          └─ otherwise ─▶ approved ─┬─ an approved answer matches ─▶ end
+                                    └─▶ retrieve ─▶ grade ─┬─ nothing relevant ─▶ escalate
+                                                           └─▶ answer ─┬─ answered ─▶ end
+                                                                       └─ cannot ───▶ escalate
+
+Approved answers (``streams.approved``) come after classification, so complaints and
+requests for a person still escalate; their fingerprint is part of the answer cache's
+scope, so an approval or a revocation is not hidden by answers cached before it.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from langgraph.graph.state import CompiledStateGraph
 
 from runtime.errors import LlmUnavailableError
 from runtime.redis import answer_key
-from schemas import Category, EscalationReason
+from schemas import Category, EscalationReason, Source
 from schemas.answer_cache import AnswerScope
 from streams import replies
+from streams.approved import APPROVED_RESPONDER, ApprovedAnswers
 from streams.batching import BatchingEmbedder
 from streams.cache import AnswerCache
 from streams.classifier import Classification, QuestionClassifier
@@ -38,7 +44,7 @@ from streams.embeddings import OnnxEmbedder, Vectors
 from streams.focus import focused
 from streams.language import DetectedLanguage
 from streams.memory import Turn
-from streams.metrics import RETRIEVAL
+from streams.metrics import APPROVED_SERVED, RETRIEVAL
 from streams.outcome import Outcome
 from streams.responder import DeltaSink, Responder, sources_of
 from streams.retrieval import HybridRetriever, relevant
@@ -104,10 +110,12 @@ class AnswerWorkflow:
         second_opinion: SecondOpinion | None = None,
         second_opinion_below: float = 0.5,
         rewriter: QuestionRewriter | None = None,
+        approved: ApprovedAnswers | None = None,
     ) -> None:
         """``second_opinion`` (an LLM) is asked when the local classifier's confidence is
         under ``second_opinion_below``; ``rewriter`` (the same LLM) reads follow-ups and
-        other languages, and its presence means the responder answers in any language."""
+        other languages, and its presence means the responder answers in any language;
+        ``approved`` holds the operator-approved answers to serve (none without it)."""
         self._questions = BatchingEmbedder(embedder)
         self._classifier = classifier
         self._snapshots = snapshots
@@ -120,6 +128,7 @@ class AnswerWorkflow:
         self._second_opinion_below = second_opinion_below
         self._retrieval_limit = retrieval_limit
         self._relevance_threshold = relevance_threshold
+        self._approved = approved
         self._graph = self._build()
         self._published_scope: AnswerScope | None = None
 
@@ -145,6 +154,7 @@ class AnswerWorkflow:
             kb_version=snapshot.version,
             responder=self._responder.name,
             prompt_version=self._responder.prompt_version,
+            approvals=self._approved.fingerprint if self._approved else "",
         )
         if scope != self._published_scope:
             await self._cache.publish_scope(scope)
@@ -215,6 +225,7 @@ class AnswerWorkflow:
         graph.add_node("greet", self._greet)
         graph.add_node("decline", self._decline)
         graph.add_node("not_sold", self._not_sold)
+        graph.add_node("approved", self._approved_answer)
         graph.add_node("retrieve", self._retrieve)
         graph.add_node("grade", self._grade)
         graph.add_node("answer", self._answer)
@@ -222,6 +233,7 @@ class AnswerWorkflow:
         graph.add_edge(START, "classify")
         # Routes are coroutines: LangGraph runs a plain function in a thread of the executor.
         graph.add_conditional_edges("classify", self._route)
+        graph.add_conditional_edges("approved", _end_if_approved, [END, "retrieve"])
         graph.add_edge("retrieve", "grade")
         graph.add_conditional_edges("grade", _answer_if_relevant, ["answer", "escalate"])
         graph.add_conditional_edges("answer", _end_if_answered, [END, "escalate"])
@@ -257,7 +269,7 @@ class AnswerWorkflow:
 
     async def _route(
         self, state: _State
-    ) -> Literal["greet", "decline", "not_sold", "escalate", "retrieve"]:
+    ) -> Literal["greet", "decline", "not_sold", "escalate", "approved"]:
         understood = state["understood"]
         if self._unread(understood.language):
             # Only a person reads this language here: never declined as out of scope.
@@ -271,7 +283,7 @@ class AnswerWorkflow:
             return "not_sold"
         if category is Category.OUT_OF_SCOPE:
             return "decline"
-        return "retrieve"
+        return "approved"
 
     async def _greet(self, state: _State) -> _State:
         return {"outcome": self._plain_outcome(state, replies.greeting(state["question"]))}
@@ -288,6 +300,29 @@ class AnswerWorkflow:
         alternatives = [p.title for kind in sorted(kinds) for p in catalogue.of_kind(kind)]
         outcome = self._plain_outcome(state, replies.not_sold(name, alternatives))
         return {"outcome": replace(outcome, category=Category.PRODUCT_INFO)}
+
+    async def _approved_answer(self, state: _State) -> _State:
+        if self._approved is None:
+            return {}
+        products = [product.doc_id for product in state["understood"].products]
+        match = self._approved.match(state["vector"], products, state["snapshot"])
+        if match is None:
+            return {}
+        APPROVED_SERVED.inc()
+        approval, similarity = match.approval, round(min(max(match.similarity, 0.0), 1.0), 4)
+        return {
+            "outcome": Outcome(
+                answer=approval.answer,
+                category=approval.category,
+                confidence=similarity,
+                responder=APPROVED_RESPONDER,
+                sources=[
+                    Source(doc_id=doc.doc_id, title=doc.title, score=similarity)
+                    for doc in approval.documents
+                ],
+                approved_answer_id=approval.approval_id,
+            )
+        }
 
     async def _retrieve(self, state: _State) -> _State:
         understood = state["understood"]
@@ -379,6 +414,10 @@ class AnswerWorkflow:
 
 async def _answer_if_relevant(state: _State) -> Literal["answer", "escalate"]:
     return "answer" if state["relevant"] else "escalate"
+
+
+async def _end_if_approved(state: _State) -> str:
+    return END if "outcome" in state else "retrieve"
 
 
 async def _end_if_answered(state: _State) -> str:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from runtime.errors import ConfigurationError, KeyConfigError
 from runtime.logs import configure_logging
+from techgear.answers_cli import answers
 
 
 class _Commands(click.Group):
@@ -27,6 +28,9 @@ class _Commands(click.Group):
 @click.group(cls=_Commands)
 def main() -> None:
     """TechGear Support Streams: gateway, stream workers and operator tools."""
+
+
+main.add_command(answers)
 
 
 @main.command()
@@ -502,6 +506,81 @@ def dlq_replay(
     )
     if failed:
         sys.exit(1)
+
+
+@main.group()
+def report() -> None:
+    """Reports for the support team."""
+
+
+@report.command("gaps")
+@click.option(
+    "--since", type=_Moment(), required=True, help="From this time on: ISO-8601, or 2h, 7d ago."
+)
+@click.option("--until", type=_Moment(), help="Before this time (default: now).")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report, with a chart, as one self-contained HTML page.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the groups as JSON (for `techgear answers approve --from-report`).",
+)
+@click.option(
+    "--min-similarity",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="How alike (cosine, on average) a group's questions must be "
+    "(default 0.35, measured: docs/operations.md, Knowledge-gap report).",
+)
+@click.option(
+    "--top", type=click.IntRange(min=1), default=20, show_default=True, help="Largest groups shown."
+)
+def report_gaps(
+    since: datetime,
+    until: datetime | None,
+    html_path: Path | None,
+    json_path: Path | None,
+    min_similarity: float | None,
+    top: int,
+) -> None:
+    """Questions that escalated for missing knowledge or were rated down, grouped by
+    similarity, largest groups first: what the knowledge base should say next."""
+    import asyncio
+
+    from runtime.kafka import verify_connection
+    from streams.components import build_embedder
+    from streams.settings import WorkerSettings
+    from techgear.gaps import DEFAULT_MIN_SIMILARITY, GapReport, Window, gap_report
+    from techgear.gaps_render import render_html, render_json, render_table
+
+    now = datetime.now(UTC)
+    try:
+        window = Window(since, until or now)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    settings = WorkerSettings()
+
+    async def read() -> GapReport:
+        await verify_connection(settings.kafka)
+        return await gap_report(
+            settings.kafka,
+            build_embedder(settings, threads=0),
+            window,
+            now=now,
+            min_similarity=min_similarity or DEFAULT_MIN_SIMILARITY,
+            top=top,
+        )
+
+    gaps = asyncio.run(read())
+    click.echo(render_table(gaps))
+    for path, render in ((html_path, render_html), (json_path, render_json)):
+        if path is not None:
+            path.write_text(render(gaps), encoding="utf-8")
+            click.echo(f"wrote {path}")
 
 
 @topics.command("describe")

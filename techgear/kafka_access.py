@@ -19,6 +19,7 @@ from runtime.settings import TRANSCRIPT_GROUP_ID, WORKER_GROUP_ID
 from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
+    APPROVED_ANSWERS,
     CONVERSATION_EVENTS,
     DEADLETTER,
     ESCALATIONS,
@@ -94,6 +95,8 @@ ACCESS: tuple[Grant, ...] = (
     *_grants("gateway", _GROUP, [TRANSCRIPT_GROUP_ID], _R, _D),
     *_grants("gateway", _GROUP, [WORKER_GROUP_ID], _D),
     *_grants("worker", _TOPIC, [REQUESTS], _R, _D),
+    # Approved answers are read whole by every worker with an assigned consumer (no group).
+    *_grants("worker", _TOPIC, [APPROVED_ANSWERS], _R, _D),
     # The outcome agents read the ratings and the transcript (described already, as the
     # worker writes it) in the worker's group.
     *_grants("worker", _TOPIC, [FEEDBACK], _R, _D),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from aiokafka import TopicPartition
 from aiokafka.errors import UnknownTopicOrPartitionError
@@ -24,6 +25,22 @@ async def end_offsets(kafka: KafkaConnection, topic: str) -> dict[int, int]:
     finally:
         await consumer.stop()
     return {tp.partition: offset for tp, offset in offsets.items()}
+
+
+async def offsets_at(kafka: KafkaConnection, topic: str, moment: datetime) -> dict[int, int]:
+    """The first offset of each partition of ``topic`` whose record timestamp is at or after
+    ``moment`` (the partition's end when none is): where a read "since then" starts."""
+    consumer = kafka.consumer(group_id=None)
+    await consumer.start()
+    try:
+        partitions = await _partitions(kafka, topic)
+        found = await consumer.offsets_for_times(
+            dict.fromkeys(partitions, int(moment.timestamp() * 1000))
+        )
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {tp.partition: ends[tp] if found[tp] is None else found[tp].offset for tp in partitions}
 
 
 async def read_records(

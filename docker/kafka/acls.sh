@@ -19,9 +19,11 @@ kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --group techgea
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:gateway --group techgear-worker --operation Describe
 
 # worker: reads questions, and for the outcome figures the transcript and the ratings,
-# in its group; writes answers, escalations, dead letters and conversation events, and
-# owns Faust's changelog topics (created by Faust, named after the group).
+# in its group, and approved answers by manual assignment (no group); writes answers,
+# escalations, dead letters and conversation events, and owns Faust's changelog topics
+# (created by Faust, named after the group).
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.requests --operation Read --operation Describe
+kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.approved-answers --operation Read --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.conversation-events --operation Read
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --topic support.feedback --operation Read --operation Describe
 kafka-acls.sh "${admin[@]}" --add --allow-principal User:worker --group techgear-worker --operation Read --operation Describe

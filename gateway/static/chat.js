@@ -221,10 +221,11 @@ function showTranscriptEntry(message) {
     if (message.forwarded) markPassedOn(item, passedOnText());
   } else if (message.role === "assistant") {
     const requestId = message.message_id.replace(/:answer$/, "");
-    const bubble = bubbles.get(requestId) || append("message--bot", "");
-    bubble.textContent = message.text;
+    const bubble = bubbles.get(requestId) || newBotBubble("message--bot");
+    answerText(bubble).textContent = message.text;
     bubble.classList.remove("message--streaming");
     bubbles.delete(requestId);
+    showRatingControls(bubble, requestId);
   } else {
     notice("notice--system", message.text);
   }
@@ -248,10 +249,97 @@ function showSources(bubble, sources) {
   bubble.appendChild(list);
 }
 
+// Rating answers (docs/websocket.md, "Rating answers"): 👍/👎 under each bot answer; 👎
+// offers an optional reason. What the server stored is what the buttons show.
+const ratings = new Map(); // request_id -> the answer's rating controls
+const REASONS = [
+  ["wrong", "Wrong"],
+  ["outdated", "Outdated"],
+  ["didnt_answer", "Didn't answer"],
+  ["other", "Other"],
+];
+
+function toggle(label, text, onPress) {
+  const button = element("button", "feedback__button", text);
+  button.type = "button";
+  button.setAttribute("aria-label", label);
+  button.setAttribute("aria-pressed", "false");
+  button.addEventListener("click", onPress);
+  return button;
+}
+
+function sendRating(requestId, rating, reason) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  const message = { type: "feedback", request_id: requestId, rating };
+  if (reason) message.reason = reason;
+  socket.send(JSON.stringify(message));
+}
+
+function showRatingControls(bubble, requestId) {
+  const controls = element("div", "feedback");
+  controls.setAttribute("role", "group");
+  controls.setAttribute("aria-label", "Rate this answer");
+  const up = toggle("Helpful", "👍", () => sendRating(requestId, "up"));
+  // Pressed again, 👎 keeps the reason chosen rather than replacing it with none.
+  const down = toggle("Not helpful", "👎", () => {
+    if (down.getAttribute("aria-pressed") !== "true") sendRating(requestId, "down");
+  });
+  up.dataset.rating = "up";
+  down.dataset.rating = "down";
+  const reasons = element("div", "feedback__reasons");
+  reasons.setAttribute("role", "group");
+  reasons.setAttribute("aria-label", "What was wrong with it? (optional)");
+  reasons.hidden = true;
+  for (const [reason, text] of REASONS) {
+    const choice = toggle(text, text, () => sendRating(requestId, "down", reason));
+    choice.dataset.reason = reason;
+    reasons.appendChild(choice);
+  }
+  const status = element("span", "feedback__status");
+  status.setAttribute("role", "status");
+  controls.append(up, down, reasons, status);
+  bubble.appendChild(controls);
+  ratings.set(requestId, controls);
+}
+
+function showRating(message) {
+  const controls = ratings.get(message.request_id);
+  if (!controls) return;
+  for (const button of controls.querySelectorAll("[data-rating]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.rating === message.rating));
+  }
+  for (const button of controls.querySelectorAll("[data-reason]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.reason === message.reason));
+  }
+  const reasons = controls.querySelector(".feedback__reasons");
+  reasons.hidden = message.rating !== "down";
+  controls.querySelector(".feedback__status").textContent = "Thanks for your feedback";
+}
+
+function showRatingRefused(message) {
+  const controls = ratings.get(message.request_id);
+  if (!controls) return false;
+  controls.querySelector(".feedback__status").textContent = message.code === "not_found"
+    ? "This answer cannot be rated yet; try again in a moment."
+    : message.message;
+  return true;
+}
+
+function newBotBubble(className) {
+  // The answer's text apart from what follows it (sources, rating).
+  const bubble = append(className, "");
+  bubble.appendChild(element("span", "message__text"));
+  return bubble;
+}
+
+function answerText(bubble) {
+  return bubble.querySelector(".message__text");
+}
+
 function botBubble(requestId) {
   let bubble = bubbles.get(requestId);
   if (!bubble) {
-    bubble = append("message--bot message--streaming", "");
+    bubble = newBotBubble("message--bot message--streaming");
     bubbles.set(requestId, bubble);
   }
   return bubble;
@@ -270,9 +358,10 @@ function showAnswer(message) {
   }
   if (message.conversation_seq && isShown(message.conversation_seq)) return; // from the transcript
   const bubble = botBubble(message.request_id);
-  bubble.textContent = message.answer; // the final answer is authoritative
+  answerText(bubble).textContent = message.answer; // the final answer is authoritative
   bubble.classList.remove("message--streaming");
   showSources(bubble, message.sources);
+  showRatingControls(bubble, message.request_id);
   bubbles.delete(message.request_id);
   if (message.conversation_seq) {
     // The question's transcript entry comes just before its answer's.
@@ -317,7 +406,7 @@ function onMessage(event) {
       break;
     }
     case "delta":
-      botBubble(message.request_id).textContent += message.text;
+      answerText(botBubble(message.request_id)).textContent += message.text;
       messages.scrollTop = messages.scrollHeight;
       break;
     case "escalation":
@@ -326,7 +415,11 @@ function onMessage(event) {
     case "answer":
       showAnswer(message);
       break;
+    case "feedback_received":
+      showRating(message);
+      break;
     case "error": {
+      if (showRatingRefused(message)) break;
       const bubble = message.request_id && bubbles.get(message.request_id);
       if (bubble) { bubble.remove(); bubbles.delete(message.request_id); }
       append("message--error", message.message);
@@ -340,6 +433,7 @@ function startNewConversation() {
   forgetConversation();
   messages.replaceChildren();
   bubbles.clear();
+  ratings.clear();
   sent.clear();
   asked.clear();
   setHandoff("bot", null, null);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -13,18 +14,24 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, WebSocket, async_playwright, expect
 
+from schemas.topics import FEEDBACK
 from tests.conftest import API_KEY, STATE_DIR
 from tests.integration.conftest import (
     as_the_agent,
     customer_replied,
     customer_replies,
     deliver_webhooks_to,
+    end_marks,
+    wait_until,
     zendesk_ticket,
 )
 from tests.integration.handoff_stand_in import StandInGateway, bot_answer, serving
+from tests.integration.test_feedback import ratings_of
 
 pytestmark = pytest.mark.integration
 
+ANSWER_TEXTS = ".message--bot:not(.message--streaming) .message__text"
+"""The bot's answers' texts, without the sources and the rating buttons under them."""
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = STATE_DIR / "artifacts"
 # Without the background-networking flags Chromium keeps dialling Google on a closed network.
@@ -280,7 +287,7 @@ async def test_handback_is_announced_and_the_bot_answers_again(
     )
     await expect(handoff_page.locator("#handoff-status")).to_be_hidden()
     await ask(handoff_page, "What is the price of SmartWatch Pro X?")
-    await expect(handoff_page.locator(".message--bot:not(.message--streaming)").last).to_have_text(
+    await expect(handoff_page.locator(ANSWER_TEXTS).last).to_have_text(
         bot_answer("What is the price of SmartWatch Pro X?")
     )
 
@@ -354,7 +361,7 @@ async def test_reconnect_shows_questions_asked_elsewhere_and_answers_lost_with_t
     await expect(handoff_page.locator(".message--user")).to_have_text(
         ["Do you ship to Pune?", "And to Goa?"]
     )
-    await expect(handoff_page.locator(".message--bot:not(.message--streaming)")).to_have_text(
+    await expect(handoff_page.locator(ANSWER_TEXTS)).to_have_text(
         [bot_answer("Do you ship to Pune?"), bot_answer("And to Goa?")]
     )
     assert stand_in.resumed_after == [None, 0]
@@ -400,7 +407,40 @@ async def test_closed_conversation_refuses_questions_and_offers_a_new_one(
     await expect(handoff_page.locator("#messages > li")).to_have_count(0)
     await expect(status).to_be_hidden()
     await ask(handoff_page, "Hello again")
-    await expect(handoff_page.locator(".message--bot:not(.message--streaming)")).to_have_text(
-        bot_answer("Hello again")
-    )
+    await expect(handoff_page.locator(ANSWER_TEXTS)).to_have_text(bot_answer("Hello again"))
     assert stand_in.resumed_after == [None, None]
+
+
+async def test_a_thumbs_down_with_a_reason_chosen_is_a_feedback_event(
+    page: Page, kafka_bootstrap: str
+) -> None:
+    since = await end_marks(kafka_bootstrap, [FEEDBACK])
+    await ask(page, "What is the price of SmartWatch Pro X?")
+    answer = page.locator(".message--bot:not(.message--streaming)").last
+    await expect(answer).to_contain_text("₹15,999", timeout=20_000)
+    down = answer.get_by_role("button", name="Not helpful")
+    await expect(answer.get_by_role("button", name="Helpful", exact=True)).to_have_attribute(
+        "aria-pressed", "false"
+    )
+
+    async def pressed() -> bool:
+        await down.press("Enter")  # from the keyboard
+        with contextlib.suppress(AssertionError):
+            await expect(down).to_have_attribute("aria-pressed", "true", timeout=1_000)
+            return True
+        return False  # not rateable yet: the gateways store the answer a moment after it
+
+    await wait_until(pressed, "the thumbs-down to be taken", timeout_s=20)
+    outdated = answer.get_by_role("button", name="Outdated")
+    await outdated.click()
+    await expect(outdated).to_have_attribute("aria-pressed", "true")
+    await expect(answer.get_by_role("status")).to_have_text("Thanks for your feedback")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "chat-page-feedback.png", full_page=True)
+    [request_id] = await page.evaluate("Array.from(ratings.keys())")
+
+    published = await ratings_of(kafka_bootstrap, request_id, since)
+    assert [(e.revision, e.rating, e.reason, e.channel) for _, e in published] == [
+        (1, "down", None, "chat"),
+        (2, "down", "outdated", "chat"),
+    ]

@@ -42,7 +42,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from runtime.codec import decode
 from runtime.kafka import KafkaConnection
 from schemas import ChatAnswer, Escalation, EscalationReason
-from schemas.topics import ANSWERS, ESCALATIONS
+from schemas.topics import ANSWERS, ESCALATIONS, FEEDBACK
 from techgear.records import end_offsets, read_records
 from techgear.services import LocalKafka, LocalRedis
 from tests.conftest import (
@@ -56,7 +56,9 @@ from tests.conftest import (
     wait_for_stable_worker_group,
     wait_until_ready,
 )
-from tests.integration.conftest import decodes_as, read_until, wait_for
+from tests.integration.conftest import decodes_as, end_marks, read_until, wait_for
+from tests.integration.test_feedback import ask as ask_for_rating
+from tests.integration.test_feedback import first_rating, rate, ratings_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(900)]
 
@@ -225,6 +227,42 @@ def test_gateway_answers_503_while_kafka_is_down_and_serves_after(
     assert after.status_code == 200 and "₹2,999" in after.json()["answer"]
     assert after.headers["X-Cache"] == "MISS"
     assert worker.process.poll() is None  # the worker rode out the outage
+
+
+async def test_a_rating_kafka_refused_is_503_not_stored_and_its_retry_converges(
+    gateway_url: str,
+    kafka_bootstrap: str,
+    worker: WorkerProcess,
+    local_kafka: tuple[LocalKafka, bool],
+) -> None:
+    kafka, started_by_tests = local_kafka
+    if not started_by_tests:
+        pytest.skip("this Kafka was not started by the tests; not stopping someone else's broker")
+    since = await end_marks(kafka_bootstrap, [FEEDBACK])
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as client:
+        request_id = (await ask_for_rating(client))["request_id"]
+        await first_rating(client, {"request_id": request_id, "rating": "up"})
+        down = {"request_id": request_id, "rating": "down", "reason": "wrong"}
+        # In threads: the broker's readiness probe runs its own event loop.
+        await asyncio.to_thread(kafka.stop)
+        try:
+            during = await rate(client, down)
+        finally:
+            await asyncio.to_thread(kafka.start)
+        await asyncio.to_thread(wait_until_ready, gateway_url, [worker.process], 180)
+        retried = await rate(client, down)
+        again = await rate(client, down)
+
+    assert during.status_code == 503 and during.headers["Retry-After"].isdigit()
+    assert during.json()["error"]["code"] == "unavailable"
+    # Revision 2 was handed out to the refused attempt: whatever became of it, the retry is
+    # above it, and what is stored is the highest revision on the topic.
+    assert retried.status_code == again.status_code == 202
+    assert retried.json() == again.json() == down | {"revision": 3}
+    published = await ratings_of(kafka_bootstrap, request_id, since)
+    assert (published[0][1].revision, published[0][1].rating) == (1, "up")
+    latest = published[-1][1]
+    assert (latest.revision, latest.rating, latest.reason) == (3, "down", "wrong")
 
 
 async def test_worker_killed_mid_stream_every_caller_gets_one_answer_and_no_double_escalation(

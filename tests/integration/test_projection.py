@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
 from gateway.projection import TranscriptProjection
+from gateway.rateable import RedisRateableAnswers
 from gateway.transcripts import RedisTranscripts
 from runtime.kafka import KafkaConnection
 from schemas.topics import CONVERSATION_EVENTS
@@ -34,6 +35,7 @@ async def test_events_written_but_not_committed_by_a_stopped_projection_are_kept
     kafka_bootstrap: str, redis: Redis, producer: AIOKafkaProducer
 ) -> None:
     store = RedisTranscripts(redis, ttl_s=3600)
+    answers = RedisRateableAnswers(redis, ttl_s=3600)
     group = f"test-projection-{uuid.uuid4().hex}"
     conversation = f"projection-{uuid.uuid4().hex}"
     kafka = KafkaConnection(kafka_bootstrap)
@@ -46,7 +48,7 @@ async def test_events_written_but_not_committed_by_a_stopped_projection_are_kept
         transcript = await store.read(conversation)
         return transcript is not None and transcript.last_seq >= seq
 
-    first = TranscriptProjection(kafka, store, group_id=group, commit_interval_s=_NEVER_S)
+    first = TranscriptProjection(kafka, store, answers, group_id=group, commit_interval_s=_NEVER_S)
     first.start()
     try:
         await publish(producer, message(conversation, 1), message(conversation, 2))
@@ -55,7 +57,7 @@ async def test_events_written_but_not_committed_by_a_stopped_projection_are_kept
         await first.stop()  # as a crash would: written, never committed
     assert await _committed() == {}
 
-    second = TranscriptProjection(kafka, store, group_id=group, commit_interval_s=0.0)
+    second = TranscriptProjection(kafka, store, answers, group_id=group, commit_interval_s=0.0)
     second.start()
     try:
         await publish(producer, message(conversation, 3))

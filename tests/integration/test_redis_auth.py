@@ -23,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway.answer_cache import LOOKUP_TIMEOUT_S, AnswerCacheReader
 from gateway.ownership import ConversationRegistry
+from gateway.rateable import RedisRateableAnswers
 from gateway.ratelimit import RateLimiter
 from gateway.reply_partitions import LeaseState, ReplyPartition, lease_key
 from gateway.tickets import TicketConversations
@@ -35,13 +36,14 @@ from runtime.redis import (
     HELPDESK_PREFIX,
     HELPDESK_TICKET_PREFIX,
     RATE_LIMIT_PREFIX,
+    RATEABLE_PREFIX,
     REPLY_PARTITION_PREFIX,
     TRANSCRIPT_PREFIX,
     RedisSettings,
     answer_key,
     redis_client,
 )
-from schemas import Category, HandoffState, Source
+from schemas import Category, FeedbackRating, HandoffState, Source
 from schemas.answer_cache import AnswerScope
 from streams.cache import RedisAnswerCache
 from streams.outcome import Outcome
@@ -55,6 +57,8 @@ from tests.integration.test_helpdesk import (  # noqa: F401  (fixtures used by n
     escalations_topic,
     produce,
 )
+from tests.rateable_store_behaviour import answer as rateable_answer
+from tests.rateable_store_behaviour import question as rateable_question
 
 pytestmark = [
     pytest.mark.integration,
@@ -68,7 +72,8 @@ TLS_REDIS_PORT = int(os.environ.get("TEST_TLS_REDIS_PORT", "16680"))
 ACL_RULES = {
     "gateway": (
         f"~{RATE_LIMIT_PREFIX}* ~{AUTH_FAILURES_PREFIX}* ~{CONVERSATION_OWNER_PREFIX}* "
-        f"~{TRANSCRIPT_PREFIX}* ~{REPLY_PARTITION_PREFIX}* %R~{ANSWER_PREFIX}* "
+        f"~{TRANSCRIPT_PREFIX}* ~{REPLY_PARTITION_PREFIX}* ~{RATEABLE_PREFIX}* "
+        f"%R~{ANSWER_PREFIX}* "
         f"%R~{ANSWER_SCOPE_KEY} %R~{HELPDESK_TICKET_PREFIX}* "
         "resetchannels -@all +ping +select +get +evalsha +script|load +time +hmget +hset "
         "+hget +pexpire +set +expire +zadd +zcount "
@@ -249,6 +254,25 @@ async def test_gateway_keeps_transcripts_and_reads_ticket_records_as_its_own_use
     assert conversation in waiting and claimed and unknown_ticket is None
     with pytest.raises(NoPermissionError):
         await gateway_redis.set(f"{HELPDESK_TICKET_PREFIX}zendesk:1", conversation)
+
+
+async def test_gateway_keeps_rateable_answers_and_their_ratings_as_its_own_user(
+    gateway_redis: Redis,
+) -> None:
+    answers = RedisRateableAnswers(gateway_redis, ttl_s=60)
+    registry = ConversationRegistry(redis=gateway_redis, ttl_s=60)
+    conversation, request_id = f"c-{uuid.uuid4().hex}", uuid.uuid4().hex
+    await registry.claim(conversation, "key:a")
+    await answers.record(rateable_question(conversation, request_id))
+    await answers.record(rateable_answer(conversation, request_id))
+    found = await answers.find(request_id)
+    owned = await registry.owned_by(conversation, "key:a")
+    reserved = await answers.reserve(request_id, FeedbackRating.UP, None)
+    stored = await answers.settle(request_id, FeedbackRating.UP, None, 1)
+
+    assert found is not None and found.conversation_id == conversation and owned
+    assert reserved is not None and reserved.revision == 1
+    assert stored is not None and stored.revision == 1
 
 
 async def test_gateway_user_may_not_touch_the_workers_or_the_helpdesks_keys(

@@ -41,3 +41,25 @@ async def test_unreachable_redis_falls_back_to_claims_in_process() -> None:
         assert await registry.claim("c-1", "key:a")
     finally:
         await redis.aclose()
+
+
+async def test_ownership_is_checked_without_claiming_in_process() -> None:
+    registry = ConversationRegistry(redis=None, ttl_s=60)
+    assert not await registry.owned_by("c-1", "key:a")
+    assert await registry.claim("c-1", "key:b")  # the check claimed nothing
+    assert await registry.owned_by("c-1", "key:b")
+    assert not await registry.owned_by("c-1", "key:a")
+
+
+@pytest.mark.integration
+async def test_ownership_is_checked_without_claiming_in_redis(redis_url: str) -> None:
+    client = redis_client(RedisSettings(redis_url=redis_url), timeout_s=1)
+    registry = ConversationRegistry(redis=client, ttl_s=60)
+    conversation = f"c-{uuid.uuid4().hex}"
+    try:
+        assert not await registry.owned_by(conversation, "key:a")
+        assert await registry.claim(conversation, "key:b")
+        assert await registry.owned_by(conversation, "key:b")
+        assert not await registry.owned_by(conversation, "key:a")
+    finally:
+        await client.aclose()

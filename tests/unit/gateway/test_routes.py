@@ -99,6 +99,7 @@ def test_answer_follows_the_contract(client: TestClient, bridge: ScriptedBridge)
         "conversation_token",
         "language",
         "replayed",
+        "approved_answer_id",
     }
     [asked] = bridge.asked
     assert (asked.conversation_id, asked.correlation_id) == ("c-1", "trace-1")

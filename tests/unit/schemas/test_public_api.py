@@ -11,6 +11,8 @@ def test_public_surface_changes_only_on_purpose() -> None:
             "AgentAction",
             "AgentActionKind",
             "AnswerFacts",
+            "ApprovedAnswer",
+            "CitedDocument",
             "Author",
             "Feedback",
             "FeedbackRating",

@@ -3,6 +3,7 @@ from __future__ import annotations
 from schemas.topics import (
     ANSWER_DELTAS,
     ANSWERS,
+    APPROVED_ANSWERS,
     CONVERSATION_EVENTS,
     DEADLETTER,
     DEADLETTER_REPLAYS,
@@ -27,6 +28,7 @@ def test_every_topic_is_defined_once_with_retention() -> None:
             DEADLETTER,
             DEADLETTER_REPLAYS,
             HELPDESK_DEADLETTER,
+            APPROVED_ANSWERS,
         }
     )
     assert all(spec.partitions >= 1 and spec.retention_ms > 0 for spec in TOPICS)
@@ -44,3 +46,8 @@ def test_feedback_is_co_partitioned_with_requests_and_transcripts() -> None:
     assert specs[FEEDBACK].partitions == specs[REQUESTS].partitions
     assert specs[FEEDBACK].partitions == specs[CONVERSATION_EVENTS].partitions
     assert not specs[FEEDBACK].growable
+
+
+def test_approved_answers_are_one_compacted_log_kept_by_approval() -> None:
+    spec = next(spec for spec in TOPICS if spec.name == APPROVED_ANSWERS)
+    assert spec.partitions == 1 and spec.configs["cleanup.policy"] == "compact"

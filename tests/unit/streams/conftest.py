@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.approved import ApprovedAnswers
 from streams.cache import NoCache
 from streams.catalogue import Catalogue, Product
 from streams.classifier import LabelledExample, QuestionClassifier, load_training_examples
@@ -64,6 +65,16 @@ def workflow(
     retriever: HybridRetriever,
     snapshots: KnowledgeSnapshots,
 ) -> AnswerWorkflow:
+    return build_test_workflow(embedder, classifier, retriever, snapshots)
+
+
+def build_test_workflow(
+    embedder: OnnxEmbedder,
+    classifier: QuestionClassifier,
+    retriever: HybridRetriever,
+    snapshots: KnowledgeSnapshots,
+    approved: ApprovedAnswers | None = None,
+) -> AnswerWorkflow:
     sentences = SentenceCache(embedder)
     return AnswerWorkflow(
         embedder=embedder,
@@ -75,4 +86,5 @@ def workflow(
         cache=NoCache(),
         retrieval_limit=5,
         relevance_threshold=0.45,
+        approved=approved,
     )

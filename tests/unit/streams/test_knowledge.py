@@ -8,6 +8,7 @@ from streams.knowledge import (
     KnowledgeFormatError,
     chunk_document,
     chunk_tree,
+    document_digests,
     load_documents,
     parse_document,
 )
@@ -121,3 +122,27 @@ def test_repository_knowledge_base_keeps_the_seed_facts() -> None:
 def test_repository_knowledge_base_chunks_have_unique_ids() -> None:
     chunks = chunk_tree(KB)
     assert len({c.chunk_id for c in chunks}) == len(chunks)
+
+
+def test_a_document_digest_changes_with_its_content_and_only_its_own() -> None:
+    other = DOC.replace("product-demo", "product-other").replace("Demo Watch", "Other Watch")
+    before = document_digests(
+        [
+            *chunk_document(parse_document(DOC, "a.md")),
+            *chunk_document(parse_document(other, "b.md")),
+        ]
+    )
+    edited = DOC.replace("₹1,234", "₹1,299")
+    after = document_digests(
+        [
+            *chunk_document(parse_document(edited, "a.md")),
+            *chunk_document(parse_document(other, "b.md")),
+        ]
+    )
+
+    assert before.keys() == after.keys() == {"product-demo", "product-other"}
+    assert before["product-demo"] != after["product-demo"]
+    assert before["product-other"] == after["product-other"]
+    assert document_digests(reversed(chunk_document(parse_document(DOC, "a.md")))) == {
+        "product-demo": before["product-demo"]
+    }
