@@ -14,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, RecordMetadata
+from redis.asyncio import Redis
 
 from runtime.codec import EventT, decode, encode
 from runtime.errors import EventDecodeError
@@ -148,6 +149,14 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     await producer.start()
     yield producer
     await producer.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the test Redis (database 0, where the gateway keeps its state)."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
 
 
 async def end_marks(bootstrap: str, topics: Iterable[str]) -> Marks:

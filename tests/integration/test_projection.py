@@ -4,7 +4,6 @@ committed when it died is read again by the next one, and kept once."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -22,13 +21,6 @@ from tests.integration.test_handoff_gateway import publish
 pytestmark = pytest.mark.integration
 
 _NEVER_S = 3600.0
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_events_written_but_not_committed_by_a_stopped_projection_are_kept_once(
