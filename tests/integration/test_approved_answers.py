@@ -5,7 +5,7 @@ transcript), no longer served once a cited document changes (listed stale) or on
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -58,13 +58,20 @@ def knowledge(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) ->
     return settings
 
 
-@pytest.fixture(scope="module")
-async def nothing_approved(kafka_bootstrap: str) -> None:
-    """Approvals left active by earlier runs on this broker are revoked."""
-    kafka = KafkaConnection(kafka_bootstrap)
+async def revoke_all(kafka: KafkaConnection) -> None:
     for approval in (await read_approvals(kafka)).values():
         if not approval.revoked:
             await revoke(kafka, approval.approval_id)
+
+
+@pytest.fixture(scope="module")
+async def nothing_approved(kafka_bootstrap: str) -> AsyncIterator[None]:
+    """No approval is active before these tests (earlier runs on this broker) nor after
+    them: the session's worker follows the same topic, and would serve one to later tests."""
+    kafka = KafkaConnection(kafka_bootstrap)
+    await revoke_all(kafka)
+    yield
+    await revoke_all(kafka)
 
 
 @pytest.fixture(scope="module")
