@@ -18,7 +18,7 @@ from gateway.auth import Principal, authorize
 from gateway.body import parse_body
 from gateway.bridge import KafkaBridge
 from gateway.conversations import CONVERSATION_NOT_FOUND, TOKEN_HEADER, ConversationAccess
-from gateway.errors import error_response
+from gateway.errors import error_response, unavailable_response
 from gateway.handoff import CONVERSATION_CLOSED, submit
 from gateway.metrics import AGENT_MESSAGES, HANDBACKS
 from gateway.models import (
@@ -42,7 +42,6 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
 _INTEGER = re.compile(r"^[0-9]{1,15}$")
-_RETRY_AFTER_S = "5"
 
 
 async def post_message(request: Request) -> Response:
@@ -105,7 +104,7 @@ async def get_messages(request: Request) -> Response:
     try:
         transcript = await store.read(conversation_id, after=int(after), limit=int(limit))
     except (RedisError, OSError):
-        return _unavailable("the transcript store is unavailable; retry shortly")
+        return unavailable_response("the transcript store is unavailable; retry shortly")
     if transcript is None:
         return _not_found()
     return _json(
@@ -150,19 +149,15 @@ async def _submit(request: Request, action: AgentAction) -> Response:
     except ConversationClosedError:
         return error_response(409, "this conversation was closed", code=CONVERSATION_CLOSED)
     except BrokerUnavailableError:
-        return _unavailable("the message broker is unavailable; retry shortly")
+        return unavailable_response("the message broker is unavailable; retry shortly")
     except DependencyUnavailableError:
-        return _unavailable("the transcript store is unavailable; retry shortly")
+        return unavailable_response("the transcript store is unavailable; retry shortly")
     accepted = ActionAccepted(conversation_id=action.conversation_id, action_id=action.action_id)
     return _json(accepted, 202)
 
 
 def _not_found() -> Response:
     return error_response(404, "no such conversation", code=CONVERSATION_NOT_FOUND)
-
-
-def _unavailable(message: str) -> Response:
-    return error_response(503, message, headers={"Retry-After": _RETRY_AFTER_S})
 
 
 def _json(model: BaseModel, status: int) -> Response:

@@ -28,6 +28,13 @@ RETRY_AFTER_S = "5"
 """``Retry-After`` of a 503: a broker or store that failed is retried after this."""
 
 
+def unavailable_response(message: str, *, request_id: str | None = None) -> JSONResponse:
+    """A 503 for a broker or store that failed, with ``Retry-After``."""
+    return error_response(
+        503, message, request_id=request_id, headers={"Retry-After": RETRY_AFTER_S}
+    )
+
+
 class ApiError(HTTPException):
     """A refusal whose error code says more than its status does."""
 

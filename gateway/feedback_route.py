@@ -10,7 +10,7 @@ from gateway import scopes
 from gateway.auth import authorize
 from gateway.body import parse_body
 from gateway.conversations import TOKEN_HEADER
-from gateway.errors import RETRY_AFTER_S, error_response
+from gateway.errors import error_response, unavailable_response
 from gateway.feedback import ANSWER_NOT_FOUND, FeedbackService
 from gateway.models import FeedbackBody
 from gateway.settings import GatewaySettings
@@ -41,16 +41,12 @@ async def post_feedback(request: Request) -> Response:
             404, "no answer to rate with this request_id for this credential", code=ANSWER_NOT_FOUND
         )
     except BrokerUnavailableError:
-        return _unavailable("the message broker is unavailable; retry shortly")
+        return unavailable_response("the message broker is unavailable; retry shortly")
     except DependencyUnavailableError:
-        return _unavailable("the rating store is unavailable; retry shortly")
+        return unavailable_response("the rating store is unavailable; retry shortly")
     return Response(
         orjson.dumps(received.model_dump(mode="json")),
         status_code=202,
         media_type="application/json",
         headers={"Cache-Control": "no-store"},
     )
-
-
-def _unavailable(message: str) -> Response:
-    return error_response(503, message, headers={"Retry-After": RETRY_AFTER_S})

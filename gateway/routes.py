@@ -13,7 +13,7 @@ from gateway.body import parse_body
 from gateway.bridge import KafkaBridge
 from gateway.conversations import CONVERSATION_NOT_FOUND, TOKEN_HEADER, ConversationAccess
 from gateway.correlation import supplied_request_id
-from gateway.errors import error_response
+from gateway.errors import error_response, unavailable_response
 from gateway.handoff import CONVERSATION_CLOSED, is_closed
 from gateway.idempotency import CallIds
 from gateway.metrics import ANSWER_CACHE
@@ -27,8 +27,6 @@ from runtime.errors import (
     ProcessingFailedError,
 )
 from schemas import ChatRequest, new_id
-
-_RETRY_AFTER_S = "5"
 
 
 async def chat(request: Request) -> Response:
@@ -87,11 +85,8 @@ async def chat(request: Request) -> Response:
     except ConversationNotOwnedError:
         return _not_found(request_id)
     except BrokerUnavailableError:
-        return error_response(
-            503,
-            "the message broker is unavailable; retry shortly",
-            request_id=request_id,
-            headers={"Retry-After": _RETRY_AFTER_S},
+        return unavailable_response(
+            "the message broker is unavailable; retry shortly", request_id=request_id
         )
     except ProcessingFailedError:
         return error_response(

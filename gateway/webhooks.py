@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from gateway.body import read_body
 from gateway.bridge import KafkaBridge
-from gateway.errors import error_response
+from gateway.errors import error_response, unavailable_response
 from gateway.handoff import submit
 from gateway.helpdesk_events import (
     Helpdesk,
@@ -46,7 +46,6 @@ from schemas import AgentAction, AgentActionKind, Author, new_id
 ZENDESK_SIGNATURE = "x-zendesk-webhook-signature"
 ZENDESK_TIMESTAMP = "x-zendesk-webhook-signature-timestamp"
 FRESHDESK_SECRET = "x-techgear-webhook-secret"
-_RETRY_AFTER_S = "5"
 
 Parser = Callable[[bytes], HelpdeskAction | Ignored]
 
@@ -128,9 +127,7 @@ async def _deliver(
     except ConversationClosedError:
         return _ignored(helpdesk, "conversation_closed")
     except DependencyUnavailableError:  # Kafka or Redis: the helpdesk retries
-        return error_response(
-            503, "unavailable; retry shortly", headers={"Retry-After": _RETRY_AFTER_S}
-        )
+        return unavailable_response("unavailable; retry shortly")
     WEBHOOKS.labels(helpdesk, "accepted").inc()
     if action.action is AgentActionKind.MESSAGE:
         AGENT_MESSAGES.labels(helpdesk).inc()
